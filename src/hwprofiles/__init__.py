@@ -1,0 +1,105 @@
+"""hwprofiles: harden neural networks against the noise of analog AI hardware.
+
+Describe a device once as a profile; make any PyTorch model its noisy twin;
+train with noise injection; evaluate over many simulated chip instances.
+
+    >>> import hwprofiles
+    >>> "pcm-joshi2020" in hwprofiles.list_profiles()
+    True
+
+The tensor parts (``to_noisy``, ``program``, ...) import torch on first use, so
+that listing and validating profiles stays quick.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hwprofiles.entries.base import NoiseEntry, VarianceAware
+from hwprofiles.errors import (
+    CheckpointError,
+    DataNotFoundError,
+    DuplicateNoiseModelError,
+    HwProfilesError,
+    NoiseConfigError,
+    PluginError,
+    ProfileError,
+    UnknownNoiseModelError,
+    UnknownProfileError,
+)
+from hwprofiles.plugins import get_plugin_manager, hookimpl
+from hwprofiles.profiles import (
+    ADC,
+    DAC,
+    Mapping,
+    Profile,
+    Tile,
+    add_profile_dirs,
+    dump_profile,
+    list_profiles,
+    load_profile,
+    parse_profile,
+    profile_json_schema,
+)
+from hwprofiles.registry import get_noise_model, list_noise_models, register_noise_model
+
+__version__ = "0.1.0"
+
+# name -> module holding it; imported on first attribute access (PEP 562)
+_LAZY = {
+    "to_noisy": "hwprofiles.nn.convert",
+    "to_clean": "hwprofiles.nn.convert",
+    "set_profile": "hwprofiles.nn.convert",
+    "program": "hwprofiles.nn.convert",
+    "calibrate": "hwprofiles.nn.convert",
+    "to_qat": "hwprofiles.nn.qat",
+    "from_qat": "hwprofiles.nn.qat",
+    "NoiseKind": "hwprofiles.noise.base",
+}
+
+__all__ = [
+    "ADC",
+    "DAC",
+    "CheckpointError",
+    "DataNotFoundError",
+    "DuplicateNoiseModelError",
+    "HwProfilesError",
+    "Mapping",
+    "NoiseConfigError",
+    "NoiseEntry",
+    "PluginError",
+    "Profile",
+    "ProfileError",
+    "Tile",
+    "UnknownNoiseModelError",
+    "UnknownProfileError",
+    "VarianceAware",
+    "__version__",
+    "add_profile_dirs",
+    "dump_profile",
+    "get_noise_model",
+    "get_plugin_manager",
+    "hookimpl",
+    "list_noise_models",
+    "list_profiles",
+    "load_profile",
+    "parse_profile",
+    "profile_json_schema",
+    "register_noise_model",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hwprofiles' has no attribute '{name}'")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

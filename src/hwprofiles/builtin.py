@@ -1,0 +1,44 @@
+"""The built-in plugin: the core noise models and the shipped profile library.
+
+It is declared in hwprofiles' own ``hwprofiles`` entry-point group and goes
+through the same hooks as any third-party plugin. Implementations are named as
+strings so that listing profiles never imports torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hwprofiles.entries import gaussian, pcm, peripheral, photonic, rram, sram
+from hwprofiles.plugins import hookimpl
+from hwprofiles.registry import NoiseModelRegistrar
+
+_KINDS = {
+    gaussian.GaussianAdditive: "hwprofiles.noise.gaussian:GaussianAdditiveNoise",
+    gaussian.GaussianMultiplicative: "hwprofiles.noise.gaussian:GaussianMultiplicativeNoise",
+    gaussian.GaussianCombined: "hwprofiles.noise.gaussian:GaussianCombinedNoise",
+    peripheral.OutputNoise: "hwprofiles.noise.peripheral:OutputNoiseKind",
+    peripheral.WeightReadNoise: "hwprofiles.noise.peripheral:WeightReadNoiseKind",
+    peripheral.StuckAt: "hwprofiles.noise.peripheral:StuckAtKind",
+    pcm.PcmProgramming: "hwprofiles.noise.pcm:PcmProgrammingNoise",
+    pcm.PcmDrift: "hwprofiles.noise.pcm:PcmDriftNoise",
+    pcm.PcmRead1f: "hwprofiles.noise.pcm:PcmRead1fNoise",
+    rram.RramRelaxation: "hwprofiles.noise.rram:RramRelaxationNoise",
+    rram.RramCmo: "hwprofiles.noise.rram:RramCmoNoise",
+    photonic.PhotonicPhase: "hwprofiles.noise.photonic:PhotonicPhaseNoise",
+    photonic.Photodetector: "hwprofiles.noise.photonic:PhotodetectorNoise",
+    sram.SramColumnNoise: "hwprofiles.noise.sram:SramColumnNoiseKind",
+}
+
+PROFILES_DIR = Path(__file__).parent / "profiles"
+
+
+@hookimpl
+def hwprofiles_register_noise_models(registry: NoiseModelRegistrar) -> None:
+    for entry_model, implementation in _KINDS.items():
+        registry.add(entry_model, implementation)
+
+
+@hookimpl
+def hwprofiles_profile_paths() -> list[Path]:
+    return [PROFILES_DIR]

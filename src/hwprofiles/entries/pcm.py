@@ -1,0 +1,48 @@
+"""Phase-change memory: the phenomenological model of Nandakumar 2019 / Joshi 2020."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from hwprofiles.entries.base import NoiseEntry
+
+
+class PcmProgramming(NoiseEntry):
+    """g_prog = g_target + N(0, s(x)^2), s(x) = max(c0 + c1 x + c2 x^2, 0) uS at g_max_ref_us."""
+
+    kind: Literal["pcm_programming"] = "pcm_programming"
+    coefficients_us: tuple[float, float, float] = Field(
+        (0.26348, 1.9650, -1.1731),
+        description="c0, c1, c2 of the programming-noise polynomial in x = g_target/g_max, in uS.",
+    )
+    g_max_ref_us: float = Field(
+        25.0, gt=0, le=1e4, description="g_max the polynomial was fitted at; s scales by g_max/g_max_ref."
+    )
+
+
+class PcmDrift(NoiseEntry):
+    """g(t) = g_prog ((t + t0)/t0)^-nu, nu ~ |N(mu_nu(x), s_nu(x)^2)| per device."""
+
+    kind: Literal["pcm_drift"] = "pcm_drift"
+    t0_s: float = Field(20.0, gt=0, le=1e6, description="Reference time t0 after programming, in s.")
+    nu_mean: float | None = Field(
+        None, ge=0, le=1, description="Fixed mean drift exponent; null: mu_nu(x) = clip(-0.0155 ln x + 0.0244, 0.049, 0.1)."
+    )
+    nu_std: float | None = Field(
+        None, ge=0, le=1, description="Fixed std of nu; null: s_nu(x) = clip(-0.0125 ln x - 0.0059, 0.008, 0.045)."
+    )
+    compensation: bool = Field(
+        True, description="Global drift compensation: rescale outputs by a reference read taken after programming."
+    )
+
+
+class PcmRead1f(NoiseEntry):
+    """Accumulated 1/f read noise: g += |g| Q_s(x) sqrt(ln((t + t_r)/(2 t_r))) N(0, 1)."""
+
+    kind: Literal["pcm_read_1f"] = "pcm_read_1f"
+    q_coefficient: float = Field(0.0088, ge=0, le=1, description="Q_s = min(q_coefficient / x^q_exponent, q_max).")
+    q_exponent: float = Field(0.65, ge=0, le=5, description="Exponent of x in Q_s.")
+    q_max: float = Field(0.2, ge=0, le=1, description="Upper limit of Q_s.")
+    t_read_s: float = Field(250e-9, gt=0, le=1, description="Read duration t_r, in s.")

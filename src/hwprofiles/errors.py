@@ -1,0 +1,57 @@
+"""The exceptions hwprofiles raises.
+
+Each one carries a message meant for a person: what went wrong, where, and how to
+fix it. The command line prints them as they are, without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class HwProfilesError(Exception):
+    """Base class of every error hwprofiles raises on purpose."""
+
+
+class ProfileError(HwProfilesError, ValueError):
+    """A profile file or object is malformed, or two profiles share a name."""
+
+
+class UnknownProfileError(HwProfilesError, KeyError):
+    """No profile has the requested name."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; a message should not be
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownNoiseModelError(HwProfilesError, KeyError):
+    """No noise model is registered under the requested kind."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class DuplicateNoiseModelError(HwProfilesError, ValueError):
+    """Two plugins register the same noise-model kind."""
+
+
+class PluginError(HwProfilesError, RuntimeError):
+    """A plugin failed to import, or one of its hooks raised.
+
+    Attributes:
+        plugin: the distribution (or module) name of the plugin at fault.
+    """
+
+    def __init__(self, message: str, plugin: str | None = None) -> None:
+        super().__init__(message)
+        self.plugin = plugin
+
+
+class NoiseConfigError(HwProfilesError, ValueError):
+    """A profile cannot act as asked (e.g. a drift time its data does not cover)."""
+
+
+class CheckpointError(HwProfilesError, ValueError):
+    """A file is not a valid hwprofiles checkpoint."""
+
+
+class DataNotFoundError(HwProfilesError, FileNotFoundError):
+    """A dataset could not be found where it was looked for."""

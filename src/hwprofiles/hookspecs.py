@@ -1,0 +1,61 @@
+"""Every hook a hwprofiles plugin can implement.
+
+A plugin is a module (or object) with functions marked ``@hwprofiles.hookimpl``,
+declared in the ``hwprofiles`` entry-point group of its distribution::
+
+    [project.entry-points.hwprofiles]
+    my_device = "my_package.plugin"
+
+The built-in noise models and profiles come through these same hooks.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from pathlib import Path
+
+    from hwprofiles.registry import NoiseModelRegistrar
+
+hookspec = pluggy.HookspecMarker("hwprofiles")
+
+
+@hookspec
+def hwprofiles_register_noise_models(registry: NoiseModelRegistrar) -> None:
+    """Register noise-model kinds.
+
+    Call ``registry.add(EntryModel, implementation)`` once per kind. ``EntryModel``
+    is a :class:`hwprofiles.NoiseEntry` subclass whose ``kind`` field is a
+    ``Literal`` with a default (the key written in profile files); the
+    implementation is a :class:`hwprofiles.noise.NoiseKind` subclass, or a
+    ``"module:Class"`` string so that commands which touch no tensors never
+    import torch.
+
+    :param registry: the registrar that records which plugin owns each kind.
+    """
+
+
+@hookspec
+def hwprofiles_profile_paths() -> list[str | Path]:
+    """Contribute profile files or directories (searched for ``*.yaml``/``*.yml``).
+
+    :return: paths to profile files or directories holding them.
+    """
+
+
+@hookspec(firstresult=True)
+def hwprofiles_swap_layer(module: Any, profile: Any, name: str) -> Any:
+    """Supply the noisy twin of a layer, overriding the built-in swap.
+
+    Called for every module of a model being converted by
+    :func:`hwprofiles.to_noisy`; the first non-``None`` result wins. Return
+    ``None`` to leave the module to the built-in rules.
+
+    :param module: the float module (an ``torch.nn.Module``).
+    :param profile: the :class:`hwprofiles.Profile` the model is converted to.
+    :param name: the module's qualified name in the model (``layer1.0.conv1``).
+    :return: a module to put in its place, or ``None``.
+    """

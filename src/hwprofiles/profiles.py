@@ -1,0 +1,387 @@
+"""Hardware profiles: the pydantic schema, loading, validation and the profile library.
+
+A profile is a YAML file describing one device: its peripherals (DAC, ADC, tiles,
+weight mapping) and an ordered list of noise entries, each keyed by ``kind``. The
+union of allowed kinds is built from the noise-model registry after plugins load.
+
+    >>> import hwprofiles
+    >>> p = hwprofiles.load_profile("pcm-joshi2020")
+    >>> p.adc.bits
+    8
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+
+from hwprofiles.entries.base import NoiseEntry
+from hwprofiles.errors import ProfileError, UnknownProfileError
+
+PATH_ENV = "HWPROFILES_PATH"
+PROFILE_SUFFIXES = (".yaml", ".yml")
+KNOWN_TECHNOLOGIES = ("pcm", "rram", "photonic", "sram", "generic")
+
+_STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class Reference(BaseModel):
+    """A source the profile's numbers rest on. A bare string is read as ``citation``."""
+
+    model_config = _STRICT
+
+    citation: str = Field(min_length=3, max_length=1000, description="Authors, title, venue, year.")
+    doi: str | None = Field(None, max_length=200, description="DOI, without the https://doi.org/ prefix.")
+    url: str | None = Field(None, max_length=1000, description="Where to read it.")
+    supports: str | None = Field(None, max_length=1000, description="Which numbers of the profile it supports.")
+
+
+class DAC(BaseModel):
+    """The input digital-to-analog converter: inputs are clipped to +-bound, then quantised."""
+
+    model_config = _STRICT
+
+    bits: int | None = Field(8, ge=1, le=24, description="Resolution in bits (signed, 2^(b-1)-1 levels a side); null: no quantisation.")
+    bound: float = Field(1.0, gt=0, le=1e6, description="Input bound, in activation units; inputs beyond it clip.")
+    bound_mode: Literal["fixed", "calibrated"] = Field(
+        "fixed", description="fixed: use bound; calibrated: set per layer from data (a percentile of |x|)."
+    )
+    calibration_percentile: float = Field(
+        99.99, ge=50, le=100, description="Percentile of |x| that calibration takes as the bound."
+    )
+
+
+class ADC(BaseModel):
+    """The output analog-to-digital converter of each tile."""
+
+    model_config = _STRICT
+
+    bits: int | None = Field(8, ge=1, le=24, description="Resolution in bits (signed); null: no quantisation.")
+    bound: float = Field(
+        10.0, gt=0, le=1e6,
+        description="Output bound in normalised units (inputs scaled to |x| <= 1, weights to |w| <= 1); outputs saturate there.",
+    )
+
+
+class Tile(BaseModel):
+    """The size of one crossbar array. Inputs beyond ``rows`` are split into several tiles."""
+
+    model_config = _STRICT
+
+    rows: int = Field(512, ge=1, le=1_048_576, description="Max inputs (rows) of one array.")
+    cols: int = Field(512, ge=1, le=1_048_576, description="Max outputs (columns) of one array; outputs are independent, so this changes no noise statistic.")
+
+
+class Mapping(BaseModel):
+    """How weights become conductances: g = |w| / w_max * g_max on one device of a differential pair."""
+
+    model_config = _STRICT
+
+    scale: Literal["per_tensor", "per_channel"] = Field(
+        "per_channel", description="w_max taken over the whole tensor or per output channel."
+    )
+    g_max_us: float = Field(25.0, gt=0, le=1e4, description="Conductance of the largest weight, in uS.")
+
+
+class Profile(BaseModel):
+    """A hardware profile. Load one with :func:`load_profile`; validate data with :func:`parse_profile`.
+
+    The ``noise`` list of a loaded profile holds entries of the registered kinds.
+    """
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=100, description="Unique name, lower-case, e.g. pcm-joshi2020.")
+    technology: str = Field(
+        pattern=r"^[a-z][a-z0-9_-]*$", max_length=50,
+        description="Device family: pcm, rram, photonic, sram, generic, or one a plugin brings.",
+    )
+    description: str = Field(min_length=1, max_length=5000, description="What device this is, and what is unsure.")
+    references: list[Reference] = Field(default_factory=list, description="The literature the numbers rest on.")
+    dac: DAC | None = Field(None, description="Input DAC; null: inputs enter unclipped and unquantised.")
+    adc: ADC | None = Field(None, description="Output ADC; null: outputs unclipped and unquantised.")
+    tile: Tile | None = Field(None, description="Array size; null: one array of unlimited size.")
+    mapping: Mapping = Field(default_factory=Mapping, description="Weight-to-conductance mapping.")
+    noise: list[NoiseEntry] = Field(default_factory=list, description="Noise sources, applied in order within each stage.")
+    noise_scale: float = Field(1.0, ge=0, le=1e6, description="Multiplies every noise magnitude; 0 makes the device ideal.")
+    placement: Literal["matmul", "every_layer"] = Field(
+        "matmul",
+        description="matmul: noise in matrix products (conv, linear) only; every_layer: output noise also after "
+        "the input and every layer (conv, linear, BN, activation, pooling), as the seed study does.",
+    )
+    t_inference_s: float = Field(
+        1.0, ge=0, le=1e10, description="Default time between programming and inference, in s."
+    )
+
+    @field_validator("references", mode="before")
+    @classmethod
+    def _bare_citations(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"citation": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    def with_noise_scale(self, noise_scale: float) -> Profile:
+        """A copy of this profile with another global noise scale."""
+        return self.model_copy(update={"noise_scale": float(noise_scale)})
+
+    def kinds(self) -> list[str]:
+        """The ``kind`` of every noise entry, in order."""
+        return [entry.kind for entry in self.noise]
+
+
+def profile_model() -> type[Profile]:
+    """The :class:`Profile` subclass whose ``noise`` entries are the registered kinds.
+
+    Built after plugins load and cached until a kind is registered.
+    """
+    from hwprofiles import registry
+
+    models = registry.noise_models()
+    cached = registry._profile_model_cache.get("profile")
+    if cached is not None:
+        return cached
+    entries = tuple(m.entry_model for m in sorted(models.values(), key=lambda m: m.kind))
+    if entries:
+        union = entries[0] if len(entries) == 1 else Union[entries]  # type: ignore[valid-type]
+        entry_type: Any = Annotated[union, Field(discriminator="kind")]
+    else:
+        entry_type = NoiseEntry
+    model = create_model(
+        "Profile",
+        __base__=Profile,
+        __module__=__name__,
+        noise=(list[entry_type], Field(default_factory=list, description=Profile.model_fields["noise"].description)),
+    )
+    registry._profile_model_cache["profile"] = model
+    return model
+
+
+def _loc(loc: tuple[Any, ...], data: Any) -> str:
+    """``noise.2.sigma`` from pydantic's location, without the union's tag."""
+    parts: list[str] = []
+    for i, part in enumerate(loc):
+        if i >= 2 and loc[i - 2] == "noise" and isinstance(loc[i - 1], int) and isinstance(part, str):
+            entry = _get(data, loc[: i])
+            if isinstance(entry, dict) and entry.get("kind") == part:
+                continue  # the discriminator's tag, e.g. noise.2.pcm_drift.t0_s
+        parts.append(str(part))
+    return ".".join(parts) or "(top level)"
+
+
+def _get(data: Any, loc: tuple[Any, ...]) -> Any:
+    for part in loc:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _message(error: dict[str, Any]) -> str:
+    if error["type"] == "union_tag_invalid":
+        from hwprofiles.registry import unknown_kind_message
+
+        return unknown_kind_message(error["ctx"]["tag"])
+    if error["type"] == "union_tag_not_found":
+        return "missing 'kind': every noise entry needs one"
+    if error["type"] == "extra_forbidden":
+        return "unknown field (check its spelling; `hwprofiles profiles schema` lists the valid ones)"
+    return error["msg"]
+
+
+def format_validation_error(exc: ValidationError, data: Any, source: str) -> str:
+    """One line per error: ``source: field.path: message``."""
+    lines = [f"{source}: {_loc(tuple(e['loc']), data)}: {_message(e)}" for e in exc.errors()]
+    return "\n".join(lines)
+
+
+def _reject_non_finite(data: Any, source: str, path: str = "") -> None:
+    # YAML's .nan/.inf reach fields typed `float | None` or tuples before pydantic's
+    # allow_inf_nan check does in every case, so catch them here with their path.
+    if isinstance(data, float) and not math.isfinite(data):
+        raise ProfileError(f"{source}: {path or '(top level)'}: {data} is not a finite number")
+    if isinstance(data, dict):
+        for key, value in data.items():
+            _reject_non_finite(value, source, f"{path}.{key}" if path else str(key))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            _reject_non_finite(value, source, f"{path}.{i}" if path else str(i))
+
+
+def parse_profile(data: Any, source: str = "<profile>") -> Profile:
+    """Validate profile data (a mapping, as read from YAML or JSON).
+
+    Raises:
+        ProfileError: with one line per problem, each naming ``source`` and the field path.
+    """
+    if data is None:
+        raise ProfileError(f"{source}: the file is empty; a profile needs at least name, technology and description")
+    if not isinstance(data, dict):
+        raise ProfileError(
+            f"{source}: expected a mapping of profile fields (name: ..., technology: ...), got a {type(data).__name__}"
+        )
+    _reject_non_finite(data, source)
+    try:
+        return profile_model().model_validate(data)
+    except ValidationError as exc:
+        raise ProfileError(format_validation_error(exc, data, source)) from None
+
+
+def read_profile_file(path: str | Path) -> Profile:
+    """Load and validate one profile file (YAML or JSON, read with a safe loader)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ProfileError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"{path}: cannot be read: {exc}") from None
+    try:
+        data = yaml.safe_load(text)  # JSON is YAML; safe_load never constructs objects
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ProfileError(f"{path}: {where}not valid YAML: {problem}") from None
+    return parse_profile(data, source=str(path))
+
+
+def dump_profile(profile: Profile) -> str:
+    """The profile as YAML, every default filled in."""
+    data = profile.model_dump(mode="json")
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+
+
+@dataclass(frozen=True)
+class ProfileSource:
+    """Where a profile file was found."""
+
+    name: str
+    path: Path
+    provider: str  # plugin name, "HWPROFILES_PATH" or "--profiles-dir"
+
+
+_library_lock = threading.RLock()
+_library: dict[str, ProfileSource] | None = None
+_extra_dirs: list[Path] = []
+
+
+def add_profile_dirs(*paths: str | Path) -> None:
+    """Search further files or directories for profiles (what ``--profiles-dir`` does)."""
+    global _library
+    with _library_lock:
+        _extra_dirs.extend(Path(p) for p in paths)
+        _library = None
+
+
+def _reset_library() -> None:
+    global _library
+    with _library_lock:
+        _library = None
+        _extra_dirs.clear()
+
+
+def _files_in(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.suffix in PROFILE_SUFFIXES and p.is_file())
+    if path.is_file():
+        return [path]
+    return []
+
+
+def _sources() -> list[tuple[Path, str]]:
+    from hwprofiles.plugins import call_each
+
+    found: list[tuple[Path, str]] = []
+    for info, paths in call_each("hwprofiles_profile_paths"):
+        for p in paths or []:
+            found.append((Path(p), info.name))
+    for raw in os.environ.get(PATH_ENV, "").split(os.pathsep):
+        if raw.strip():
+            found.append((Path(raw.strip()), PATH_ENV))
+    found.extend((p, "--profiles-dir") for p in _extra_dirs)
+    return found
+
+
+def _profile_name(path: Path) -> str:
+    # The name inside the file is the truth; fall back to the file stem for files
+    # too broken to say (they still fail loudly when loaded).
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return path.stem
+    if isinstance(data, dict) and isinstance(data.get("name"), str):
+        return data["name"]
+    return path.stem
+
+
+def profile_library() -> dict[str, ProfileSource]:
+    """Every profile name that can be loaded, and where it comes from.
+
+    Raises:
+        ProfileError: two files declare the same name (both are named).
+    """
+    global _library
+    with _library_lock:
+        if _library is not None:
+            return _library
+        library: dict[str, ProfileSource] = {}
+        for root, provider in _sources():
+            for path in _files_in(root):
+                name = _profile_name(path)
+                previous = library.get(name)
+                if previous is not None and previous.path.resolve() != path.resolve():
+                    raise ProfileError(
+                        f"two profiles are named '{name}': {previous.path} (from {previous.provider}) and "
+                        f"{path} (from {provider}). Rename one of them."
+                    )
+                library[name] = ProfileSource(name, path, provider)
+        _library = dict(sorted(library.items()))
+        return _library
+
+
+def list_profiles() -> list[str]:
+    """Sorted names of every profile found (shipped, from plugins and from user directories)."""
+    return list(profile_library())
+
+
+def load_profile(name_or_path: str | Path | Profile) -> Profile:
+    """A validated profile, by library name or by file path.
+
+    Raises:
+        UnknownProfileError: no profile has that name (close matches are suggested).
+        ProfileError: the file is malformed.
+    """
+    if isinstance(name_or_path, Profile):
+        return name_or_path
+    text = str(name_or_path)
+    looks_like_path = isinstance(name_or_path, Path) or text.endswith(PROFILE_SUFFIXES + (".json",)) or os.sep in text
+    if looks_like_path:
+        return read_profile_file(text)
+    library = profile_library()
+    source = library.get(text)
+    if source is None:
+        import difflib
+
+        close = difflib.get_close_matches(text, list(library), n=3)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise UnknownProfileError(
+            f"no profile named '{text}'.{hint} Known profiles: {', '.join(library)}. "
+            f"Add directories with {PATH_ENV} or --profiles-dir."
+        )
+    return read_profile_file(source.path)
+
+
+def profile_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a profile file, with every registered noise kind."""
+    schema = profile_model().model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "hwprofiles hardware profile"
+    return schema
