@@ -68,6 +68,11 @@ class ADC(BaseModel):
         10.0, gt=0, le=1e6,
         description="Output bound in normalised units (inputs scaled to |x| <= 1, weights to |w| <= 1); outputs saturate there.",
     )
+    per_row: bool = Field(
+        False,
+        description="The bound is per row used: the ADC spans bound x (rows a layer occupies in one tile), "
+        "as in SRAM compute-in-memory, where each column is normalised to its full scale.",
+    )
 
 
 class Tile(BaseModel):

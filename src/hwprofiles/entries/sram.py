@@ -12,7 +12,8 @@ from hwprofiles.entries.base import NoiseEntry
 class SramColumnNoise(NoiseEntry):
     """Gaussian noise on each column's MAC, as a percentage of the column's full scale.
 
-    The full scale of a column is the number of rows of its tile (normalised |x|, |w| <= 1).
+    The full scale of a column is the number of rows the layer occupies in one tile
+    (normalised |x|, |w| <= 1).
     """
 
     kind: Literal["sram_column_noise"] = "sram_column_noise"

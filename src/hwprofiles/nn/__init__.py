@@ -1,0 +1,1 @@
+"""Noisy twins of torch layers, the model converter, and QAT quantizers."""

@@ -1,0 +1,118 @@
+"""The analog path of one matrix product: DAC, tiled product, ADC (NOISE-MODELS section 6).
+
+All functions are stateless; :mod:`hwprofiles.nn.layers` strings them together.
+Inputs and weights are normalised (``|x| <= 1``, ``|w| <= 1``) before the product,
+so output bounds and output noise are in the units the analog kits use.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+
+from hwprofiles.profiles import ADC, DAC
+
+_MAX_CALIBRATION_SAMPLES = 1 << 20
+
+def weight_max(w: torch.Tensor, per_channel: bool) -> torch.Tensor:
+    """max |w| per output channel (shape broadcastable to ``w``) or over the tensor."""
+    if per_channel and w.dim() > 1:
+        return w.abs().amax(dim=tuple(range(1, w.dim())), keepdim=True).clamp_min(1e-12)
+    return w.abs().amax().clamp_min(1e-12)
+
+def percentile_abs(x: torch.Tensor, percentile: float) -> float:
+    """The ``percentile`` of |x| (strided subsample for very large tensors)."""
+    flat = x.detach().abs().flatten()
+    if flat.numel() > _MAX_CALIBRATION_SAMPLES:
+        flat = flat[:: math.ceil(flat.numel() / _MAX_CALIBRATION_SAMPLES)]
+    k = min(flat.numel(), max(1, math.ceil(percentile / 100.0 * flat.numel())))
+    return max(float(flat.float().kthvalue(k).values), 1e-8)
+
+def _signed_levels(bits: int) -> int:
+    return max(1, 2 ** (bits - 1) - 1)
+
+def dac(x: torch.Tensor, spec: DAC, bound: float) -> torch.Tensor:
+    """Normalise by the input bound, clip to [-1, 1] and quantise (straight-through gradient)."""
+    x = x / bound
+    if spec.bits is None:
+        return x.clamp(-1.0, 1.0)
+    levels = _signed_levels(spec.bits)
+    return torch.fake_quantize_per_tensor_affine(x, 1.0 / levels, 0, -levels, levels)
+
+def adc_bound(spec: ADC, rows: int) -> float:
+    """The output bound in normalised units for a tile whose columns use ``rows`` rows."""
+    return spec.bound * rows if spec.per_row else spec.bound
+
+
+def adc(y: torch.Tensor, spec: ADC, bound: float) -> torch.Tensor:
+    """Clip to ``bound`` and quantise to ``spec.bits`` (straight-through gradient)."""
+    if spec.bits is None:
+        return y.clamp(-bound, bound)
+    levels = _signed_levels(spec.bits)
+    return torch.fake_quantize_per_tensor_affine(y, bound / levels, 0, -levels, levels)
+
+def n_tiles(fan_in: int, rows: int | None) -> int:
+    """How many tiles a product with ``fan_in`` inputs needs (1 without a tile limit)."""
+    return 1 if rows is None else max(1, math.ceil(fan_in / rows))
+
+def _pad_dim(t: torch.Tensor, dim: int, extra: int) -> torch.Tensor:
+    if extra == 0:
+        return t
+    shape = list(t.shape)
+    shape[dim] = extra
+    return torch.cat([t, t.new_zeros(shape)], dim=dim)
+
+def linear_tiles(x: torch.Tensor, w: torch.Tensor, tiles: int) -> torch.Tensor:
+    """Partial sums of ``x @ w.T`` per tile: shape ``(..., tiles, out)``.
+
+    The inputs are split evenly into ``tiles`` contiguous row blocks.
+    """
+    fan_in = w.shape[1]
+    rows = math.ceil(fan_in / tiles)
+    extra = rows * tiles - fan_in
+    xt = _pad_dim(x, -1, extra).unflatten(-1, (tiles, rows))  # (..., T, R)
+    wt = _pad_dim(w, 1, extra).view(w.shape[0], tiles, rows)  # (O, T, R)
+    return torch.einsum("...tr,otr->...to", xt, wt)
+
+def conv_tiles(
+    x: torch.Tensor, w: torch.Tensor, tiles: int, groups: int, conv: Callable[..., torch.Tensor], **conv_args
+) -> torch.Tensor:
+    """Partial sums of a convolution per tile: shape ``(N, groups, tiles, out/groups, *spatial)``.
+
+    Each group's input channels are split evenly into ``tiles`` blocks (a kernel is
+    never split across tiles); one grouped convolution computes every tile at once.
+    """
+    n, c = x.shape[:2]
+    spatial = x.shape[2:]
+    out, c_g = w.shape[:2]
+    o_g = out // groups
+    c_t = math.ceil(c_g / tiles)
+    extra = c_t * tiles - c_g
+    xg = _pad_dim(x.view(n, groups, c_g, *spatial), 2, extra).reshape(n, groups * tiles * c_t, *spatial)
+    wg = _pad_dim(w.view(groups, o_g, c_g, *w.shape[2:]), 2, extra)
+    wg = wg.view(groups, o_g, tiles, c_t, *w.shape[2:]).transpose(1, 2).reshape(groups * tiles * o_g, c_t, *w.shape[2:])
+    y = conv(xg, wg, None, groups=groups * tiles, **conv_args)
+    return y.view(n, groups, tiles, o_g, *y.shape[2:])
+
+def channel_view(t: torch.Tensor, ndim: int, channel_dim: int) -> torch.Tensor:
+    """Reshape a per-output-channel tensor (``(O, 1, ...)`` or scalar) to broadcast
+    along ``channel_dim`` of an ``ndim``-dimensional output."""
+    if t.dim() == 0:
+        return t
+    shape = [1] * ndim
+    shape[channel_dim] = -1
+    return t.reshape(shape)
+
+__all__ = [
+    "adc",
+    "channel_view",
+    "conv_tiles",
+    "dac",
+    "linear_tiles",
+    "n_tiles",
+    "percentile_abs",
+    "weight_max",
+]
+

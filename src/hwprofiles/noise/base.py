@@ -1,0 +1,180 @@
+"""The interface between the noise engine and a noise kind.
+
+One analog matrix-vector product goes through these stages, in this order
+(NOISE-MODELS section 6); every kind implements the stages it names in
+``stages`` and the engine calls only those:
+
+``inputs``
+    on the layer input, in activation units, before the DAC.
+(DAC)
+    clip to the input bound, quantise; inputs are now normalised, ``|x| <= 1``.
+``program``
+    on the weights as programmed into one chip instance: programming noise, drift
+    to ``t_inference_s``, stuck cells, fabrication errors. Drawn once per chip
+    instance (:func:`hwprofiles.program`) and held until the next one; drawn afresh
+    on every step in training mode. Acts on a :class:`WeightState` (normalised
+    weights ``w / w_max`` and, for conductance-based kinds, the device pair).
+``read``
+    on the normalised weights of every matrix product (per-read weight noise).
+(product per tile)
+    inputs split into tiles of at most ``tile.rows`` rows; each tile gives partial sums.
+``tile_outputs``
+    on each tile's partial sums, normalised units, before the ADC (output noise,
+    detector noise, column noise).
+(ADC, digital sum over tiles, scale back to activation units, bias)
+``outputs``
+    on the layer output in activation units (the seed study's abstract models);
+    with ``placement: every_layer`` also after the input and every other layer.
+
+Every magnitude is multiplied by ``ctx.scale`` (the profile's ``noise_scale``);
+a kind at scale 0 must return its input unchanged. Gradients: the engine applies
+``program`` and ``read`` without autograd and adds their change to the weights
+(straight-through); ``inputs``, ``tile_outputs`` and ``outputs`` run under
+autograd, so compute noise magnitudes from detached values and add or multiply
+the noise (identity-plus-noise).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import torch
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hwprofiles.entries.base import NoiseEntry
+    from hwprofiles.profiles import Profile
+
+Stage = Literal["inputs", "program", "read", "tile_outputs", "outputs"]
+STAGES: tuple[Stage, ...] = ("inputs", "program", "read", "tile_outputs", "outputs")
+
+
+@dataclass
+class StageContext:
+    """What a stage may need to know beyond the tensor it transforms.
+
+    Attributes:
+        generator: the seeded generator to draw from (static or per-read stream).
+        scale: the profile's noise_scale; multiply every magnitude by it.
+        training: whether the model is in training mode.
+        t_inference_s: time between programming and this inference, in s.
+        g_max_us: conductance of the largest weight, in uS.
+        out_bound: the ADC's output bound in normalised units (the tile's rows if no ADC).
+        tile_rows: rows of one tile (the full scale of a column, normalised units).
+        layer: qualified name of the layer, for error messages.
+    """
+
+    generator: torch.Generator
+    scale: float
+    training: bool = False
+    t_inference_s: float = 1.0
+    g_max_us: float = 25.0
+    out_bound: float = 1.0
+    tile_rows: int = 1
+    layer: str = ""
+
+    def randn(self, shape: torch.Size | tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+        """Standard normal draws of ``shape`` on ``like``'s device and dtype."""
+        return torch.randn(shape, generator=self.generator, device=like.device, dtype=like.dtype)
+
+    def rand(self, shape: torch.Size | tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+        """Uniform [0, 1) draws of ``shape`` on ``like``'s device and dtype."""
+        return torch.rand(shape, generator=self.generator, device=like.device, dtype=like.dtype)
+
+
+@dataclass
+class WeightState:
+    """Weights of one layer while a chip instance is programmed.
+
+    Kinds that model single devices work on the conductance pair
+    (:meth:`conductances`, in uS; the positive part of a weight on one device, the
+    negative part on the other, the idle device at 0 uS). Kinds that model the
+    weight itself (e.g. phase-encoded photonics) work on :meth:`weights`.
+
+    Attributes:
+        target: the normalised weights the chip was asked to hold, ``|w| <= 1``.
+        g_max_us: conductance of a weight of magnitude 1.
+        out_gain: digital gain applied to the layer's outputs after the ADC (drift compensation).
+    """
+
+    target: torch.Tensor
+    g_max_us: float
+    out_gain: torch.Tensor | float = 1.0
+    _w: torch.Tensor | None = None
+    _pair: tuple[torch.Tensor, torch.Tensor] | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def weights(self) -> torch.Tensor:
+        """The current normalised weights."""
+        if self._pair is not None:
+            g_pos, g_neg = self._pair
+            return (g_pos - g_neg) / self.g_max_us
+        return self.target if self._w is None else self._w
+
+    def set_weights(self, w: torch.Tensor) -> None:
+        self._w, self._pair = w, None
+
+    def conductances(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The (positive, negative) device conductances, in uS."""
+        if self._pair is None:
+            w = self.weights()
+            g = w.abs() * self.g_max_us
+            zero = torch.zeros_like(g)
+            self._pair = (torch.where(w > 0, g, zero), torch.where(w < 0, g, zero))
+        return self._pair
+
+    def set_conductances(self, g_pos: torch.Tensor, g_neg: torch.Tensor) -> None:
+        self._pair, self._w = (g_pos, g_neg), None
+
+    def target_conductances(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The conductances the devices were programmed towards, in uS (noise-free)."""
+        g = self.target.abs() * self.g_max_us
+        zero = torch.zeros_like(g)
+        return torch.where(self.target > 0, g, zero), torch.where(self.target < 0, g, zero)
+
+
+class NoiseKind:
+    """Base class of a noise kind's implementation.
+
+    One instance is made per layer (or noise site) from the profile entry. Set
+    ``stages`` to the stages you implement and override those methods; the
+    engine calls nothing else. ``static`` stages (``program``) are held per chip
+    instance; the others are drawn on every forward.
+
+    Args:
+        entry: the validated profile entry (an instance of the kind's entry model).
+        profile: the whole profile, for peripheral settings.
+    """
+
+    stages: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, entry: NoiseEntry, profile: Profile) -> None:
+        self.entry = entry
+        self.profile = profile
+
+    def check(self, ctx: StageContext) -> None:
+        """Raise :class:`hwprofiles.NoiseConfigError` if the kind cannot act under ``ctx``
+        (called when a chip instance is programmed)."""
+
+    def inputs(self, x: torch.Tensor, ctx: StageContext) -> torch.Tensor:
+        """Transform a layer input (activation units)."""
+        raise NotImplementedError
+
+    def program(self, state: WeightState, ctx: StageContext) -> None:
+        """Apply static device effects to ``state`` (in place)."""
+        raise NotImplementedError
+
+    def read(self, w: torch.Tensor, ctx: StageContext) -> torch.Tensor:
+        """Return the normalised weights as read by one matrix product."""
+        raise NotImplementedError
+
+    def tile_outputs(self, y: torch.Tensor, ctx: StageContext) -> torch.Tensor:
+        """Return one tile's partial sums (normalised units) with noise."""
+        raise NotImplementedError
+
+    def outputs(self, y: torch.Tensor, ctx: StageContext) -> torch.Tensor:
+        """Return a layer output (activation units) with noise."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.entry!r})"

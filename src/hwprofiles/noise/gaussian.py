@@ -1,0 +1,52 @@
+"""The seed study's abstract Gaussian models, on outputs in activation units."""
+
+from __future__ import annotations
+
+import torch
+
+from hwprofiles.entries.base import VarianceAware
+from hwprofiles.noise.base import NoiseKind, StageContext
+
+
+def sample_sigma(
+    sigma: float, per_sample: VarianceAware | None, y: torch.Tensor, ctx: StageContext
+) -> torch.Tensor | float:
+    """The noise std: ``sigma * scale``, or per sample ``(alpha sigma + theta |z|) scale``
+    in training mode when the entry asks for variance-aware noise."""
+    if per_sample is None or not ctx.training or y.dim() == 0:
+        return sigma * ctx.scale
+    z = ctx.randn((y.shape[0],) + (1,) * (y.dim() - 1), like=y)
+    return (per_sample.alpha * sigma + per_sample.theta * z.abs()) * ctx.scale
+
+
+class GaussianAdditiveNoise(NoiseKind):
+    """y' = y + N(0, sigma^2)."""
+
+    stages = frozenset({"outputs"})
+
+    def outputs(self, y: torch.Tensor, ctx: StageContext) -> torch.Tensor:
+        sigma = sample_sigma(self.entry.sigma, self.entry.per_sample, y, ctx)
+        return y + sigma * ctx.randn(y.shape, like=y)
+
+
+class GaussianMultiplicativeNoise(NoiseKind):
+    """y' = y * N(1, sigma^2)."""
+
+    stages = frozenset({"outputs"})
+
+    def outputs(self, y: torch.Tensor, ctx: StageContext) -> torch.Tensor:
+        sigma = sample_sigma(self.entry.sigma, self.entry.per_sample, y, ctx)
+        return y * (1.0 + sigma * ctx.randn(y.shape, like=y))
+
+
+class GaussianCombinedNoise(NoiseKind):
+    """y' = y * N(1, (A (1 - r))^2) + N(0, (A r)^2)."""
+
+    stages = frozenset({"outputs"})
+
+    def outputs(self, y: torch.Tensor, ctx: StageContext) -> torch.Tensor:
+        amplitude = sample_sigma(self.entry.amplitude, self.entry.per_sample, y, ctx)
+        r = self.entry.ratio
+        mult = amplitude * (1.0 - r) * ctx.randn(y.shape, like=y)
+        add = amplitude * r * ctx.randn(y.shape, like=y)
+        return y * (1.0 + mult) + add

@@ -1,0 +1,66 @@
+"""Photonic meshes: phase-encoded weights, and photodetection noise."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from hwprofiles.noise.base import NoiseKind, StageContext, WeightState
+
+
+def quantized_phase(w: torch.Tensor, bits: int | None, v_pi: float) -> torch.Tensor:
+    """phi = arccos(w) set by a b-bit DAC on the shifter voltage (phi = gamma V^2, phi(V_pi) = pi)."""
+    phi = torch.arccos(w.clamp(-1.0, 1.0))
+    if bits is None:
+        return phi
+    levels = 2**bits - 1
+    voltage = v_pi * torch.sqrt(phi / math.pi)
+    voltage = torch.round(voltage / v_pi * levels) / levels * v_pi
+    return math.pi * (voltage / v_pi) ** 2
+
+
+class PhotonicPhaseNoise(NoiseKind):
+    """Weights w = cos(phi): DAC-quantised phases, per-shifter gain variation and thermal
+    crosstalk held per chip instance; phase noise on every read.
+
+    ``noise_scale`` multiplies gain_sigma, crosstalk and phase noise, not the DAC bits.
+    """
+
+    stages = frozenset({"program", "read"})
+
+    def program(self, state: WeightState, ctx: StageContext) -> None:
+        e = self.entry
+        phi = quantized_phase(state.weights(), e.bits, e.v_pi)
+        if ctx.scale > 0:
+            gain = (ctx.randn(phi.shape, like=phi).clamp(-3.0, 3.0)) * (e.gain_sigma * ctx.scale)
+            phi = phi * (1.0 + gain)
+            if e.crosstalk > 0:
+                rows = phi.reshape(phi.shape[0], -1)  # shifters along one output's row are neighbours
+                neighbours = torch.zeros_like(rows)
+                neighbours[:, 1:] += rows[:, :-1]
+                neighbours[:, :-1] += rows[:, 1:]
+                phi = (rows + e.crosstalk * ctx.scale * neighbours).reshape(phi.shape)
+        state.set_weights(torch.cos(phi))
+
+    def read(self, w: torch.Tensor, ctx: StageContext) -> torch.Tensor:
+        sigma = self.entry.phase_noise_rad * ctx.scale
+        if sigma == 0:
+            return w
+        phi = torch.arccos(w.clamp(-1.0, 1.0))
+        return torch.cos(phi + sigma * ctx.randn(w.shape, like=w))
+
+
+class PhotodetectorNoise(NoiseKind):
+    """Shot noise (std sqrt(|y| bound / photons)) and thermal noise (std thermal_sigma bound)."""
+
+    stages = frozenset({"tile_outputs"})
+
+    def tile_outputs(self, y: torch.Tensor, ctx: StageContext) -> torch.Tensor:
+        e = self.entry
+        var = torch.zeros((), dtype=y.dtype, device=y.device)
+        if e.photons_full_scale is not None:
+            var = y.detach().abs() * (ctx.out_bound / e.photons_full_scale)
+        var = var + (e.thermal_sigma * ctx.out_bound) ** 2
+        std = var.sqrt() * ctx.scale
+        return y + std * ctx.randn(y.shape, like=y)

@@ -1,0 +1,17 @@
+"""SRAM charge-domain compute-in-memory."""
+
+from __future__ import annotations
+
+import torch
+
+from hwprofiles.noise.base import NoiseKind, StageContext
+
+
+class SramColumnNoiseKind(NoiseKind):
+    """Gaussian noise of sigma_percent_fs % of a column's full scale (the tile's rows)."""
+
+    stages = frozenset({"tile_outputs"})
+
+    def tile_outputs(self, y: torch.Tensor, ctx: StageContext) -> torch.Tensor:
+        sigma = self.entry.sigma_percent_fs / 100.0 * ctx.tile_rows * ctx.scale
+        return y + sigma * ctx.randn(y.shape, like=y)
