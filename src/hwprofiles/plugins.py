@@ -106,7 +106,17 @@ def _register_all(pm: pluggy.PluginManager) -> None:
         from hwprofiles import __version__, builtin
 
         _load_one(pm, BUILTIN, PROJECT, __version__, lambda: builtin)
-    pm.check_pending()
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:  # a hookimpl whose name no hookspec has
+        name = pm.get_name(exc.plugin) or repr(exc.plugin)
+        dist = _infos[name].distribution if name in _infos else name
+        known = ", ".join(sorted(n for n in vars(hookspecs) if n.startswith(f"{PROJECT}_")))
+        raise PluginError(
+            f"plugin '{name}' (distribution '{dist}') is not a valid hwprofiles plugin: {exc}. "
+            f"The hooks are: {known}.",
+            plugin=dist,
+        ) from exc
     for info in _infos.values():
         plugin = pm.get_plugin(info.name)
         info.hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
@@ -123,7 +133,9 @@ def call_each(
     pm = get_plugin_manager()
     trace = bool(os.environ.get(TRACE_ENV))
     caller = getattr(pm.hook, hook_name)
-    for impl in reversed(caller.get_hookimpls()):  # registration order
+    # get_hookimpls() lists implementations in registration order (pluggy *calls* them
+    # in reverse); the built-in registers first, so its kinds win and others' clash.
+    for impl in caller.get_hookimpls():
         info = _infos.get(impl.plugin_name) or PluginInfo(impl.plugin_name, impl.plugin_name, "?", "?")
         if trace:
             print(f"hwprofiles: calling {hook_name} of plugin '{info.name}'", file=sys.stderr)

@@ -1,0 +1,262 @@
+"""The ``hwprofiles`` command line: parses arguments, calls the API, prints.
+
+Commands::
+
+    hwprofiles [--profiles-dir DIR]... profiles list
+    hwprofiles profiles show NAME_OR_PATH
+    hwprofiles profiles validate PATH...
+    hwprofiles profiles schema
+    hwprofiles plugins
+    hwprofiles --version
+
+Exit codes follow ``diff`` and ``grep``: 0 when all is well; 1 when a command ran
+and found invalid profiles (``validate``, or ``list`` over a library holding a
+broken file); 2 when a command could not do what was asked (an unknown profile,
+a broken plugin, two profiles with one name, a usage error). Every
+:class:`~hwprofiles.errors.HwProfilesError` is printed to stderr as one block
+starting ``error:``, never as a traceback.
+
+``profiles list`` over a library with a broken file still shows the valid
+profiles (the broken one marked invalid) and then prints the file's errors: one
+bad file in ``HWPROFILES_PATH`` should not hide every other profile, nor pass
+unnoticed.
+
+None of these commands imports torch. Commands that do (training, evaluation)
+add their own sub-app with ``app.add_typer(...)`` and import torch inside their
+functions, so that ``hwprofiles profiles list`` stays quick.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+import hwprofiles
+from hwprofiles.errors import HwProfilesError, ProfileError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.console import Console
+    from rich.table import Table
+
+PROG = "hwprofiles"
+EXIT_INVALID = 1
+EXIT_ERROR = 2
+VALIDATE_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def error_block(exc: BaseException | str) -> str:
+    """``error: <message>``, later lines of the message indented under the first."""
+    lines = str(exc).strip().splitlines() or [type(exc).__name__]
+    return "\n".join([f"error: {lines[0]}", *(f"  {line}" for line in lines[1:])])
+
+
+def _print_error(exc: BaseException | str) -> None:
+    # Plain writes, not rich: a message may hold [brackets] that rich would read as markup.
+    sys.stdout.flush()
+    print(error_block(exc), file=sys.stderr)
+
+
+class _Group(TyperGroup):
+    """The root group: turns a :class:`HwProfilesError` from any command into an error block."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HwProfilesError as exc:
+            _print_error(exc)
+            raise typer.Exit(EXIT_ERROR) from None
+
+
+app = typer.Typer(
+    name=PROG,
+    cls=_Group,
+    help="Hardware profiles and noise models for analog AI accelerators.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+profiles_app = typer.Typer(help="List, show, validate profiles; print their JSON Schema.", no_args_is_help=True)
+app.add_typer(profiles_app, name="profiles")
+
+
+def _console() -> Console:
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:
+        # Piped output is read by programs and tests: never wrap or cut a cell.
+        console = Console(width=10_000)
+    return console
+
+
+def _table(*columns: str) -> Table:
+    from rich.table import Table
+
+    return Table(*columns, header_style="bold")
+
+
+def _cell(value: Any) -> Any:
+    from rich.text import Text
+
+    return Text("-" if value is None or value == "" else str(value))
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"{PROG} {hwprofiles.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    profiles_dir: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--profiles-dir",
+            help="Also search this directory (or file) for profiles. Repeatable.",
+            exists=True,
+            metavar="DIR",
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print the version and exit.", callback=_version_callback, is_eager=True),
+    ] = False,
+) -> None:
+    """Hardware profiles and noise models for analog AI accelerators."""
+    if profiles_dir:
+        hwprofiles.add_profile_dirs(*profiles_dir)
+
+
+@profiles_app.command("list")
+def profiles_list() -> None:
+    """Every profile found: shipped, from plugins, HWPROFILES_PATH and --profiles-dir."""
+    from hwprofiles.profiles import profile_library, read_profile_file
+
+    table = _table("name", "technology", "DAC bits", "ADC bits", "tile rows", "noise kinds", "provider")
+    errors: list[ProfileError] = []
+    for name, source in profile_library().items():
+        try:
+            profile = read_profile_file(source.path)
+        except ProfileError as exc:
+            errors.append(exc)
+            table.add_row(_cell(name), _cell("INVALID"), *[_cell(None)] * 4, _cell(source.provider))
+            continue
+        kinds = ", ".join(dict.fromkeys(profile.kinds()))
+        table.add_row(
+            _cell(name),
+            _cell(profile.technology),
+            _cell(profile.dac.bits if profile.dac else None),
+            _cell(profile.adc.bits if profile.adc else None),
+            _cell(profile.tile.rows if profile.tile else None),
+            _cell(kinds),
+            _cell(source.provider),
+        )
+    _console().print(table)
+    for exc in errors:
+        _print_error(exc)
+    if errors:
+        raise typer.Exit(EXIT_INVALID)
+
+
+@profiles_app.command("show")
+def profiles_show(
+    name_or_path: Annotated[str, typer.Argument(metavar="NAME_OR_PATH", help="A profile name or a profile file.")],
+) -> None:
+    """Print a profile as YAML, every default filled in."""
+    profile = hwprofiles.load_profile(name_or_path)
+    sys.stdout.write(hwprofiles.dump_profile(profile))
+
+
+def _validation_targets(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.suffix in VALIDATE_SUFFIXES and p.is_file())
+    return [path]
+
+
+@profiles_app.command("validate")
+def profiles_validate(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Profile files, or directories searched for *.yaml, *.yml and *.json."),
+    ],
+) -> None:
+    """Check profile files; print every error of every invalid one. Exit 1 if any is invalid."""
+    from hwprofiles.profiles import read_profile_file
+
+    failed = 0
+    for root in paths:
+        targets = _validation_targets(root)
+        if not targets:
+            _print_error(f"{root}: no *.yaml, *.yml or *.json files in this directory")
+            failed += 1
+        for path in targets:
+            try:
+                read_profile_file(path)
+            except ProfileError as exc:
+                _print_error(exc)
+                failed += 1
+            else:
+                typer.echo(f"ok: {path}")
+    if failed:
+        raise typer.Exit(EXIT_INVALID)
+
+
+@profiles_app.command("schema")
+def profiles_schema() -> None:
+    """Print the JSON Schema of a profile file, with every registered noise kind."""
+    sys.stdout.write(json.dumps(hwprofiles.profile_json_schema(), indent=2) + "\n")
+
+
+@app.command("plugins")
+def plugins() -> None:
+    """The loaded plugins, the hooks they implement and the noise kinds they register."""
+    from hwprofiles.plugins import plugin_infos
+    from hwprofiles.registry import noise_models
+
+    infos = plugin_infos()
+    kinds: dict[str, list[str]] = {}
+    for kind, model in sorted(noise_models().items()):
+        kinds.setdefault(model.owner, []).append(kind)
+    table = _table("name", "distribution", "version", "hooks", "noise kinds")
+    for info in infos:
+        table.add_row(
+            _cell(info.name),
+            _cell(info.distribution),
+            _cell(info.version),
+            _cell(", ".join(info.hooks)),
+            _cell(", ".join(kinds.get(info.name, []))),
+        )
+    _console().print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return its exit code.
+
+    Args:
+        argv: the arguments (without the program name); ``None`` reads ``sys.argv``.
+
+    Returns:
+        0 on success, 1 when profiles were found invalid, 2 on any other error.
+
+    >>> main(["--version"])  # doctest: +SKIP
+    hwprofiles 0.1.0
+    0
+    """
+    try:
+        app(args=argv, prog_name=PROG)
+    except SystemExit as exc:
+        code = exc.code
+        if code is None or isinstance(code, int):
+            return code or 0
+        print(code, file=sys.stderr)
+        return EXIT_INVALID
+    except HwProfilesError as exc:  # raised outside a command, e.g. while parsing
+        _print_error(exc)
+        return EXIT_ERROR
+    return 0

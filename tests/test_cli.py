@@ -1,0 +1,168 @@
+"""The command line: what each command prints, its exit codes, and that it stays torch-free."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+import hwprofiles
+from hwprofiles.builtin import PROFILES_DIR
+from hwprofiles.cli import error_block, main
+
+pytestmark = pytest.mark.usefixtures("clean_hwprofiles")
+
+GOOD = "name: lab-device\ntechnology: rram\ndescription: A device of our lab.\ndac: {bits: 5}\nadc: null\n"
+
+
+def test_version(cli) -> None:
+    result = cli("--version")
+    assert result.exit_code == 0
+    assert result.stdout == f"hwprofiles {hwprofiles.__version__}\n"
+
+
+def test_no_arguments_prints_help(cli) -> None:
+    result = cli()
+    assert "profiles" in result.output and "plugins" in result.output
+
+
+def test_profiles_list_shows_every_profile_with_its_numbers(cli) -> None:
+    result = cli("profiles", "list")
+    assert result.exit_code == 0, result.output
+    for name in hwprofiles.list_profiles():
+        assert name in result.stdout
+    row = next(line for line in result.stdout.splitlines() if " pcm-joshi2020 " in line)
+    cells = [c.strip() for c in row.strip("│ ").split("│")]
+    assert cells == [
+        "pcm-joshi2020", "pcm", "8", "8", "512",
+        "pcm_programming, pcm_drift, pcm_read_1f, weight_read_noise, output_noise", "builtin",
+    ]
+
+
+def test_profiles_dir_adds_profiles_and_names_their_provider(cli, tmp_path: Path) -> None:
+    (tmp_path / "lab.yaml").write_text(GOOD)
+    result = cli("--profiles-dir", tmp_path, "profiles", "list")
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.stdout.splitlines() if " lab-device " in line)
+    assert [c.strip() for c in row.strip("│ ").split("│")] == ["lab-device", "rram", "5", "-", "-", "-", "--profiles-dir"]
+
+
+def test_profiles_dir_must_exist(cli, tmp_path: Path) -> None:
+    result = cli("--profiles-dir", tmp_path / "nowhere", "profiles", "list")
+    assert result.exit_code == 2
+    assert "nowhere" in result.stderr
+
+
+def test_list_marks_a_broken_library_file_and_prints_its_errors(cli, tmp_path: Path) -> None:
+    (tmp_path / "lab.yaml").write_text(GOOD)
+    (tmp_path / "broken.yaml").write_text(GOOD.replace("lab-device", "broken-device") + "dac: {bits: 0}\n")
+    result = cli("--profiles-dir", tmp_path, "profiles", "list")
+    assert result.exit_code == 1
+    assert "lab-device" in result.stdout and "pcm-joshi2020" in result.stdout
+    row = next(line for line in result.stdout.splitlines() if " broken-device " in line)
+    assert "INVALID" in row
+    assert result.stderr.startswith(f"error: {tmp_path / 'broken.yaml'}: ")
+
+
+def test_show_prints_the_resolved_profile_as_yaml(cli, tmp_path: Path) -> None:
+    result = cli("profiles", "show", "pcm-joshi2020")
+    assert result.exit_code == 0, result.output
+    data = yaml.safe_load(result.stdout)
+    assert hwprofiles.parse_profile(data) == hwprofiles.load_profile("pcm-joshi2020")
+    assert data["noise"][1]["t0_s"] == 20.0
+    assert "nu_mean" in data["noise"][1], "defaults are filled in"
+
+    path = tmp_path / "lab.yaml"
+    path.write_text(GOOD)
+    by_path = cli("profiles", "show", path)
+    assert by_path.exit_code == 0
+    assert yaml.safe_load(by_path.stdout)["name"] == "lab-device"
+
+
+def test_show_of_an_unknown_name_suggests_a_close_one(cli) -> None:
+    result = cli("profiles", "show", "pcm-joshi")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: no profile named 'pcm-joshi'. Did you mean 'pcm-joshi2020'")
+    assert result.stderr.count("error:") == 1
+
+
+def test_validate_walks_directories_and_reports_each_file(cli, tmp_path: Path) -> None:
+    nested = tmp_path / "a" / "b"
+    nested.mkdir(parents=True)
+    (nested / "good.yml").write_text(GOOD)
+    (tmp_path / "good.json").write_text(json.dumps(yaml.safe_load(GOOD.replace("lab-device", "json-device"))))
+    (tmp_path / "bad.yaml").write_text(GOOD + "tile: {rows: 0}\n")
+    (tmp_path / "notes.txt").write_text("not a profile")
+    result = cli("profiles", "validate", tmp_path, PROFILES_DIR / "ideal.yaml")
+    assert result.exit_code == 1
+    assert sorted(result.stdout.splitlines()) == sorted(
+        f"ok: {p}" for p in (nested / "good.yml", tmp_path / "good.json", PROFILES_DIR / "ideal.yaml")
+    )
+    assert result.stderr == f"error: {tmp_path / 'bad.yaml'}: tile.rows: Input should be greater than or equal to 1\n"
+
+
+def test_validate_of_only_good_files_exits_0(cli) -> None:
+    result = cli("profiles", "validate", PROFILES_DIR)
+    assert result.exit_code == 0
+    assert len(result.stdout.splitlines()) == len(list(PROFILES_DIR.glob("*.yaml")))
+    assert result.stderr == ""
+
+
+@pytest.mark.parametrize("make", ["missing", "empty_dir"])
+def test_validate_of_nothing_is_an_error(cli, tmp_path: Path, make: str) -> None:
+    target = tmp_path / "nothing-here"
+    if make == "empty_dir":
+        target.mkdir()
+    result = cli("profiles", "validate", target)
+    assert result.exit_code == 1
+    assert str(target) in result.stderr
+
+
+def test_plugins_lists_the_builtin_plugin_and_its_kinds(cli) -> None:
+    result = cli("plugins")
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.stdout.splitlines() if line.startswith("│ builtin "))
+    cells = [c.strip() for c in row.strip("│ ").split("│")]
+    assert cells[:3] == ["builtin", "hwprofiles", hwprofiles.__version__]
+    assert cells[3] == "hwprofiles_profile_paths, hwprofiles_register_noise_models"
+    assert cells[4].split(", ") == hwprofiles.list_noise_models()
+
+
+def test_error_block_indents_later_lines() -> None:
+    assert error_block(ValueError("a.yaml: x: bad\na.yaml: y: worse")) == "error: a.yaml: x: bad\n  a.yaml: y: worse"
+
+
+def test_main_returns_the_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    assert main(["profiles", "show", "no-such-profile"]) == 2
+    assert main(["profiles", "no-such-command"]) == 2
+    err = capsys.readouterr().err
+    assert "error: no profile named 'no-such-profile'" in err
+
+
+def test_commands_never_import_torch(tmp_path: Path, subprocess_env) -> None:
+    (tmp_path / "lab.yaml").write_text(GOOD)
+    script = (
+        "import sys\n"
+        "from hwprofiles.cli import main\n"
+        f"for args in [['profiles', 'list'], ['plugins'], ['profiles', 'schema'], ['profiles', 'show', 'pcm-joshi2020'],"
+        f" ['profiles', 'validate', {str(PROFILES_DIR)!r}, {str(tmp_path)!r}]]:\n"
+        "    assert main(args) == 0, args\n"
+        "print('torch' in sys.modules, file=sys.stderr)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=subprocess_env(), timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip() == "False"
+
+
+def test_python_dash_m_runs_the_cli(run_module) -> None:
+    proc = run_module("profiles", "show", "nope")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: no profile named 'nope'")
+    assert "Traceback" not in proc.stderr
