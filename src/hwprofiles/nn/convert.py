@@ -29,7 +29,8 @@ EVERY_LAYER_TYPES: tuple[type[nn.Module], ...] = (
     nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d,
 )
 
-_STATE = "_hwprofiles"  # attribute on the root module: profile, exclusions, hook handles
+_STATE = "_hwprofiles"  # attribute on the root module: profile and exclusions
+INPUT = "<input>"  # the name of the network input's noise site (for exclude=)
 
 
 class OutputNoiseHook:
@@ -102,7 +103,8 @@ def to_noisy(
     Args:
         model: the float model.
         profile: a :class:`Profile`, a profile name or a profile file path.
-        exclude: qualified module names (and their children) left float and noise-free.
+        exclude: qualified module names (and their children) left float and noise-free;
+            ``"<input>"`` leaves the network input noise-free under every-layer placement.
         mapping: ``{float type: twin type}`` entries added to (or overriding) the defaults.
         inplace: convert ``model`` itself instead of a deep copy.
 
@@ -149,9 +151,11 @@ def _add_every_layer_hooks(model: nn.Module) -> None:
     _remove_every_layer_hooks(model)
     if state.profile.placement != "every_layer":
         return
-    model.register_forward_pre_hook(InputNoiseHook(NoiseSite(state.profile, "<input>", outputs_only=True)))
+    if INPUT not in state.exclude:
+        model.register_forward_pre_hook(InputNoiseHook(NoiseSite(state.profile, INPUT, outputs_only=True)))
     for name, module in model.named_modules():
-        if name and type(module) in EVERY_LAYER_TYPES and not _excluded(name, state.exclude):
+        # isinstance, not the exact type: a quantized ReLU's output is still an activation
+        if name and isinstance(module, EVERY_LAYER_TYPES) and not _excluded(name, state.exclude):
             module.register_forward_hook(OutputNoiseHook(NoiseSite(state.profile, name, outputs_only=True)))
 
 
@@ -186,6 +190,34 @@ def set_profile(model: nn.Module, profile: Profile | str, *, noise_scale: float 
     _add_every_layer_hooks(model)
     if first is not None:
         program(model, seed=first.chip_seed, t_inference_s=first.t_inference_s)
+    return model
+
+
+def noisy_layer_names(model: nn.Module, profile: Profile | str | None = None) -> list[str]:
+    """Qualified names of the layers of a float model that :func:`to_noisy` would give
+    noise: the matrix-product layers, plus the input and every other layer output
+    when ``profile`` places noise after every layer."""
+    every_layer = profile is not None and load_profile(profile).placement == "every_layer"
+    names = [INPUT] if every_layer else []
+    for name, module in model.named_modules():
+        if not name:
+            continue
+        if type(module) in DEFAULT_TWINS or isinstance(module, NoisyLayerMixin):
+            names.append(name)
+        elif every_layer and isinstance(module, EVERY_LAYER_TYPES):
+            names.append(name)
+    return names
+
+
+def set_noise_scale(model: nn.Module, noise_scale: float) -> nn.Module:
+    """Change only the global noise scale of a converted model (cheap enough for every
+    training step; the chip seed and inference time are kept)."""
+    state = _state(model)
+    state.profile = state.profile.with_noise_scale(noise_scale)
+    for site in noise_sites(model):
+        site.scale = float(noise_scale)
+        site.profile = state.profile
+        site.chip_version += 1
     return model
 
 
