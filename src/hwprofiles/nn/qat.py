@@ -394,3 +394,35 @@ def from_qat(model: nn.Module, *, inplace: bool = False) -> nn.Module:
         model = copy.deepcopy(model)
     _replace(model, lambda m: m.to_float() if isinstance(m, QatMixin) else None)
     return model
+
+
+@torch.no_grad()
+def bake_qat(model: nn.Module, *, inplace: bool = False) -> nn.Module:
+    """The deployable form of a QAT model: float weight layers holding the quantized
+    weights, activation quantizers kept.
+
+    This is what a chip is programmed with, so :func:`hwprofiles.to_noisy` can give
+    its weight layers noise (it swaps exact float types) while the ReLU outputs keep
+    their constant-step quantization.
+
+    >>> import torch.nn as nn, hwprofiles
+    >>> from hwprofiles.nn.qat import bake_qat
+    >>> baked = bake_qat(hwprofiles.to_qat(nn.Sequential(nn.Linear(4, 4), nn.ReLU()), bits=4))
+    >>> [type(m).__name__ for m in baked]
+    ['Linear', 'QatReLU']
+    >>> len(baked[0].weight.unique()) <= 15
+    True
+    """
+    if not inplace:
+        model = copy.deepcopy(model)
+
+    def bake(module: nn.Module) -> nn.Module | None:
+        if not isinstance(module, _QatWeightMixin):
+            return None
+        quantized = module.quantized_weight().detach().clone()
+        float_layer = module.to_float()
+        float_layer.weight = nn.Parameter(quantized, requires_grad=float_layer.weight.requires_grad)
+        return float_layer
+
+    _replace(model, bake)
+    return model
