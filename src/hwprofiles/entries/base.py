@@ -29,8 +29,12 @@ class NoiseEntry(BaseModel):
 class VarianceAware(BaseModel):
     """Per-sample noise level, as in variance-aware noisy training (VANT, arXiv 2503.16183).
 
-    Each sample of a batch draws its own sigma = alpha * sigma + theta * |z|, z ~ N(0, 1),
-    with theta in the entry's own units (both terms are scaled by ``noise_scale``).
+    In training mode each sample of a batch draws its own noise level
+    sigma_s = sigma * (alpha + theta * |z|), z ~ N(0, 1); evaluation uses sigma.
+    The public configuration writes the draw as alpha * sigma + theta * |z|; theta is
+    read here relative to sigma, so that the draw follows the training level and
+    ``noise_scale`` (with an absolute theta, training at sigma = 0.01 would inject
+    noise of about 0.5) *(interpretation; unsure)*.
     """
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)

@@ -11,12 +11,12 @@ from hwprofiles.noise.base import NoiseKind, StageContext
 def sample_sigma(
     sigma: float, per_sample: VarianceAware | None, y: torch.Tensor, ctx: StageContext
 ) -> torch.Tensor | float:
-    """The noise std: ``sigma * scale``, or per sample ``(alpha sigma + theta |z|) scale``
+    """The noise std: ``sigma * scale``, or per sample ``sigma (alpha + theta |z|) scale``
     in training mode when the entry asks for variance-aware noise."""
     if per_sample is None or not ctx.training or y.dim() == 0:
         return sigma * ctx.scale
     z = ctx.randn((y.shape[0],) + (1,) * (y.dim() - 1), like=y)
-    return (per_sample.alpha * sigma + per_sample.theta * z.abs()) * ctx.scale
+    return sigma * (per_sample.alpha + per_sample.theta * z.abs()) * ctx.scale
 
 
 class GaussianAdditiveNoise(NoiseKind):

@@ -1,0 +1,193 @@
+"""The training loop: seeded, resumable, checkpointed after every epoch."""
+
+from __future__ import annotations
+
+import math
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from hwprofiles.errors import HwProfilesError
+from hwprofiles.train.checkpoint import load_checkpoint, save_checkpoint
+from hwprofiles.train.config import TrainConfig
+from hwprofiles.train.methods import prepare_for_training
+
+
+class TrainingDivergedError(HwProfilesError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class TrainResult:
+    checkpoint: Path
+    test_accuracy: float
+    history: list[dict[str, float]] = field(default_factory=list)
+    resumed_from_epoch: int = 0
+
+
+def _versions() -> dict[str, str]:
+    from hwprofiles import __version__
+
+    return {"hwprofiles": str(__version__), "torch": str(torch.__version__), "python": platform.python_version()}
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    # Everything random in an epoch derives from (seed, epoch), so a resumed run
+    # draws exactly what an uninterrupted one would.
+    return (seed * 1_000_003 + epoch * 7_919 + 17) % (2**63)
+
+
+def build_base_model(config: TrainConfig, in_channels: int, num_classes: int) -> nn.Module:
+    from hwprofiles.models import get_model
+
+    torch.manual_seed(config.seed)
+    return get_model(config.model, in_channels=in_channels, num_classes=num_classes, width=config.width)
+
+
+def _optimizer(model: nn.Module, config: TrainConfig, steps: int) -> tuple[torch.optim.Optimizer, Any]:
+    if config.optimizer == "sgd":
+        opt: torch.optim.Optimizer = torch.optim.SGD(
+            model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+        )
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, loader: torch.utils.data.DataLoader, device: torch.device | str = "cpu") -> float:
+    """Top-1 accuracy of ``model`` (in eval mode) over ``loader``."""
+    was_training = model.training
+    model.eval()
+    correct = total = 0
+    for x, y in loader:
+        x, y = x.to(device), y.to(device)
+        correct += int((model(x).argmax(dim=1) == y).sum())
+        total += int(y.numel())
+    model.train(was_training)
+    return correct / max(total, 1)
+
+
+def _noise_scale_at(config: TrainConfig, target: float, step: int, steps_per_epoch: int) -> float:
+    if config.schedule != "ramp":
+        return target
+    return target * min(1.0, (step + 1) / (config.ramp_epochs * steps_per_epoch))
+
+
+def _input_bounds(model: nn.Module) -> dict[str, float]:
+    from hwprofiles.nn.layers import NoisyLayerMixin
+
+    return {n: m.input_bound for n, m in model.named_modules() if isinstance(m, NoisyLayerMixin) and m.input_bound is not None}
+
+
+def _restore_input_bounds(model: nn.Module, bounds: dict[str, float]) -> None:
+    for name, bound in bounds.items():
+        model.get_submodule(name).input_bound = float(bound)
+
+
+def train(
+    config: TrainConfig,
+    checkpoint: str | Path,
+    *,
+    resume: bool = False,
+    device: str = "cpu",
+    progress: bool = True,
+    data: Any = None,
+) -> TrainResult:
+    """Train ``config`` and write a checkpoint after every epoch (atomically).
+
+    Args:
+        config: the run.
+        checkpoint: where the checkpoint goes.
+        resume: continue from ``checkpoint`` if it exists (same config required).
+        device: torch device.
+        progress: show a progress bar.
+        data: already loaded dataset splits (default: load ``config.dataset``).
+
+    Raises:
+        TrainingDivergedError: the loss became NaN.
+    """
+    from hwprofiles.data import load_dataset, make_loaders
+    from hwprofiles.nn.convert import program, set_noise_scale
+
+    checkpoint = Path(checkpoint)
+    splits = data or load_dataset(
+        config.dataset, root=config.data_root, download=config.download,
+        train_subset=config.train_subset, test_subset=config.test_subset, seed=config.seed,
+    )
+    model = prepare_for_training(build_base_model(config, splits.in_channels, splits.num_classes), config).to(device)
+    noisy = config.method in ("nit", "vant")
+    target_scale = model._hwprofiles.profile.noise_scale if noisy else 0.0
+    steps_per_epoch = math.ceil(len(splits.train) / config.batch_size)
+    optimizer, scheduler = _optimizer(model, config, config.epochs * steps_per_epoch)
+    start_epoch, history = 0, []
+    if resume and checkpoint.exists():
+        state = load_checkpoint(checkpoint)
+        saved = TrainConfig.from_dict(state["meta"]["config"])
+        if saved != config:
+            raise HwProfilesError(f"{checkpoint}: was written by another configuration; cannot resume it with this one")
+        model.load_state_dict(state["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        _restore_input_bounds(model, state.get("input_bounds", {}))
+        start_epoch, history = int(state["epoch"]), list(state.get("history", []))
+    resumed_from = start_epoch
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        TextColumn("{task.fields[stats]}"), disable=not progress, transient=False,
+    )
+    test_acc = history[-1]["test_accuracy"] if history else float("nan")
+    with bar:
+        for epoch in range(start_epoch, config.epochs):
+            seed = _epoch_seed(config.seed, epoch)
+            torch.manual_seed(seed)
+            if noisy:
+                program(model, seed=seed)
+            train_loader, test_loader = make_loaders(splits, config.batch_size, seed=seed)
+            task = bar.add_task(f"{config.label} epoch {epoch + 1}/{config.epochs}", total=len(train_loader), stats="")
+            model.train()
+            loss_sum = correct = seen = 0.0
+            for step, (x, y) in enumerate(train_loader):
+                if noisy and config.schedule == "ramp":
+                    set_noise_scale(model, _noise_scale_at(config, target_scale, epoch * steps_per_epoch + step, steps_per_epoch))
+                x, y = x.to(device), y.to(device)
+                logits = model(x)
+                loss = F.cross_entropy(logits, y)
+                if not torch.isfinite(loss):
+                    raise TrainingDivergedError(
+                        f"the loss became {float(loss.detach())} at epoch {epoch + 1}, step {step + 1} of {config.label} "
+                        f"training ({config.model}). Lower the learning rate (--lr) or the noise scale, or use "
+                        "--schedule ramp. The last good checkpoint is kept."
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                loss_sum += float(loss.detach()) * y.numel()
+                correct += float((logits.argmax(1) == y).sum())
+                seen += y.numel()
+                bar.update(task, advance=1, stats=f"loss {loss_sum / seen:.3f} acc {correct / seen:.3f}")
+            if noisy:
+                program(model, seed=0)  # report accuracy on one fixed chip of the training profile
+            test_acc = accuracy(model, test_loader, device)
+            history.append({"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_accuracy": correct / seen, "test_accuracy": test_acc})
+            bar.update(task, stats=f"loss {loss_sum / seen:.3f} acc {correct / seen:.3f} test {test_acc:.3f}")
+            save_checkpoint(checkpoint, {
+                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "epoch": epoch + 1,
+                "history": history,
+                "input_bounds": _input_bounds(model),
+                "meta": {"config": config.to_dict(), "versions": _versions(), "finished": epoch + 1 == config.epochs,
+                         "num_classes": splits.num_classes, "in_channels": splits.in_channels},
+            })
+    return TrainResult(checkpoint=checkpoint, test_accuracy=test_acc, history=history, resumed_from_epoch=resumed_from)
