@@ -260,3 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         _print_error(exc)
         return EXIT_ERROR
     return 0
+
+
+# The experiment commands register themselves on `app`; they import torch lazily.
+from hwprofiles import cli_experiments  # noqa: E402,F401

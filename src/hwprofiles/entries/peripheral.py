@@ -12,9 +12,9 @@ from hwprofiles.entries.base import NoiseEntry
 class OutputNoise(NoiseEntry):
     """Additive Gaussian noise on each tile's partial sums, before the ADC.
 
-    With ``relative_to: out_bound`` sigma is a fraction of the ADC's output bound
-    (the analog-kit convention); with ``absolute`` it is in normalised output units
-    (|x| <= 1 times |w| <= 1, summed over a tile's rows).
+    With ``relative_to: absolute`` sigma is in normalised output units (|x| <= 1
+    times |w| <= 1, summed over a tile's rows), as the ``out_noise`` of IBM's analog
+    kit; with ``out_bound`` it is a fraction of the ADC's output bound.
     """
 
     kind: Literal["output_noise"] = "output_noise"

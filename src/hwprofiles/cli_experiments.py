@@ -1,0 +1,326 @@
+"""The experiment commands: train, eval, sweep, transfer, results, demo.
+
+Each imports torch inside its function, so ``hwprofiles profiles ...`` stays quick.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from hwprofiles.cli import _console, _table, app
+
+OUT = Path("hwprofiles-out")
+
+DataRoot = Annotated[Optional[str], typer.Option("--data-root", help="A torchvision dataset root (or a folder of IDX files).")]
+Download = Annotated[bool, typer.Option("--download", help="Download the dataset through torchvision (needs internet).")]
+Dataset = Annotated[str, typer.Option("--dataset", help="fashion-mnist, mnist, cifar10, cifar100, svhn or synthetic.")]
+TrainSubset = Annotated[Optional[int], typer.Option("--train-subset", help="Train on a seeded random subset of N samples.")]
+TestSubset = Annotated[Optional[int], typer.Option("--test-subset", help="Evaluate on a seeded random subset of N test samples.")]
+Samples = Annotated[int, typer.Option("--samples", "-k", min=1, help="Chip instances per evaluation (program(seed=i), i < K).")]
+ResultsDb = Annotated[Optional[Path], typer.Option("--results", help="SQLite results database [default: hwprofiles-out/results.sqlite or $HWPROFILES_RESULTS].")]
+Device = Annotated[str, typer.Option("--device", help="torch device (cpu, cuda).")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+
+
+def _load_data(dataset: str, data_root: str | None, download: bool, train_subset: int | None, test_subset: int | None, seed: int = 0) -> Any:
+    from hwprofiles.data import load_dataset
+
+    return load_dataset(dataset, root=data_root, download=download, train_subset=train_subset, test_subset=test_subset, seed=seed)
+
+
+def _loaders(splits: Any, batch_size: int = 256) -> Any:
+    from hwprofiles.data import make_loaders
+
+    return make_loaders(splits, batch_size, seed=0, shuffle=False)
+
+
+def _profiles(names: list[str] | None, default_all: bool = True) -> list[str]:
+    import hwprofiles
+
+    if not names or names == ["all"]:
+        return hwprofiles.list_profiles() if default_all else []
+    for name in names:
+        hwprofiles.load_profile(name)  # unknown names fail here, with close matches
+    return names
+
+
+def _store(path: Path | None) -> Any:
+    from hwprofiles.results import ResultsStore
+
+    return ResultsStore(path)
+
+
+def _summary_table(rows: list[tuple[str, str, Any]], title: str) -> None:
+    table = _table("model", "profile", "mean acc", "std", "95% CI", "K")
+    table.title = title
+    for model, profile, s in rows:
+        table.add_row(model, profile, f"{s.mean:.4f}", f"{s.std:.4f}", f"[{s.ci_low:.4f}, {s.ci_high:.4f}]", str(s.n))
+    _console().print(table)
+
+
+@app.command("train")
+def train_command(
+    model: Annotated[str, typer.Option("--model", help="A zoo model (hwprofiles models) or torchvision:NAME.")] = "lenet5",
+    dataset: Dataset = "fashion-mnist",
+    method: Annotated[str, typer.Option("--method", help="clean, qat, qat-learned, nit or vant.")] = "clean",
+    profile: Annotated[Optional[str], typer.Option("--profile", help="Training profile of nit/vant.")] = None,
+    noise_scale: Annotated[Optional[float], typer.Option("--noise-scale", min=0, help="Training noise scale [default: the profile's].")] = None,
+    schedule: Annotated[str, typer.Option("--schedule", help="constant, or ramp (linear from 0 over --ramp-epochs).")] = "constant",
+    ramp_epochs: Annotated[int, typer.Option("--ramp-epochs", min=1)] = 1,
+    bits: Annotated[int, typer.Option("--bits", min=2, max=16, help="QAT bits.")] = 8,
+    act_scale: Annotated[float, typer.Option("--act-scale", min=0, help="QAT constant activation step.")] = 1.0,
+    alpha: Annotated[float, typer.Option("--alpha", help="VANT alpha.")] = 0.45,
+    theta: Annotated[float, typer.Option("--theta", help="VANT theta.")] = 0.66,
+    optimizer: Annotated[str, typer.Option("--optimizer", help="adam or sgd.")] = "adam",
+    lr: Annotated[float, typer.Option("--lr")] = 1e-3,
+    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 5,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 128,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    width: Annotated[float, typer.Option("--width", min=0.05, help="Width multiplier of zoo models.")] = 1.0,
+    train_subset: TrainSubset = None,
+    test_subset: TestSubset = None,
+    data_root: DataRoot = None,
+    download: Download = False,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Checkpoint path [default: hwprofiles-out/checkpoints/MODEL-METHOD-sSEED.pt].")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint at --out.")] = False,
+    results: ResultsDb = None,
+    device: Device = "cpu",
+    quiet: Quiet = False,
+) -> None:
+    """Train a model clean, with QAT, or with noise injection under a profile."""
+    from hwprofiles.train import TrainConfig, train
+
+    config = TrainConfig(
+        model=model, dataset=dataset, method=method, profile=profile, noise_scale=noise_scale, schedule=schedule,  # type: ignore[arg-type]
+        ramp_epochs=ramp_epochs, bits=bits, act_scale=act_scale, alpha=alpha, theta=theta, optimizer=optimizer,  # type: ignore[arg-type]
+        lr=lr, epochs=epochs, batch_size=batch_size, seed=seed, width=width, train_subset=train_subset,
+        test_subset=test_subset, data_root=data_root, download=download,
+    )
+    path = out or OUT / "checkpoints" / f"{model.replace(':', '-')}-{config.label.replace(':', '-')}-s{seed}.pt"
+    result = train(config, path, resume=resume, device=device, progress=not quiet)
+    from hwprofiles.train.checkpoint import load_checkpoint
+
+    store = _store(results)
+    store.record_run(str(path), load_checkpoint(path)["meta"], result.test_accuracy, True)
+    typer.echo(f"test accuracy {result.test_accuracy:.4f}; checkpoint written to {path}")
+
+
+@app.command("eval")
+def eval_command(
+    checkpoints: Annotated[list[Path], typer.Argument(help="Checkpoints written by hwprofiles train.")],
+    profile: Annotated[Optional[list[str]], typer.Option("--profile", "-p", help="Evaluation profile (repeatable); 'all' for every profile.")] = None,
+    samples: Samples = 5,
+    noise_scale: Annotated[Optional[float], typer.Option("--noise-scale", min=0)] = None,
+    t_inference: Annotated[Optional[float], typer.Option("--t-inference", min=0, help="Seconds since programming.")] = None,
+    test_subset: TestSubset = None,
+    data_root: DataRoot = None,
+    download: Download = False,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the results as JSON here.")] = None,
+    results: ResultsDb = None,
+    device: Device = "cpu",
+    quiet: Quiet = False,
+) -> None:
+    """Accuracy of checkpoints under profiles, over K chip instances (mean, std, 95% CI)."""
+    from rich.progress import Progress
+
+    from hwprofiles.eval import evaluate_checkpoint, load_trained
+    from hwprofiles.eval.chips import test_set_id
+    from hwprofiles.train.checkpoint import load_checkpoint
+
+    names = _profiles(profile)
+    first = load_checkpoint(checkpoints[0])["meta"]["config"]
+    splits = _load_data(first["dataset"], data_root or first.get("data_root"), download, None, test_subset)
+    loaders = _loaders(splits)
+    store = _store(results)
+    rows, out = [], []
+    with Progress(disable=quiet) as bar:
+        task = bar.add_task("chip instances", total=len(checkpoints) * len(names) * samples)
+        for path in checkpoints:
+            trained = load_trained(path, splits)
+            for name in names:
+                s = evaluate_checkpoint(trained, name, loaders, samples=samples, noise_scale=noise_scale, t_inference_s=t_inference,
+                                        store=store, test_set=test_set_id(splits, test_subset), on_sample=lambda: bar.advance(task), device=device)
+                rows.append((f"{trained.label} ({path.name})", name, s))
+                out.append({"checkpoint": str(path), "trained": trained.label, "profile": name, "noise_scale": noise_scale,
+                            "t_inference_s": t_inference, **s.as_dict()})
+    _summary_table(rows, f"accuracy over {samples} chip instances")
+    if json_out:
+        from hwprofiles.io import write_text
+
+        write_text(json_out, json.dumps(out, indent=2))
+        typer.echo(f"results written to {json_out}")
+
+
+@app.command("sweep")
+def sweep_command(
+    checkpoints: Annotated[list[Path], typer.Argument(help="Checkpoints written by hwprofiles train.")],
+    profile: Annotated[str, typer.Option("--profile", "-p", help="The profile to sweep.")] = "gaussian-additive",
+    over: Annotated[str, typer.Option("--over", help="noise (noise scale), time (t_inference) or layer (one noisy layer at a time).")] = "noise",
+    low: Annotated[float, typer.Option("--low", min=0)] = 1e-2,
+    high: Annotated[float, typer.Option("--high", min=0)] = 1e2,
+    points: Annotated[int, typer.Option("--points", min=2, help="Grid points (log-spaced).")] = 17,
+    noise_scale: Annotated[Optional[float], typer.Option("--noise-scale", min=0, help="Noise scale of the time and layer sweeps.")] = None,
+    samples: Samples = 5,
+    test_subset: TestSubset = None,
+    data_root: DataRoot = None,
+    download: Download = False,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the plot and JSON.")] = OUT / "sweeps",
+    results: ResultsDb = None,
+    device: Device = "cpu",
+    quiet: Quiet = False,
+) -> None:
+    """Accuracy against noise scale (with the midpoint), time since programming, or per layer."""
+    from rich.progress import Progress
+
+    import hwprofiles
+    from hwprofiles.eval import evaluate_checkpoint, load_trained
+    from hwprofiles.eval import plots, sweep
+    from hwprofiles.eval.chips import test_set_id
+    from hwprofiles.io import write_text
+    from hwprofiles.train.checkpoint import load_checkpoint
+
+    if over not in ("noise", "time", "layer"):
+        raise typer.BadParameter("use noise, time or layer", param_hint="--over")
+    prof = hwprofiles.load_profile(profile)
+    if noise_scale is not None:
+        prof = prof.with_noise_scale(noise_scale)
+    first = load_checkpoint(checkpoints[0])["meta"]["config"]
+    splits = _load_data(first["dataset"], data_root or first.get("data_root"), download, None, test_subset)
+    loaders = _loaders(splits)
+    store = _store(results)
+    test_set = test_set_id(splits, test_subset)
+    chance = 1.0 / splits.num_classes
+    trained = [load_trained(p, splits) for p in checkpoints]
+    grid = sweep.log_grid(low, high, points) if over == "noise" else list(sweep.DRIFT_TIMES_S)
+    report: dict[str, Any] = {"profile": prof.name, "over": over, "samples": samples, "models": {}}
+    stem = f"sweep-{over}-{prof.name}"
+    with Progress(disable=quiet) as bar:
+        task = bar.add_task(f"{over} sweep under {prof.name}", total=None)
+        advance = lambda: bar.advance(task)  # noqa: E731
+        if over == "layer":
+            layers = {t.label: sweep.sweep_layers(t, prof, loaders, samples=samples, store=store, test_set=test_set, on_sample=advance, device=device) for t in trained}
+            for label, values in layers.items():
+                plots.plot_bars(values, Path(out) / f"{stem}-{label.replace(':', '-')}.png", title=f"{label}: noise in one layer at a time ({prof.name}, scale {prof.noise_scale:g})")
+                report["models"][label] = {layer: s.as_dict() for layer, s in values.items()}
+        else:
+            curves, mids = {}, {}
+            for t in trained:
+                fn = sweep.sweep_noise if over == "noise" else sweep.sweep_time
+                curves[t.label] = fn(t, prof, grid, loaders, samples=samples, store=store, test_set=test_set, on_sample=advance, device=device)
+                clean = evaluate_checkpoint(t, "ideal", loaders, samples=1, store=store, test_set=test_set, device=device).mean
+                mids[t.label] = sweep.midpoint(grid, [s.mean for _, s in curves[t.label]], clean, chance) if over == "noise" else None
+                report["models"][t.label] = {"clean_accuracy": clean, "midpoint": mids[t.label],
+                                             "points": [{"x": x, **s.as_dict()} for x, s in curves[t.label]]}
+            xlabel = f"noise scale of {prof.name}" if over == "noise" else "time since programming (s)"
+            plots.plot_curves(curves, Path(out) / f"{stem}.png", xlabel=xlabel, title=f"{splits.name}: accuracy under {prof.name}", chance=chance, midpoints=mids)
+    write_text(Path(out) / f"{stem}.json", json.dumps(report, indent=2))
+    console = _console()
+    if over == "noise":
+        table = _table("model", "clean acc", "midpoint noise scale")
+        for label, data in report["models"].items():
+            mid = data["midpoint"]
+            table.add_row(label, f"{data['clean_accuracy']:.4f}", "not reached" if mid is None else f"{mid:.4g}")
+        console.print(table)
+        console.print("midpoint: the noise scale where accuracy falls halfway from clean accuracy to chance, "
+                      "interpolated linearly in log(noise scale) between grid points.")
+    else:
+        table = _table("model", "x", "mean acc", "95% CI")
+        for label, data in report["models"].items():
+            items = data["points"] if over == "time" else [{"x": k, **v} for k, v in data.items()]
+            for p in items:
+                table.add_row(label, f"{p['x']}", f"{p['mean']:.4f}", f"[{p['ci_low']:.4f}, {p['ci_high']:.4f}]")
+        console.print(table)
+    typer.echo(f"plot and JSON written to {out}/{stem}*")
+
+
+@app.command("transfer")
+def transfer_command(
+    model: Annotated[str, typer.Option("--model")] = "lenet5",
+    dataset: Dataset = "fashion-mnist",
+    train_profile: Annotated[Optional[list[str]], typer.Option("--train-profile", help="NIT training profile (repeatable) [default: every profile with noise].")] = None,
+    eval_profile: Annotated[Optional[list[str]], typer.Option("--eval-profile", help="Evaluation profile (repeatable) [default: all].")] = None,
+    scale_mode: Annotated[str, typer.Option("--scale-mode", help="published (each profile as written) or matched (scaled so a clean model loses --target-drop).")] = "published",
+    target_drop: Annotated[float, typer.Option("--target-drop", min=0.01, max=0.9)] = 0.1,
+    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 3,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 128,
+    lr: Annotated[float, typer.Option("--lr")] = 1e-3,
+    width: Annotated[float, typer.Option("--width", min=0.05)] = 1.0,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    samples: Samples = 5,
+    train_subset: TrainSubset = None,
+    test_subset: TestSubset = None,
+    data_root: DataRoot = None,
+    download: Download = False,
+    out: Annotated[Path, typer.Option("--out", "-o")] = OUT / "transfer",
+    results: ResultsDb = None,
+    device: Device = "cpu",
+    quiet: Quiet = False,
+) -> None:
+    """Train clean, QAT and NIT under each training profile; evaluate all under every profile."""
+    import hwprofiles
+    from hwprofiles.eval.chips import test_set_id
+    from hwprofiles.eval.transfer import run_transfer
+    from hwprofiles.train import TrainConfig
+
+    evals = _profiles(eval_profile)
+    trains = train_profile or [n for n in hwprofiles.list_profiles() if hwprofiles.load_profile(n).noise]
+    _profiles(trains)
+    splits = _load_data(dataset, data_root, download, train_subset, test_subset, seed)
+    base = TrainConfig(model=model, dataset=dataset, epochs=epochs, batch_size=batch_size, lr=lr, width=width, seed=seed,
+                       train_subset=train_subset, test_subset=test_subset, data_root=data_root)
+    result = run_transfer(base, train_profiles=trains, eval_profiles=evals, out_dir=out, splits=splits, loaders=_loaders(splits),
+                          samples=samples, scale_mode=scale_mode, target_drop=target_drop, store=_store(results),
+                          test_set=test_set_id(splits, test_subset), progress=not quiet, device=device, on_event=typer.echo)
+    typer.echo(result.to_markdown())
+    typer.echo(f"CSV, JSON, Markdown and heatmaps written to {out}")
+
+
+results_app = typer.Typer(help="The results database.", no_args_is_help=True)
+app.add_typer(results_app, name="results")
+
+
+@results_app.command("export")
+def results_export(
+    fmt: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    table: Annotated[str, typer.Option("--table", help="evals or runs.")] = "evals",
+    results: ResultsDb = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="File to write [default: stdout].")] = None,
+) -> None:
+    """Export every stored run or evaluation as CSV or JSON."""
+    from hwprofiles.results import export_rows
+
+    if fmt not in ("csv", "json"):
+        raise typer.BadParameter("use csv or json", param_hint="--format")
+    if table not in ("evals", "runs"):
+        raise typer.BadParameter("use evals or runs", param_hint="--table")
+    text = export_rows(_store(results).rows(table), fmt)
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        from hwprofiles.io import write_text
+
+        write_text(out, text)
+        typer.echo(f"written to {out}")
+
+
+@app.command("demo")
+def demo_command(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = OUT / "demo",
+    nit_profile: Annotated[str, typer.Option("--nit-profile", help="The profile NIT trains under.")] = "pcm-joshi2020",
+    samples: Samples = 3,
+    data_root: DataRoot = None,
+    download: Download = False,
+    quick: Annotated[bool, typer.Option("--quick", help="A much smaller run (synthetic data, one small model) to check the set-up.")] = False,
+    device: Device = "cpu",
+    quiet: Quiet = False,
+) -> None:
+    """The main job: train clean, QAT and NIT, evaluate under every profile, write a report."""
+    from hwprofiles.demo import run_demo
+
+    report = run_demo(out, nit_profile=nit_profile, samples=samples, data_root=data_root, download=download,
+                      quick=quick, device=device, progress=not quiet, echo=typer.echo)
+    typer.echo(f"\nreport written to {report}")
