@@ -1,8 +1,8 @@
-"""The built-in plugin: the core noise models and the shipped profile library.
+"""The built-in plugin: the core noise models, the shipped profile library and the model zoo.
 
 It is declared in hwprofiles' own ``hwprofiles`` entry-point group and goes
 through the same hooks as any third-party plugin. Implementations are named as
-strings so that listing profiles never imports torch.
+strings so that listing profiles (or models) never imports torch.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hwprofiles.entries import gaussian, pcm, peripheral, photonic, rram, sram
+from hwprofiles.models.registry import ModelRegistrar
 from hwprofiles.plugins import hookimpl
 from hwprofiles.registry import NoiseModelRegistrar
 
@@ -30,6 +31,18 @@ _KINDS = {
     sram.SramColumnNoise: "hwprofiles.noise.sram:SramColumnNoiseKind",
 }
 
+_MODELS = {
+    "lenet5": "hwprofiles.models.lenet:lenet5",
+    "mlp": "hwprofiles.models.perceptron:mlp",
+    "mobilenetv2": "hwprofiles.models.mobilenet:mobilenetv2",
+    "resnet18": "hwprofiles.models.resnet:resnet18",
+    "resnet20": "hwprofiles.models.resnet:resnet20",
+    "resnet32": "hwprofiles.models.resnet:resnet32",
+    "resnet56": "hwprofiles.models.resnet:resnet56",
+    "vgg11": "hwprofiles.models.vgg:vgg11",
+    "vgg11_bn": "hwprofiles.models.vgg:vgg11_bn",
+}
+
 PROFILES_DIR = Path(__file__).parent / "profiles"
 
 
@@ -37,6 +50,12 @@ PROFILES_DIR = Path(__file__).parent / "profiles"
 def hwprofiles_register_noise_models(registry: NoiseModelRegistrar) -> None:
     for entry_model, implementation in _KINDS.items():
         registry.add(entry_model, implementation)
+
+
+@hookimpl
+def hwprofiles_register_models(registry: ModelRegistrar) -> None:
+    for name, builder in _MODELS.items():
+        registry.add(name, builder)
 
 
 @hookimpl

@@ -6,7 +6,7 @@ declared in the ``hwprofiles`` entry-point group of its distribution::
     [project.entry-points.hwprofiles]
     my_device = "my_package.plugin"
 
-The built-in noise models and profiles come through these same hooks.
+The built-in noise models, profiles and model zoo come through these same hooks.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pluggy
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from pathlib import Path
 
+    from hwprofiles.models.registry import ModelRegistrar
     from hwprofiles.registry import NoiseModelRegistrar
 
 hookspec = pluggy.HookspecMarker("hwprofiles")
@@ -43,6 +44,19 @@ def hwprofiles_profile_paths() -> list[str | Path]:
     """Contribute profile files or directories (searched for ``*.yaml``/``*.yml``).
 
     :return: paths to profile files or directories holding them.
+    """
+
+
+@hookspec
+def hwprofiles_register_models(registry: ModelRegistrar) -> None:
+    """Register model architectures for :func:`hwprofiles.models.get_model`.
+
+    Call ``registry.add(name, builder)`` once per architecture. The builder returns
+    a ``torch.nn.Module`` and takes the keywords ``in_channels``, ``num_classes`` and
+    ``width`` (a width multiplier); give it as a callable, or as a
+    ``"module:function"`` string so that loading plugins never imports torch.
+
+    :param registry: the registrar that records which plugin owns each model.
     """
 
 

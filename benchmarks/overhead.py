@@ -1,0 +1,313 @@
+"""How much slower is a noisy twin than its float model? Measured, never asserted.
+
+For each model and shipped profile, on CPU and Fashion-MNIST-shaped input
+(batch 256, 1x28x28, 10 classes), this measures side by side in one run:
+
+- forward: eval mode, ``torch.no_grad()``, after ``program(seed=0)``;
+- training step: forward + cross-entropy + backward + Adam step, train mode.
+
+Clean and noisy repeats are interleaved (ABBA order, so neither always runs
+first), after warm-up; the ratio is median(noisy) / median(clean). Results go to
+``docs/results/overhead.json`` (with the machine) and ``docs/results/overhead.md``.
+
+Targets reported against: <= 1.3x for the Gaussian output-noise profiles, <= 2x
+for the full PCM pipeline (pcm-joshi2020).
+
+    python benchmarks/overhead.py                       # everything, ~5 min on 2 cores
+    python benchmarks/overhead.py --models lenet5 --profiles ideal,pcm-joshi2020 --repeats 3
+    python benchmarks/overhead.py --profile pcm-joshi2020   # where the time goes (torch.profiler)
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+import hwprofiles
+from hwprofiles.models import get_model
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "results"
+IN_CHANNELS, IMAGE_SIZE, NUM_CLASSES = 1, 28, 10
+GAUSSIAN_OUTPUT_KINDS = {"gaussian_additive", "gaussian_multiplicative", "gaussian_combined"}
+
+
+def target(profile: hwprofiles.Profile) -> tuple[str, float] | None:
+    """The overhead target a profile is reported against, if any: (label, max ratio)."""
+    kinds = {entry.kind for entry in profile.noise}
+    if kinds and kinds <= GAUSSIAN_OUTPUT_KINDS and profile.dac is None and profile.adc is None:
+        return "Gaussian output noise", 1.3
+    if profile.name == "pcm-joshi2020":
+        return "full PCM pipeline", 2.0
+    return None
+
+
+# -- what is timed ---------------------------------------------------------------------
+def forward_fn(model: nn.Module, x: torch.Tensor) -> Callable[[], None]:
+    def run() -> None:
+        with torch.no_grad():
+            model(x)
+
+    return run
+
+
+def train_step_fn(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def run() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+
+    return run
+
+
+def timed(fn: Callable[[], None]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def side_by_side(clean: Callable[[], None], noisy: Callable[[], None], repeats: int, warmup: int) -> dict[str, Any]:
+    """Interleaved timings of two callables (ABBA order) after warm-up; medians and their ratio."""
+    for _ in range(warmup):
+        clean()
+        noisy()
+    times: dict[str, list[float]] = {"clean": [], "noisy": []}
+    for i in range(repeats):
+        order = ("clean", "noisy") if i % 2 == 0 else ("noisy", "clean")
+        for which in order:
+            times[which].append(timed(clean if which == "clean" else noisy))
+    clean_s, noisy_s = statistics.median(times["clean"]), statistics.median(times["noisy"])
+    return {
+        "clean_ms": 1e3 * clean_s,
+        "noisy_ms": 1e3 * noisy_s,
+        "ratio": noisy_s / clean_s,
+        "clean_runs_ms": [round(1e3 * t, 3) for t in times["clean"]],
+        "noisy_runs_ms": [round(1e3 * t, 3) for t in times["noisy"]],
+    }
+
+
+def build_pair(model_name: str, profile: str) -> tuple[nn.Module, nn.Module]:
+    torch.manual_seed(0)
+    clean = get_model(model_name, in_channels=IN_CHANNELS, num_classes=NUM_CLASSES)
+    noisy = hwprofiles.to_noisy(clean, profile)  # a deep copy: same weights, its own parameters
+    hwprofiles.program(noisy, seed=0)
+    return clean, noisy
+
+
+def batch(batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(batch_size, IN_CHANNELS, IMAGE_SIZE, IMAGE_SIZE, generator=gen)
+    y = torch.randint(0, NUM_CLASSES, (batch_size,), generator=gen)
+    return x, y
+
+
+def measure(model_name: str, profile_name: str, args: argparse.Namespace) -> dict[str, Any]:
+    x, y = batch(args.batch_size)
+    clean, noisy = build_pair(model_name, profile_name)
+    clean.eval()
+    noisy.eval()
+    forward = side_by_side(forward_fn(clean, x), forward_fn(noisy, x), args.repeats, args.warmup)
+    clean.train()
+    noisy.train()
+    train = side_by_side(train_step_fn(clean, x, y), train_step_fn(noisy, x, y), args.repeats, args.warmup)
+    goal = target(hwprofiles.load_profile(profile_name))
+    row: dict[str, Any] = {"model": model_name, "profile": profile_name, "forward": forward, "train_step": train}
+    if goal is not None:
+        label, limit = goal
+        row["target"] = {
+            "label": label,
+            "max_ratio": limit,
+            "forward_met": forward["ratio"] <= limit,
+            "train_step_met": train["ratio"] <= limit,
+        }
+    return row
+
+
+# -- reporting -------------------------------------------------------------------------
+def machine() -> dict[str, Any]:
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "cpus_available": affinity,
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "hwprofiles": hwprofiles.__version__,
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def verdict(row: dict[str, Any], which: str) -> str:
+    goal = row.get("target")
+    if goal is None:
+        return ""
+    return "yes" if goal[f"{which}_met"] else "NO"
+
+
+def target_text(row: dict[str, Any]) -> str:
+    goal = row.get("target")
+    return "" if goal is None else f"<= {goal['max_ratio']:g}x"
+
+
+def print_table(rows: list[dict[str, Any]], console: Console) -> None:
+    table = Table(title="noisy / clean time (median of interleaved repeats)")
+    for col in ("model", "profile", "fwd clean ms", "fwd noisy ms", "fwd ratio",
+                "train clean ms", "train noisy ms", "train ratio", "target", "fwd met", "train met"):
+        table.add_column(col, justify="left" if col in ("model", "profile") else "right")
+    for r in rows:
+        f, t = r["forward"], r["train_step"]
+        table.add_row(
+            r["model"], r["profile"],
+            f"{f['clean_ms']:.1f}", f"{f['noisy_ms']:.1f}", f"{f['ratio']:.2f}x",
+            f"{t['clean_ms']:.1f}", f"{t['noisy_ms']:.1f}", f"{t['ratio']:.2f}x",
+            target_text(r), verdict(r, "forward"), verdict(r, "train_step"),
+        )
+    console.print(table)
+
+
+def markdown(result: dict[str, Any]) -> str:
+    m, s = result["machine"], result["settings"]
+    lines = [
+        "# Overhead of the noisy twins",
+        "",
+        "Time of a noisy twin relative to its float model, on CPU, measured side by side in one run by",
+        "`benchmarks/overhead.py` (clean and noisy repeats interleaved after warm-up; each ratio is",
+        "median(noisy) / median(clean)). Measured, not asserted. Targets: <= 1.3x for the Gaussian",
+        "output-noise profiles, <= 2x for the full PCM pipeline (pcm-joshi2020).",
+        "",
+        f"- Input: batch {s['batch_size']}, {IN_CHANNELS}x{IMAGE_SIZE}x{IMAGE_SIZE} (Fashion-MNIST shape), "
+        f"{NUM_CLASSES} classes; {s['repeats']} repeats after {s['warmup']} warm-up runs.",
+        "- Forward: eval mode, `torch.no_grad()`, after `program(seed=0)`. Training step: forward,",
+        "  cross-entropy, backward and Adam step in train mode (a noisy model draws a new chip every step).",
+        f"- Machine: {m['platform']}, {m['processor']}, {m['cpu_count']} CPUs "
+        f"({m['cpus_available']} available), {m['torch_threads']} torch threads; Python {m['python']}, "
+        f"torch {m['torch']}; {m['date']}.",
+        "",
+        "| model | profile | forward clean (ms) | forward noisy (ms) | forward ratio | train clean (ms) "
+        "| train noisy (ms) | train ratio | target | met (fwd / train) |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|:-:|",
+    ]
+    for r in result["results"]:
+        f, t = r["forward"], r["train_step"]
+        met = f"{verdict(r, 'forward')} / {verdict(r, 'train_step')}" if "target" in r else ""
+        lines.append(
+            f"| {r['model']} | {r['profile']} | {f['clean_ms']:.1f} | {f['noisy_ms']:.1f} | {f['ratio']:.2f}x "
+            f"| {t['clean_ms']:.1f} | {t['noisy_ms']:.1f} | {t['ratio']:.2f}x | {target_text(r)} | {met} |"
+        )
+    lines.append("")
+    return "\n".join(lines)
+
+
+# -- profiling -------------------------------------------------------------------------
+def profile_ops(model_name: str, profile_name: str, args: argparse.Namespace, console: Console) -> None:
+    """Print the top ops by self CPU time of the noisy forward and training step."""
+    from torch.profiler import ProfilerActivity, profile
+
+    x, y = batch(args.batch_size)
+    _, noisy = build_pair(model_name, profile_name)
+    for mode, fn in (("forward (eval)", None), ("training step", None)):
+        if mode.startswith("forward"):
+            noisy.eval()
+            fn = forward_fn(noisy, x)
+        else:
+            noisy.train()
+            fn = train_step_fn(noisy, x, y)
+        for _ in range(args.warmup):
+            fn()
+        with profile(activities=[ProfilerActivity.CPU], with_stack=args.stack_depth > 0) as prof:
+            for _ in range(args.repeats):
+                fn()
+        console.rule(f"{model_name} under {profile_name}: {mode}, {args.repeats} runs")
+        averages = prof.key_averages(group_by_stack_n=args.stack_depth) if args.stack_depth else prof.key_averages()
+        console.print(averages.table(sort_by="self_cpu_time_total", row_limit=args.top), soft_wrap=True, markup=False, highlight=False)
+
+
+# -- main ------------------------------------------------------------------------------
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default="lenet5,resnet20", help="comma-separated zoo models (default: %(default)s)")
+    parser.add_argument("--profiles", default="all", help="comma-separated profiles, or 'all' shipped ones (default)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs of each side (default: %(default)s)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed runs of each side first (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=256, help="(default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's own)")
+    parser.add_argument("--output-dir", type=Path, default=RESULTS, help="where overhead.json/.md go (default: docs/results)")
+    parser.add_argument("--profile", metavar="PROFILE_NAME", default=None,
+                        help="instead of timing, run torch.profiler on the noisy models under this profile and print the top ops")
+    parser.add_argument("--top", type=int, default=20, help="rows of the --profile table (default: %(default)s)")
+    parser.add_argument("--stack-depth", type=int, default=0,
+                        help="with --profile, group ops by this many Python stack frames (0: by op only)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    console = Console()
+    if not console.is_terminal:  # a log file: wide enough for the table
+        console = Console(width=150)
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    profiles = hwprofiles.list_profiles() if args.profiles == "all" else [p.strip() for p in args.profiles.split(",")]
+    for name in profiles:
+        hwprofiles.load_profile(name)  # fail before any timing on a misspelled profile
+    if args.profile is not None:
+        for model_name in models:
+            profile_ops(model_name, args.profile, args, console)
+        return 0
+
+    rows: list[dict[str, Any]] = []
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("overhead", total=len(models) * len(profiles))
+        for model_name in models:
+            for profile_name in profiles:
+                progress.update(task, description=f"{model_name} / {profile_name}")
+                row = measure(model_name, profile_name, args)
+                rows.append(row)
+                progress.console.print(
+                    f"{model_name:10s} {profile_name:24s} forward {row['forward']['ratio']:5.2f}x  "
+                    f"train step {row['train_step']['ratio']:5.2f}x", highlight=False
+                )
+                progress.advance(task)
+    print_table(rows, console)
+
+    result = {
+        "benchmark": "overhead",
+        "machine": machine(),
+        "settings": {
+            "models": models, "profiles": profiles, "repeats": args.repeats, "warmup": args.warmup,
+            "batch_size": args.batch_size, "input": [IN_CHANNELS, IMAGE_SIZE, IMAGE_SIZE], "num_classes": NUM_CLASSES,
+            "device": "cpu",
+        },
+        "results": rows,
+    }
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    (args.output_dir / "overhead.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    (args.output_dir / "overhead.md").write_text(markdown(result), encoding="utf-8")
+    console.print(f"wrote {args.output_dir / 'overhead.json'} and {args.output_dir / 'overhead.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
