@@ -22,12 +22,14 @@ class DemoModel:
     name: str
     width: float
     epochs: int
+    batch_size: int = 128
+    lr: float = 1e-3
 
 
 FULL = dict(dataset="fashion-mnist", train_subset=10_000, test_subset=2_000,
             models=(DemoModel("lenet5", 1.0, 3), DemoModel("resnet20", 0.5, 2)), sweep_points=9)
 QUICK = dict(dataset="synthetic", train_subset=None, test_subset=None,
-             models=(DemoModel("lenet5", 0.5, 1),), sweep_points=5)
+             models=(DemoModel("lenet5", 0.5, 3, batch_size=32, lr=5e-3),), sweep_points=5)
 
 
 def run_demo(
@@ -69,7 +71,7 @@ def run_demo(
     summary: list[str] = []
     for spec in plan["models"]:
         echo(f"\n== {spec.name} (width {spec.width}, {spec.epochs} epochs) ==")
-        base = TrainConfig(model=spec.name, dataset=plan["dataset"], epochs=spec.epochs, batch_size=128, width=spec.width,
+        base = TrainConfig(model=spec.name, dataset=plan["dataset"], epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr, width=spec.width,
                            seed=0, train_subset=plan["train_subset"], test_subset=plan["test_subset"], data_root=data_root)
         result = run_transfer(base, train_profiles=[nit_profile], eval_profiles=profiles, out_dir=out / spec.name,
                               splits=splits, loaders=loaders, samples=samples, store=store, test_set=test_set,
