@@ -109,7 +109,9 @@ class Profile(BaseModel):
         description="Device family: pcm, rram, photonic, sram, generic, or one a plugin brings.",
     )
     description: str = Field(min_length=1, max_length=5000, description="What device this is, and what is unsure.")
-    references: list[Reference] = Field(default_factory=list, description="The literature the numbers rest on.")
+    references: list[Reference | str] = Field(
+        default_factory=list, description="The literature the numbers rest on; a bare string is read as a citation."
+    )
     dac: DAC | None = Field(None, description="Input DAC; null: inputs enter unclipped and unquantised.")
     adc: ADC | None = Field(None, description="Output ADC; null: outputs unclipped and unquantised.")
     tile: Tile | None = Field(None, description="Array size; null: one array of unlimited size.")
