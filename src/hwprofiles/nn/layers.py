@@ -115,11 +115,15 @@ class NoisyLayerMixin:
             w_n = w_n + delta  # straight-through: the gradient reaches the float weights unchanged
         return w_n, w_max, gain
 
-    def _tile_stages(self, y: torch.Tensor) -> torch.Tensor:
+    def _rows_per_tile(self, tiles: int) -> int:
+        """Rows the layer occupies in one tile when its inputs are split evenly into ``tiles``."""
+        return math.ceil(self._fan_in / tiles)
+
+    def _tile_stages(self, y: torch.Tensor, tiles: int) -> torch.Tensor:
         site = self.noise_site
         p = site.profile
         # A column's full scale: the rows the layer actually occupies in one tile.
-        rows = min(p.tile.rows, self._fan_in) if p.tile is not None else self._fan_in
+        rows = self._rows_per_tile(tiles)
         out_bound = analog.adc_bound(p.adc, rows) if p.adc is not None else float(rows)
         if site.has("tile_outputs"):
             ctx = site.context("read", y, self.training, out_bound=out_bound, tile_rows=rows)
@@ -176,8 +180,8 @@ class NoisyLinear(NoisyLayerMixin, nn.Linear):
 
     def _tiled_product(self, x: torch.Tensor, w: torch.Tensor, tiles: int) -> torch.Tensor:
         if tiles == 1:
-            return self._tile_stages(F.linear(x, w))
-        return self._tile_stages(analog.linear_tiles(x, w, tiles)).sum(dim=-2)
+            return self._tile_stages(F.linear(x, w), 1)
+        return self._tile_stages(analog.linear_tiles(x, w, tiles), tiles).sum(dim=-2)
 
 
 class _NoisyConvNd(NoisyLayerMixin):
@@ -209,13 +213,17 @@ class _NoisyConvNd(NoisyLayerMixin):
         channels_per_tile = max(1, self.noise_site.profile.tile.rows // kernel)
         return math.ceil(self.weight.shape[1] / channels_per_tile)
 
+    def _rows_per_tile(self, tiles: int) -> int:
+        # conv_tiles splits each group's channels evenly; a kernel is never split.
+        return math.ceil(self.weight.shape[1] / tiles) * self.weight[0, 0].numel()
+
     def _tiled_product(self, x: torch.Tensor, w: torch.Tensor, tiles: int) -> torch.Tensor:
         x, args = self._pad(x)
         conv = type(self)._conv
         if tiles == 1:
-            return self._tile_stages(conv(x, w, None, groups=self.groups, **args))
+            return self._tile_stages(conv(x, w, None, groups=self.groups, **args), 1)
         y = analog.conv_tiles(x, w, tiles, self.groups, conv, **args)
-        y = self._tile_stages(y).sum(dim=2)
+        y = self._tile_stages(y, tiles).sum(dim=2)
         return y.flatten(1, 2)
 
 

@@ -24,7 +24,9 @@ class PhotonicPhaseNoise(NoiseKind):
     """Weights w = cos(phi): DAC-quantised phases, per-shifter gain variation and thermal
     crosstalk held per chip instance; phase noise on every read.
 
-    ``noise_scale`` multiplies gain_sigma, crosstalk and phase noise, not the DAC bits.
+    ``noise_scale`` multiplies gain_sigma, crosstalk and phase noise, not the DAC bits;
+    at ``noise_scale`` 0 the engine skips the kind altogether (the device is ideal, so
+    the weights are not phase-quantised either).
     """
 
     stages = frozenset({"program", "read"})

@@ -1,0 +1,494 @@
+"""Statistics of every built-in noise kind against its formula (NOISE-MODELS.md).
+
+Each kind is tested directly, through a :class:`WeightState` or on a tensor, and
+where users meet it, through a noisy layer whose weights or inputs are built to
+hit the operating point. Samples are large enough that a tolerance of a few
+percent is many standard errors wide, and every draw is seeded.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+import torch
+import torch.nn as nn
+
+import hwprofiles
+from hwprofiles.errors import NoiseConfigError
+from hwprofiles.noise.base import StageContext, WeightState
+
+N_DEVICES = 200_000
+SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """The tensors here are small: one thread avoids thread-pool overhead, which dominates on a loaded CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# -- helpers ------------------------------------------------------------------------
+def make_profile(noise: list[dict[str, Any]], **fields: Any) -> hwprofiles.Profile:
+    """A validated profile holding ``noise``; no DAC, ADC or tiles unless given."""
+    data = {"name": "under-test", "technology": "generic", "description": "test profile", "noise": noise}
+    return hwprofiles.parse_profile({**data, **fields})
+
+
+def make_kind(kind: str, **fields: Any):
+    """The implementation of ``kind`` for an entry with ``fields``."""
+    model = hwprofiles.get_noise_model(kind)
+    entry = model.entry_model(**fields)
+    return model.implementation(entry, make_profile([]))
+
+
+def context(seed: int = 0, scale: float = 1.0, **fields: Any) -> StageContext:
+    return StageContext(generator=torch.Generator().manual_seed(seed), scale=scale, **fields)
+
+
+def programmed(kind, x: float, *, g_max_us: float = 25.0, n: int = N_DEVICES, **ctx_fields: Any) -> WeightState:
+    """A WeightState of ``n`` weights at normalised value ``x`` after ``kind.program``."""
+    state = WeightState(target=torch.full((n,), float(x), dtype=torch.float64), g_max_us=g_max_us)
+    kind.program(state, context(g_max_us=g_max_us, **ctx_fields))
+    return state
+
+
+def noisy_linear(profile: hwprofiles.Profile, weight: torch.Tensor, seed: int = 1) -> nn.Module:
+    """An eval-mode noisy model of one bias-free Linear holding ``weight`` (float64)."""
+    layer = nn.Linear(weight.shape[1], weight.shape[0], bias=False).double()
+    with torch.no_grad():
+        layer.weight.copy_(weight)
+    model = hwprofiles.to_noisy(nn.Sequential(layer), profile)
+    hwprofiles.program(model, seed=seed)
+    return model.eval()
+
+
+def pm_ones(rows: int, cols: int, seed: int = 0) -> torch.Tensor:
+    """Random +-1 weights: every output channel has w_max = 1."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 2, (rows, cols), generator=g).double() * 2 - 1
+
+
+def rel_std_close(measured: float, expected: float, rel: float = 0.015) -> None:
+    assert measured == pytest.approx(expected, rel=rel), f"measured {measured:.5g}, formula {expected:.5g}"
+
+
+# -- PCM programming noise (NOISE-MODELS 2) ------------------------------------------
+def pcm_sigma_us(x: float) -> float:
+    return max(0.26348 + 1.9650 * x - 1.1731 * x * x, 0.0)
+
+
+# Variance of max(N(0, s^2), 0) is s^2 (1/2 - 1/(2 pi)): a device held at 0 uS is clamped.
+CLAMPED_AT_ZERO_VAR = 0.5 - 0.5 / math.pi
+
+
+@pytest.mark.parametrize("x, published_us", [(0.0, 0.26), (0.5, 0.95), (1.0, 1.06)])
+def test_pcm_programming_std_on_devices(x: float, published_us: float) -> None:
+    state = programmed(make_kind("pcm_programming"), x)
+    g_pos, g_neg = state.conductances()
+    if x == 0.0:
+        # Both devices sit at 0 uS and clamp at 0: E[g^2] = s^2 / 2.
+        g = torch.cat([g_pos, g_neg])
+        assert (g >= 0).all()
+        measured = math.sqrt(2 * float((g**2).mean()))
+    else:
+        measured = float((g_pos - x * 25.0).std())
+    rel_std_close(measured, pcm_sigma_us(x))
+    assert measured == pytest.approx(published_us, rel=0.03)
+
+
+def test_pcm_programming_std_through_a_noisy_linear() -> None:
+    # Three weight columns at x = 1, 0.5, 0 (w_max = 1 per row); a one-hot input reads each column.
+    n_rows = 60_000
+    weight = torch.tensor([1.0, 0.5, 0.0], dtype=torch.float64).repeat(n_rows, 1)
+    model = noisy_linear(make_profile([{"kind": "pcm_programming"}], mapping={"g_max_us": 25.0}), weight)
+    with torch.no_grad():
+        read = model(torch.eye(3, dtype=torch.float64)).T * 25.0  # programmed weights in uS
+    idle_var = pcm_sigma_us(0.0) ** 2 * CLAMPED_AT_ZERO_VAR  # the idle device of the pair
+    s_one = math.sqrt(float(read[:, 0].var()) - idle_var)
+    s_half = math.sqrt(float(read[:, 1].var()) - idle_var)
+    s_zero = math.sqrt(float(read[:, 2].var()) / (2 * CLAMPED_AT_ZERO_VAR))
+    for measured, x, published in [(s_zero, 0.0, 0.26), (s_half, 0.5, 0.95), (s_one, 1.0, 1.06)]:
+        rel_std_close(measured, pcm_sigma_us(x), rel=0.03)
+        assert measured == pytest.approx(published, rel=0.03)
+
+
+def test_pcm_programming_scales_with_g_max() -> None:
+    # s(x) is fitted at 25 uS; at 50 uS the same normalised state has twice the sigma in uS.
+    kind = make_kind("pcm_programming")
+    a = programmed(kind, 0.5, g_max_us=25.0, seed=3).weights()
+    b = programmed(kind, 0.5, g_max_us=50.0, seed=3).weights()
+    torch.testing.assert_close(a, b)
+
+
+# -- PCM drift -------------------------------------------------------------------------
+@pytest.mark.parametrize("t_s, published", [(3600.0, 0.77), (86_400.0, 0.66), (365 * 86_400.0, 0.49)])
+def test_pcm_drift_factor_with_fixed_nu(t_s: float, published: float) -> None:
+    kind = make_kind("pcm_drift", nu_mean=0.05, nu_std=0.0, compensation=False)
+    g = programmed(kind, 0.5, n=1000, t_inference_s=t_s).conductances()[0]
+    expected = ((t_s + 20.0) / 20.0) ** -0.05
+    torch.testing.assert_close(g / 12.5, torch.full_like(g, expected))
+    assert expected == pytest.approx(published, abs=0.006)
+
+
+@pytest.mark.parametrize("t_s", [3600.0, 86_400.0])
+def test_pcm_drift_factor_through_a_noisy_linear(t_s: float) -> None:
+    profile = make_profile([{"kind": "pcm_drift", "nu_mean": 0.05, "nu_std": 0.0, "compensation": False}])
+    weight = pm_ones(8, 16) * torch.rand(8, 16, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    model = noisy_linear(profile, weight)
+    hwprofiles.program(model, seed=1, t_inference_s=t_s)
+    x = torch.randn(4, 16, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), ((t_s + 20.0) / 20.0) ** -0.05 * (x @ weight.T))
+
+
+def test_pcm_drift_compensation_undoes_a_uniform_drift() -> None:
+    profile = make_profile([{"kind": "pcm_drift", "nu_mean": 0.05, "nu_std": 0.0, "compensation": True}])
+    weight = pm_ones(8, 16) * 0.7
+    model = noisy_linear(profile, weight)
+    hwprofiles.program(model, seed=1, t_inference_s=86_400)
+    x = torch.randn(4, 16, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), x @ weight.T)
+
+
+def folded_normal_mean(mu: float, sd: float) -> float:
+    """E|N(mu, sd^2)|."""
+    return sd * SQRT_2_OVER_PI * math.exp(-(mu**2) / (2 * sd**2)) + mu * math.erf(mu / (sd * math.sqrt(2)))
+
+
+@pytest.mark.parametrize("x", [0.001, 0.01, 0.1, 0.5, 1.0])
+def test_pcm_drift_exponent_follows_x(x: float) -> None:
+    mu = min(max(-0.0155 * math.log(x) + 0.0244, 0.049), 0.1)
+    sd = min(max(-0.0125 * math.log(x) - 0.0059, 0.008), 0.045)
+    t_s = 86_400.0
+    g = programmed(make_kind("pcm_drift", compensation=False), x, t_inference_s=t_s).conductances()[0]
+    nu = -torch.log(g / (x * 25.0)) / math.log((t_s + 20.0) / 20.0)
+    assert (nu >= 0).all()
+    mean = folded_normal_mean(mu, sd)
+    rel_std_close(float(nu.mean()), mean, rel=0.01)
+    rel_std_close(float(nu.std()), math.sqrt(mu**2 + sd**2 - mean**2), rel=0.02)  # E nu^2 = mu^2 + sd^2
+
+
+# -- PCM 1/f read noise ----------------------------------------------------------------
+@pytest.mark.parametrize("x, t_s", [(0.2, 3600.0), (0.5, 3600.0), (1.0, 86_400.0), (0.005, 1e-6)])
+def test_pcm_read_1f_relative_std(x: float, t_s: float) -> None:
+    # x = 0.005 hits the cap Q_s = 0.2; t = 1 us keeps the spread small enough not to clamp.
+    q_s = min(0.0088 / x**0.65, 0.2)
+    expected = q_s * math.sqrt(math.log((t_s + 250e-9) / (2 * 250e-9)))
+    g0 = x * 25.0
+    g = programmed(make_kind("pcm_read_1f"), x, t_inference_s=t_s).conductances()[0]
+    rel_std_close(float(((g - g0) / g0).std()), expected)
+
+
+# -- RRAM: NeuRRAM relaxation ---------------------------------------------------------
+NEURRAM_1S = (-16.815, 45.393, -43.853, 16.030, 0.348)
+
+
+def neurram_sigma_us(x: float, coefficients=NEURRAM_1S) -> float:
+    return sum(c * x ** (len(coefficients) - 1 - i) for i, c in enumerate(coefficients))
+
+
+@pytest.mark.parametrize("x", [0.3, 0.6, 0.9])
+def test_neurram_sigma_at_one_second(x: float) -> None:
+    g = programmed(make_kind("rram_relaxation"), x, g_max_us=40.0, t_inference_s=1.0).conductances()[0]
+    sigma = neurram_sigma_us(x)
+    assert 0.35 <= sigma <= 2.3  # the range NOISE-MODELS quotes at 1 s
+    rel_std_close(float((g - 40.0 * x).std()), sigma)
+
+
+def test_neurram_noise_in_weight_units_does_not_depend_on_g_max() -> None:
+    # The polynomials are in uS at g_max = 40 uS; at 80 uS the same state has twice the sigma in
+    # uS, so a weight sees the same relative noise (IBM's aihwkit 1.2 forgets this rescaling).
+    kind = make_kind("rram_relaxation")
+    at_40 = programmed(kind, 0.6, g_max_us=40.0, seed=5).weights() - 0.6
+    at_80 = programmed(kind, 0.6, g_max_us=80.0, seed=5).weights() - 0.6
+    torch.testing.assert_close(at_80, at_40)
+    idle_var = neurram_sigma_us(0.0) ** 2 * CLAMPED_AT_ZERO_VAR  # the pair's idle device, clamped at 0 uS
+    rel_std_close(float(at_40.std()), math.sqrt(neurram_sigma_us(0.6) ** 2 + idle_var) / 40.0)
+
+
+def test_neurram_g_max_through_a_layer() -> None:
+    weight = pm_ones(64, 32) * torch.rand(64, 32, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    x = torch.randn(16, 32, dtype=torch.float64)
+    outputs = []
+    for g_max in (40.0, 80.0):
+        profile = make_profile([{"kind": "rram_relaxation"}], mapping={"g_max_us": g_max}, t_inference_s=86_400)
+        with torch.no_grad():
+            outputs.append(noisy_linear(profile, weight, seed=2)(x))
+    torch.testing.assert_close(outputs[1], outputs[0])
+    assert not torch.allclose(outputs[0], x @ weight.T, atol=1e-3)
+
+
+def test_neurram_unpublished_time_is_a_clear_error() -> None:
+    profile = make_profile([{"kind": "rram_relaxation"}], t_inference_s=86_400)
+    model = noisy_linear(profile, pm_ones(4, 8))
+    with pytest.raises(NoiseConfigError) as info:
+        hwprofiles.program(model, seed=1, t_inference_s=3600)
+        model(torch.randn(2, 8, dtype=torch.float64))
+    message = str(info.value)
+    assert "3600" in message
+    for valid in ("= 1 ", "86400", "172800"):
+        assert valid in message
+
+
+# -- RRAM: filamentary HfOx (CMO) and stuck cells --------------------------------------
+@pytest.mark.parametrize("x", [0.1, 0.5, 1.0])
+def test_rram_cmo_sigma_is_linear_in_x(x: float) -> None:
+    a, b = 0.0113, 0.0112
+    g = programmed(make_kind("rram_cmo", a=a, b=b), x, g_max_us=90.0).conductances()[0]
+    rel_std_close(float(((g - 90.0 * x) / 90.0).std()), a + b * x)
+
+
+def test_stuck_at_fractions_are_binomial() -> None:
+    p0, p1 = 0.0175, 0.0904
+    state = programmed(make_kind("stuck_at", p_sa0=p0, p_sa1=p1), 0.5, g_max_us=90.0)
+    g_pos, g_neg = state.conductances()
+    n = g_pos.numel()
+
+    def within_binomial(count: torch.Tensor, p: float) -> None:
+        tolerance = 5 * math.sqrt(p * (1 - p) / n)
+        assert float(count.double().mean()) == pytest.approx(p, abs=tolerance)
+
+    within_binomial(g_pos == 0, p0)
+    within_binomial(g_pos == 90.0, p1)
+    within_binomial(g_neg == 90.0, p1)  # the idle device of each pair fails on its own
+    assert ((g_pos == 45.0) | (g_pos == 0) | (g_pos == 90.0)).all()
+
+
+# -- Peripherals: ADC, DAC, output noise -------------------------------------------------
+def test_adc_has_at_most_2_to_the_b_levels_and_saturates_at_its_bound() -> None:
+    bits, bound = 4, 2.0
+    profile = make_profile([], adc={"bits": bits, "bound": bound}, tile={"rows": 64})
+    weight = torch.randn(8, 16, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    model = noisy_linear(profile, weight)
+    x = 3 * torch.randn(512, 16, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    with torch.no_grad():
+        y = model(x) / weight.abs().amax(dim=1)  # back to normalised output units
+    step = bound / (2 ** (bits - 1) - 1)
+    assert y.abs().max() == pytest.approx(bound)  # saturated outputs sit on the bound
+    assert (x @ weight.T / weight.abs().amax(dim=1)).abs().max() > 2 * bound
+    torch.testing.assert_close(y / step, torch.round(y / step), rtol=0, atol=1e-5)  # the ADC rounds in float32
+    for channel in y.T:
+        assert channel.unique().numel() <= 2**bits
+
+
+def test_adc_without_bits_clips_at_its_bound() -> None:
+    profile = make_profile([], adc={"bits": None, "bound": 1.5})
+    weight = pm_ones(4, 16)
+    x = torch.randn(64, 16, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(noisy_linear(profile, weight)(x), (x @ weight.T).clamp(-1.5, 1.5))
+
+
+def test_dac_has_at_most_2_to_the_b_minus_1_levels_and_clips_at_its_bound() -> None:
+    bits, bound = 3, 2.0
+    profile = make_profile([], dac={"bits": bits, "bound": bound})
+    model = noisy_linear(profile, torch.eye(8, dtype=torch.float64))
+    x = 4 * torch.randn(256, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    with torch.no_grad():
+        y = model(x)
+    assert y.unique().numel() <= 2**bits - 1
+    assert y.max() == pytest.approx(bound) and y.min() == pytest.approx(-bound)
+    step = bound / (2 ** (bits - 1) - 1)
+    assert ((y - x.clamp(-bound, bound)).abs() <= step / 2 + 1e-12).all()
+
+
+@pytest.mark.parametrize("relative_to, adc_bound, expected", [
+    ("out_bound", 10.0, 0.04 * 10.0),
+    ("out_bound", None, 0.04 * 16),  # without an ADC the bound is the rows in use
+    ("absolute", 10.0, 0.04),
+])
+def test_output_noise_std(relative_to: str, adc_bound: float | None, expected: float) -> None:
+    adc = None if adc_bound is None else {"bits": None, "bound": adc_bound}
+    profile = make_profile([{"kind": "output_noise", "sigma": 0.04, "relative_to": relative_to}], adc=adc)
+    weight = pm_ones(2000, 16)
+    x = 0.05 * torch.randn(64, 16, dtype=torch.float64)
+    with torch.no_grad():
+        error = noisy_linear(profile, weight)(x) - x @ weight.T
+    rel_std_close(float(error.std()), expected)
+
+
+def test_output_noise_kind_uses_the_context_bound() -> None:
+    kind = make_kind("output_noise", sigma=0.04)
+    y = torch.zeros(N_DEVICES, dtype=torch.float64)
+    rel_std_close(float(kind.tile_outputs(y, context(out_bound=10.0)).std()), 0.4)
+
+
+# -- Photonic --------------------------------------------------------------------------
+def allowed_photonic_weights(bits: int) -> torch.Tensor:
+    """cos(phi) for the phases a b-bit voltage DAC sets: phi = pi (k / (2^b - 1))^2."""
+    k = torch.arange(2**bits, dtype=torch.float64)
+    return torch.cos(math.pi * (k / (2**bits - 1)) ** 2)
+
+
+def assert_on_levels(w: torch.Tensor, levels: torch.Tensor) -> None:
+    distance = (w.reshape(-1, 1) - levels.reshape(1, -1)).abs().amin(dim=1)
+    assert distance.max() < 1e-9
+
+
+def test_photonic_phase_levels_at_noise_scale_zero() -> None:
+    bits = 4
+    kind = make_kind("photonic_phase", bits=bits)
+    target = torch.rand(64, 100, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 2 - 1
+    state = WeightState(target=target, g_max_us=1.0)
+    kind.program(state, context(scale=0.0))
+    w = state.weights()
+    assert torch.arccos(w).unique().numel() <= 2**bits
+    assert_on_levels(w, allowed_photonic_weights(bits))
+    # the DAC rounds the voltage to the nearest level: the error is at most half a voltage step
+    v = torch.sqrt(torch.arccos(target) / math.pi)
+    v_set = torch.sqrt(torch.arccos(w) / math.pi)
+    assert ((v - v_set).abs() <= 0.5 / (2**bits - 1) + 1e-9).all()
+
+
+def test_photonic_phase_levels_through_a_layer() -> None:
+    bits = 3
+    noise = [{"kind": "photonic_phase", "bits": bits, "gain_sigma": 0, "crosstalk": 0, "phase_noise_rad": 0}]
+    weight = torch.rand(32, 16, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 2 - 1
+    model = noisy_linear(make_profile(noise, mapping={"scale": "per_tensor"}), weight)
+    w_max = float(weight.abs().max())
+    with torch.no_grad():
+        w = model(torch.eye(16, dtype=torch.float64)).T / w_max
+    assert_on_levels(w, allowed_photonic_weights(bits))
+
+
+@pytest.mark.parametrize("signal", [0.5, 2.0, 8.0])
+def test_photodetector_shot_noise_variance_is_proportional_to_signal(signal: float) -> None:
+    kind = make_kind("photodetector", photons_full_scale=1e4, thermal_sigma=0.0)
+    y = torch.full((N_DEVICES,), signal, dtype=torch.float64)
+    error = kind.tile_outputs(y, context(out_bound=10.0)) - y
+    rel_std_close(float(error.var()), signal * 10.0 / 1e4, rel=0.03)
+
+
+def test_photodetector_thermal_noise_is_signal_independent() -> None:
+    kind = make_kind("photodetector", photons_full_scale=None, thermal_sigma=0.01)
+    for signal in (0.0, 5.0):
+        y = torch.full((N_DEVICES,), signal, dtype=torch.float64)
+        rel_std_close(float((kind.tile_outputs(y, context(out_bound=10.0)) - y).std()), 0.1)
+
+
+# -- SRAM column noise -------------------------------------------------------------------
+def test_sram_column_noise_kind_uses_the_rows_in_use() -> None:
+    kind = make_kind("sram_column_noise", sigma_percent_fs=0.39)
+    y = torch.zeros(N_DEVICES, dtype=torch.float64)
+    rel_std_close(float(kind.tile_outputs(y, context(tile_rows=100)).std()), 0.0039 * 100)
+
+
+@pytest.mark.parametrize("fan_in, tile_rows, rows_used, tiles", [
+    (100, 255, 100, 1),
+    (255, 255, 255, 1),
+    (300, 255, 150, 2),  # split evenly: two tiles of 150 rows
+    (300, None, 300, 1),
+])
+def test_sram_column_noise_std_through_a_linear(fan_in, tile_rows, rows_used, tiles) -> None:
+    tile = None if tile_rows is None else {"rows": tile_rows}
+    profile = make_profile([{"kind": "sram_column_noise", "sigma_percent_fs": 0.39}], tile=tile)
+    weight = pm_ones(2000, fan_in)
+    x = torch.rand(32, fan_in, dtype=torch.float64)
+    with torch.no_grad():
+        error = noisy_linear(profile, weight)(x) - x @ weight.T
+    rel_std_close(float(error.std()), 0.0039 * rows_used * math.sqrt(tiles))
+
+
+def test_sram_column_noise_std_through_a_tiled_conv() -> None:
+    # 64 channels of 3x3 kernels on 256-row tiles: 28 channels fit a tile, so 3 tiles of 22 channels.
+    profile = make_profile([{"kind": "sram_column_noise", "sigma_percent_fs": 0.39}], tile={"rows": 256})
+    conv = nn.Conv2d(64, 256, 3, bias=False).double()
+    with torch.no_grad():
+        conv.weight.copy_(torch.randint(0, 2, conv.weight.shape).double() * 2 - 1)
+    model = hwprofiles.to_noisy(nn.Sequential(conv), profile).eval()
+    x = torch.rand(2, 64, 6, 6, dtype=torch.float64)
+    with torch.no_grad():
+        error = model(x) - conv(x)
+    rel_std_close(float(error.std()), 0.0039 * 22 * 9 * math.sqrt(3), rel=0.03)
+
+
+# -- The seed study's Gaussian models -----------------------------------------------------
+def identity_model(profile: hwprofiles.Profile, n: int) -> nn.Module:
+    return noisy_linear(profile, torch.eye(n, dtype=torch.float64))
+
+
+def test_additive_gaussian_std_is_sigma_in_activation_units() -> None:
+    model = identity_model(make_profile([{"kind": "gaussian_additive", "sigma": 0.3}]), 100)
+    x = 5 * torch.randn(2000, 100, dtype=torch.float64)
+    with torch.no_grad():
+        rel_std_close(float((model(x) - x).std()), 0.3)
+
+
+def test_multiplicative_gaussian_std_is_sigma_times_output() -> None:
+    model = identity_model(make_profile([{"kind": "gaussian_multiplicative", "sigma": 0.2}]), 100)
+    x = torch.tensor([0.5, -3.0], dtype=torch.float64).repeat(1000, 50)
+    with torch.no_grad():
+        error = model(x) - x
+    rel_std_close(float(error[:, 0::2].std()), 0.2 * 0.5)
+    rel_std_close(float(error[:, 1::2].std()), 0.2 * 3.0)
+
+
+def test_combined_gaussian_follows_its_formula() -> None:
+    amplitude, ratio = 0.4, 0.25
+    model = identity_model(make_profile([{"kind": "gaussian_combined", "amplitude": amplitude, "ratio": ratio}]), 99)
+    levels = [0.0, 1.0, -3.0]
+    x = torch.tensor(levels, dtype=torch.float64).repeat(2000, 33)
+    with torch.no_grad():
+        error = model(x) - x
+    for i, y in enumerate(levels):
+        expected = math.hypot(amplitude * (1 - ratio) * y, amplitude * ratio)
+        rel_std_close(float(error[:, i::3].std()), expected)
+
+
+def test_variance_aware_sigma_is_drawn_per_sample_in_training() -> None:
+    sigma, alpha, theta = 0.5, 0.45, 0.66
+    noise = [{"kind": "gaussian_additive", "sigma": sigma, "per_sample": {"alpha": alpha, "theta": theta}}]
+    model = identity_model(make_profile(noise), 256)
+    x = torch.zeros(20_000, 256, dtype=torch.float64)
+    with torch.no_grad():
+        per_sample = model.train()(x).pow(2).mean(dim=1).sqrt()
+        eval_sigma = model.eval()(x).std()
+    # The entry reads theta relative to sigma: sigma_s = sigma (alpha + theta |z|), so
+    # E[sigma_s] = sigma (alpha + theta E|z|), E|z| = sqrt(2/pi) (alpha sigma + theta E|z| at sigma = 1).
+    rel_std_close(float(per_sample.mean()), sigma * (alpha + theta * SQRT_2_OVER_PI), rel=0.02)
+    assert float(per_sample.min()) == pytest.approx(alpha * sigma, rel=0.25)  # |z| >= 0
+    rel_std_close(float(eval_sigma), sigma)  # evaluation uses the nominal sigma
+
+
+# -- noise_scale --------------------------------------------------------------------------
+@pytest.mark.parametrize("noise", [
+    {"kind": "gaussian_additive", "sigma": 0.1},
+    {"kind": "output_noise", "sigma": 0.04},
+    {"kind": "weight_read_noise", "sigma": 0.02},
+    {"kind": "sram_column_noise", "sigma_percent_fs": 0.39},
+    {"kind": "photodetector", "photons_full_scale": 1e4, "thermal_sigma": 0.005},
+], ids=lambda n: n["kind"])
+def test_noise_scale_multiplies_per_read_noise(noise: dict[str, Any]) -> None:
+    weight = pm_ones(16, 32)
+    x = torch.rand(8, 32, dtype=torch.float64)
+    profile = make_profile([noise], adc={"bits": None, "bound": 1000.0})
+    model = noisy_linear(profile, weight)
+    errors = []
+    for scale in (1.0, 2.0):
+        hwprofiles.set_profile(model, profile, noise_scale=scale)  # keeps the chip seed
+        with torch.no_grad():
+            errors.append(model(x) - x @ weight.T)
+    assert errors[0].abs().max() > 0
+    torch.testing.assert_close(errors[1], 2 * errors[0])
+
+
+@pytest.mark.parametrize("kind, fields, g_max_us, t_s", [
+    ("pcm_programming", {}, 25.0, 1.0),
+    ("pcm_read_1f", {}, 25.0, 3600.0),
+    ("rram_relaxation", {}, 40.0, 86_400.0),
+    ("rram_cmo", {}, 90.0, 1.0),
+])
+def test_noise_scale_multiplies_programming_noise(kind: str, fields, g_max_us: float, t_s: float) -> None:
+    impl = make_kind(kind, **fields)
+    deltas = []
+    for scale in (1.0, 2.0):
+        g = programmed(impl, 0.9, g_max_us=g_max_us, n=10_000, scale=scale, t_inference_s=t_s).conductances()[0]
+        deltas.append(g - 0.9 * g_max_us)
+    assert deltas[0].abs().max() > 0
+    torch.testing.assert_close(deltas[1], 2 * deltas[0])
