@@ -25,24 +25,25 @@ class PhotonicPhaseNoise(NoiseKind):
     crosstalk held per chip instance; phase noise on every read.
 
     ``noise_scale`` multiplies gain_sigma, crosstalk and phase noise, not the DAC bits;
-    at ``noise_scale`` 0 the engine skips the kind altogether (the device is ideal, so
-    the weights are not phase-quantised either).
+    at ``noise_scale`` 0 the device is ideal: the engine skips the kind altogether, and
+    ``program`` called directly leaves the weights unquantised too.
     """
 
     stages = frozenset({"program", "read"})
 
     def program(self, state: WeightState, ctx: StageContext) -> None:
+        if ctx.scale == 0:
+            return  # the ideal device, as NoiseKind's contract asks of every stage
         e = self.entry
         phi = quantized_phase(state.weights(), e.bits, e.v_pi)
-        if ctx.scale > 0:
-            gain = (ctx.randn(phi.shape, like=phi).clamp(-3.0, 3.0)) * (e.gain_sigma * ctx.scale)
-            phi = phi * (1.0 + gain)
-            if e.crosstalk > 0:
-                rows = phi.reshape(phi.shape[0], -1)  # shifters along one output's row are neighbours
-                neighbours = torch.zeros_like(rows)
-                neighbours[:, 1:] += rows[:, :-1]
-                neighbours[:, :-1] += rows[:, 1:]
-                phi = (rows + e.crosstalk * ctx.scale * neighbours).reshape(phi.shape)
+        gain = (ctx.randn(phi.shape, like=phi).clamp(-3.0, 3.0)) * (e.gain_sigma * ctx.scale)
+        phi = phi * (1.0 + gain)
+        if e.crosstalk > 0:
+            rows = phi.reshape(phi.shape[0], -1)  # shifters along one output's row are neighbours
+            neighbours = torch.zeros_like(rows)
+            neighbours[:, 1:] += rows[:, :-1]
+            neighbours[:, :-1] += rows[:, 1:]
+            phi = (rows + e.crosstalk * ctx.scale * neighbours).reshape(phi.shape)
         state.set_weights(torch.cos(phi))
 
     def read(self, w: torch.Tensor, ctx: StageContext) -> torch.Tensor:
