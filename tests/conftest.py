@@ -15,17 +15,20 @@ ENV_PREFIX = "HWPROFILES_"
 
 
 @pytest.fixture
-def clean_hwprofiles(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def clean_hwprofiles(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """No HWPROFILES_* variables, and plugins, kinds and profile dirs loaded afresh.
 
     Use it in any test that changes the environment, registers kinds, adds
     profile directories or installs fake plugins; the state is reset again after.
+    The user profile directory points into an empty temporary folder, so profiles a
+    developer imported never reach the tests.
     """
     from hwprofiles.plugins import reset_plugin_manager
 
     for name in list(os.environ):
         if name.startswith(ENV_PREFIX):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
     reset_plugin_manager()
     yield
     reset_plugin_manager()

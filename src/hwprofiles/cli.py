@@ -6,6 +6,8 @@ Commands::
     hwprofiles profiles show NAME_OR_PATH
     hwprofiles profiles validate PATH...
     hwprofiles profiles schema
+    hwprofiles profiles import SRC [--to DIR] [--skip-invalid] [--force]
+    hwprofiles profiles export NAME...|all --to DIR
     hwprofiles plugins
     hwprofiles --version
 
@@ -80,7 +82,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
-profiles_app = typer.Typer(help="List, show, validate profiles; print their JSON Schema.", no_args_is_help=True)
+profiles_app = typer.Typer(
+    help="List, show, validate profiles; print their JSON Schema; import and export them.", no_args_is_help=True
+)
 app.add_typer(profiles_app, name="profiles")
 
 
@@ -135,7 +139,7 @@ def _root(
 
 @profiles_app.command("list")
 def profiles_list() -> None:
-    """Every profile found: shipped, from plugins, HWPROFILES_PATH and --profiles-dir."""
+    """Every profile found: shipped, from plugins, the user directory, HWPROFILES_PATH and --profiles-dir."""
     from hwprofiles.profiles import profile_library, read_profile_file
 
     table = _table("name", "technology", "DAC bits", "ADC bits", "tile rows", "noise kinds", "provider")
@@ -233,6 +237,61 @@ def plugins() -> None:
             _cell(", ".join(kinds.get(info.name, []))),
         )
     _console().print(table)
+
+
+# --------------------------------------------------------------------------------------
+# The profile library on disk: import and export. The work is done in
+# hwprofiles.library; these only parse and print.
+# --------------------------------------------------------------------------------------
+
+
+def _print_note(kind: str, message: str) -> None:
+    lines = message.strip().splitlines() or [""]
+    print("\n".join([f"{kind}: {lines[0]}", *(f"  {line}" for line in lines[1:])]), file=sys.stderr)
+
+
+@profiles_app.command("import")
+def profiles_import(
+    src: Annotated[Path, typer.Argument(help="A profile file (.yaml, .yml, .json), a directory, or an archive "
+                                             "(.zip, .tar, .tar.gz, .tgz).")],
+    to: Annotated[Path | None, typer.Option("--to", metavar="DIR", help="Import here instead of the user profile directory.")] = None,
+    skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Import the valid files and skip the others.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace profiles that already have these names.")] = False,
+) -> None:
+    """Validate profiles, then copy them into the user profile directory: all or nothing.
+
+    The user profile directory is $HWPROFILES_USER_DIR, else $XDG_CONFIG_HOME/hwprofiles/profiles
+    (~/.config/hwprofiles/profiles). Exit 1 if files are invalid (nothing is imported then).
+    """
+    from hwprofiles.library import InvalidProfilesError, import_profiles
+
+    try:
+        result = import_profiles(src, to, skip_invalid=skip_invalid, force=force)
+    except InvalidProfilesError as exc:
+        for failure in exc.failures:
+            _print_error(failure.error or failure.source)
+        _print_error(exc)
+        raise typer.Exit(EXIT_INVALID) from None
+    for skipped in result.skipped:
+        _print_note("warning", f"skipped an invalid file:\n{skipped.error}")
+    for path in result.replaced:
+        typer.echo(f"replaced: {path}")
+    for path in result.written:
+        typer.echo(f"imported: {path.stem} -> {path}")
+
+
+@profiles_app.command("export")
+def profiles_export(
+    names: Annotated[list[str], typer.Argument(metavar="NAME...", help="Profile names or files; 'all' for the whole library.")],
+    to: Annotated[Path, typer.Option("--to", metavar="DIR", help="The directory to write into (created if missing).")],
+    force: Annotated[bool, typer.Option("--force", help="Replace files that exist with other content.")] = False,
+) -> None:
+    """Write profiles, every default filled in, one file per profile: all or nothing."""
+    from hwprofiles.library import export_profiles
+
+    written = export_profiles(names, to, force=force)
+    for path in written:
+        typer.echo(f"exported: {path}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,6 +26,7 @@ from hwprofiles.entries.base import NoiseEntry
 from hwprofiles.errors import ProfileError, UnknownProfileError
 
 PATH_ENV = "HWPROFILES_PATH"
+USER_DIR_ENV = "HWPROFILES_USER_DIR"
 PROFILE_SUFFIXES = (".yaml", ".yml")
 KNOWN_TECHNOLOGIES = ("pcm", "rram", "photonic", "sram", "generic")
 
@@ -272,7 +273,7 @@ class ProfileSource:
 
     name: str
     path: Path
-    provider: str  # plugin name, "HWPROFILES_PATH" or "--profiles-dir"
+    provider: str  # plugin name, "user", "HWPROFILES_PATH" or "--profiles-dir"
 
 
 _library_lock = threading.RLock()
@@ -303,6 +304,19 @@ def _files_in(path: Path) -> list[Path]:
     return []
 
 
+def user_profile_dir() -> Path:
+    """The user's own profile directory, searched like a plugin's (provider ``user``).
+
+    ``$HWPROFILES_USER_DIR`` if set, else ``$XDG_CONFIG_HOME/hwprofiles/profiles``
+    (``~/.config/hwprofiles/profiles`` without XDG_CONFIG_HOME). It need not exist.
+    """
+    explicit = os.environ.get(USER_DIR_ENV, "").strip()
+    if explicit:
+        return Path(explicit).expanduser()
+    config = os.environ.get("XDG_CONFIG_HOME", "").strip() or str(Path("~/.config").expanduser())
+    return Path(config) / "hwprofiles" / "profiles"
+
+
 def _sources() -> list[tuple[Path, str]]:
     from hwprofiles.plugins import call_each
 
@@ -310,6 +324,7 @@ def _sources() -> list[tuple[Path, str]]:
     for info, paths in call_each("hwprofiles_profile_paths"):
         for p in paths or []:
             found.append((Path(p), info.name))
+    found.append((user_profile_dir(), "user"))
     for raw in os.environ.get(PATH_ENV, "").split(os.pathsep):
         if raw.strip():
             found.append((Path(raw.strip()), PATH_ENV))
