@@ -13,6 +13,7 @@ import yaml
 import hwprofiles
 from hwprofiles.builtin import PROFILES_DIR
 from hwprofiles.cli import error_block, main
+from hwprofiles.registry import noise_models
 
 pytestmark = pytest.mark.usefixtures("clean_hwprofiles")
 
@@ -128,8 +129,10 @@ def test_plugins_lists_the_builtin_plugin_and_its_kinds(cli) -> None:
     row = next(line for line in result.stdout.splitlines() if line.startswith("│ builtin "))
     cells = [c.strip() for c in row.strip("│ ").split("│")]
     assert cells[:3] == ["builtin", "hwprofiles", hwprofiles.__version__]
-    assert cells[3] == "hwprofiles_profile_paths, hwprofiles_register_noise_models"
-    assert cells[4].split(", ") == hwprofiles.list_noise_models()
+    assert cells[3] == "hwprofiles_profile_paths, hwprofiles_register_models, hwprofiles_register_noise_models"
+    builtin_kinds = sorted(k for k, m in noise_models().items() if m.owner == "builtin")
+    assert cells[4].split(", ") == builtin_kinds
+    assert {"gaussian_additive", "pcm_drift", "stuck_at"} <= set(builtin_kinds)
 
 
 def test_error_block_indents_later_lines() -> None:

@@ -74,7 +74,8 @@ def test_installed_plugin_is_listed_with_its_hooks_and_kinds(with_testdevice) ->
     proc = with_testdevice("plugins")
     assert proc.returncode == 0, proc.stderr
     rows = _rows(proc.stdout)
-    assert list(rows) == ["builtin", "testdevice"], "built-in first, then by name"
+    names = list(rows)  # other installed plugins (e.g. hwprofiles-fefet) may be listed too
+    assert names == ["builtin", *sorted(names[1:])] and "testdevice" in names, "built-in first, then by name"
     assert rows["testdevice"] == [
         "testdevice", "hwprofiles-testdevice", "0.1.0",
         "hwprofiles_profile_paths, hwprofiles_register_noise_models", "testdevice_noise",
@@ -107,7 +108,8 @@ def test_disable_env_blocks_a_plugin_by_name_or_distribution(with_testdevice, bl
     env = {"HWPROFILES_DISABLE_PLUGINS": f"someother, {blocked}"}
     proc = with_testdevice("plugins", env=env)
     assert proc.returncode == 0, proc.stderr
-    assert list(_rows(proc.stdout)) == ["builtin"]
+    rows = _rows(proc.stdout)
+    assert "builtin" in rows and "testdevice" not in rows
     listed = with_testdevice("profiles", "list", env=env)
     assert "testdevice-demo" not in listed.stdout
     show = with_testdevice("profiles", "show", "testdevice-demo", env=env)
@@ -264,13 +266,16 @@ def test_disable_env_skips_a_broken_plugin(cli, fake_plugin) -> None:
     fake_plugin("hwprofiles-vendorchip", "vendorchip", "import vendor_sdk_that_is_not_installed\n")
     result = cli("plugins", env={"HWPROFILES_DISABLE_PLUGINS": "vendorchip"})
     assert result.exit_code == 0, result.output
-    assert list(_rows(result.stdout)) == ["builtin"]
+    rows = _rows(result.stdout)
+    assert "builtin" in rows and "vendorchip" not in rows
 
 
 def test_builtin_comes_through_its_entry_point() -> None:
     (builtin,) = [info for info in plugin_infos() if info.name == "builtin"]
     assert (builtin.distribution, builtin.module) == ("hwprofiles", "hwprofiles.builtin")
-    assert builtin.hooks == ["hwprofiles_profile_paths", "hwprofiles_register_noise_models"]
+    assert builtin.hooks == [
+        "hwprofiles_profile_paths", "hwprofiles_register_models", "hwprofiles_register_noise_models",
+    ]
 
 
 def test_trace_env_prints_hook_calls(cli) -> None:

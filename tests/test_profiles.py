@@ -75,7 +75,8 @@ BAD_FILES = {
     "malformed_yaml": (HEAD + "dac: {bits: 8\n", ["line 5", "not valid YAML"]),
     "unknown_kind": (
         HEAD + "noise:\n  - kind: pcm_programing\n",
-        ["noise.0: unknown noise kind 'pcm_programing'", "Did you mean 'pcm_programming'", "Valid kinds: gaussian_additive"],
+        ["noise.0: unknown noise kind 'pcm_programing'", "Did you mean 'pcm_programming'", "Valid kinds: ",
+         "gaussian_additive, gaussian_combined"],
     ),
     "missing_kind": (HEAD + "noise:\n  - sigma: 0.1\n", ["noise.0: missing 'kind'"]),
     "wrong_type": (HEAD + "tile: {rows: many}\n", ["tile.rows: Input should be a valid integer"]),
