@@ -7,7 +7,8 @@ Commands::
     hwprofiles profiles validate PATH...
     hwprofiles profiles schema
     hwprofiles profiles import SRC [--to DIR] [--skip-invalid] [--force]
-    hwprofiles profiles export NAME...|all --to DIR
+    hwprofiles profiles import --from aihwkit FILE [--name NAME] [--lenient]
+    hwprofiles profiles export NAME...|all --to DIR [--format yaml|aihwkit]
     hwprofiles plugins
     hwprofiles --version
 
@@ -241,7 +242,7 @@ def plugins() -> None:
 
 # --------------------------------------------------------------------------------------
 # The profile library on disk: import and export. The work is done in
-# hwprofiles.library; these only parse and print.
+# hwprofiles.library and hwprofiles.aihwkit_bridge; these only parse and print.
 # --------------------------------------------------------------------------------------
 
 
@@ -253,27 +254,44 @@ def _print_note(kind: str, message: str) -> None:
 @profiles_app.command("import")
 def profiles_import(
     src: Annotated[Path, typer.Argument(help="A profile file (.yaml, .yml, .json), a directory, or an archive "
-                                             "(.zip, .tar, .tar.gz, .tgz).")],
+                                             "(.zip, .tar, .tar.gz, .tgz); with --from aihwkit, a JSON or YAML file.")],
     to: Annotated[Path | None, typer.Option("--to", metavar="DIR", help="Import here instead of the user profile directory.")] = None,
     skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Import the valid files and skip the others.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace profiles that already have these names.")] = False,
+    source_format: Annotated[str, typer.Option("--from", metavar="FORMAT", help="profiles, or aihwkit (inference settings as a dict).")] = "profiles",
+    name: Annotated[str | None, typer.Option("--name", help="--from aihwkit: the profile's name [default: the file's stem].")] = None,
+    lenient: Annotated[bool, typer.Option("--lenient", help="--from aihwkit: drop fields that cannot be translated, with warnings.")] = False,
 ) -> None:
     """Validate profiles, then copy them into the user profile directory: all or nothing.
 
     The user profile directory is $HWPROFILES_USER_DIR, else $XDG_CONFIG_HOME/hwprofiles/profiles
     (~/.config/hwprofiles/profiles). Exit 1 if files are invalid (nothing is imported then).
     """
-    from hwprofiles.library import InvalidProfilesError, import_profiles
+    from hwprofiles.library import InvalidProfilesError, import_profiles, install_profiles
 
-    try:
-        result = import_profiles(src, to, skip_invalid=skip_invalid, force=force)
-    except InvalidProfilesError as exc:
-        for failure in exc.failures:
-            _print_error(failure.error or failure.source)
-        _print_error(exc)
-        raise typer.Exit(EXIT_INVALID) from None
-    for skipped in result.skipped:
-        _print_note("warning", f"skipped an invalid file:\n{skipped.error}")
+    if source_format not in ("profiles", "aihwkit"):
+        raise typer.BadParameter(f"'{source_format}': use profiles or aihwkit", param_hint="--from")
+    if source_format == "profiles" and (name is not None or lenient):
+        raise typer.BadParameter("--name and --lenient apply to --from aihwkit only", param_hint="--name/--lenient")
+    if source_format == "aihwkit":
+        from hwprofiles.aihwkit_bridge import read_aihwkit_file
+
+        translation = read_aihwkit_file(src, name=name, lenient=lenient)
+        for note in translation.notes:
+            _print_note("note", note)
+        for warning in translation.warnings:
+            _print_note("warning", warning)
+        result = install_profiles([translation.profile], to, force=force, sources=[str(src)])
+    else:
+        try:
+            result = import_profiles(src, to, skip_invalid=skip_invalid, force=force)
+        except InvalidProfilesError as exc:
+            for failure in exc.failures:
+                _print_error(failure.error or failure.source)
+            _print_error(exc)
+            raise typer.Exit(EXIT_INVALID) from None
+        for skipped in result.skipped:
+            _print_note("warning", f"skipped an invalid file:\n{skipped.error}")
     for path in result.replaced:
         typer.echo(f"replaced: {path}")
     for path in result.written:
@@ -285,11 +303,22 @@ def profiles_export(
     names: Annotated[list[str], typer.Argument(metavar="NAME...", help="Profile names or files; 'all' for the whole library.")],
     to: Annotated[Path, typer.Option("--to", metavar="DIR", help="The directory to write into (created if missing).")],
     force: Annotated[bool, typer.Option("--force", help="Replace files that exist with other content.")] = False,
+    file_format: Annotated[str, typer.Option("--format", help="yaml: resolved profiles as <name>.yaml; aihwkit: "
+                                                              "InferenceRPUConfig dicts as <name>.aihwkit.json.")] = "yaml",
 ) -> None:
     """Write profiles, every default filled in, one file per profile: all or nothing."""
-    from hwprofiles.library import export_profiles
+    if file_format == "yaml":
+        from hwprofiles.library import export_profiles
 
-    written = export_profiles(names, to, force=force)
+        written = export_profiles(names, to, force=force)
+    elif file_format == "aihwkit":
+        from hwprofiles.aihwkit_bridge import export_aihwkit
+
+        written, skipped = export_aihwkit(names, to, force=force)
+        for reason in skipped:
+            _print_note("warning", reason)
+    else:
+        raise typer.BadParameter(f"'{file_format}': use yaml or aihwkit", param_hint="--format")
     for path in written:
         typer.echo(f"exported: {path}")
 

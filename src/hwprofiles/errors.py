@@ -55,3 +55,15 @@ class CheckpointError(HwProfilesError, ValueError):
 
 class DataNotFoundError(HwProfilesError, FileNotFoundError):
     """A dataset could not be found where it was looked for."""
+
+
+class BridgeError(HwProfilesError, ValueError):
+    """Settings of another simulator cannot be translated into a profile, or back.
+
+    Attributes:
+        reasons: one line per refused field, each saying why.
+    """
+
+    def __init__(self, message: str, reasons: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.reasons = list(reasons or [])
