@@ -34,12 +34,14 @@ def _signed_levels(bits: int) -> int:
     return max(1, 2 ** (bits - 1) - 1)
 
 def dac(x: torch.Tensor, spec: DAC, bound: float) -> torch.Tensor:
-    """Normalise by the input bound, clip to [-1, 1] and quantise (straight-through gradient)."""
-    x = x / bound
+    """Clip to [-bound, bound] and quantise to ``spec.bits`` (straight-through gradient).
+
+    The result stays in activation units; ``x / bound`` is what the array sees.
+    """
     if spec.bits is None:
-        return x.clamp(-1.0, 1.0)
+        return x.clamp(-bound, bound)
     levels = _signed_levels(spec.bits)
-    return torch.fake_quantize_per_tensor_affine(x, 1.0 / levels, 0, -levels, levels)
+    return torch.fake_quantize_per_tensor_affine(x, bound / levels, 0, -levels, levels)
 
 def adc_bound(spec: ADC, rows: int) -> float:
     """The output bound in normalised units for a tile whose columns use ``rows`` rows."""

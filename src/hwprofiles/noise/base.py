@@ -49,6 +49,14 @@ Stage = Literal["inputs", "program", "read", "tile_outputs", "outputs"]
 STAGES: tuple[Stage, ...] = ("inputs", "program", "read", "tile_outputs", "outputs")
 
 
+def add_scaled(y: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
+    """``y + sigma * noise`` in one pass when sigma is a number (noise draws dominate the
+    cost of the Gaussian kinds; this saves a temporary and a pass over memory)."""
+    if isinstance(sigma, torch.Tensor):
+        return torch.addcmul(y, sigma, noise)
+    return torch.add(y, noise, alpha=sigma)
+
+
 @dataclass
 class StageContext:
     """What a stage may need to know beyond the tensor it transforms.

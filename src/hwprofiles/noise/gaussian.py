@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from hwprofiles.entries.base import VarianceAware
-from hwprofiles.noise.base import NoiseKind, StageContext
+from hwprofiles.noise.base import NoiseKind, StageContext, add_scaled
 
 
 def sample_sigma(
@@ -19,6 +19,13 @@ def sample_sigma(
     return sigma * (per_sample.alpha + per_sample.theta * z.abs()) * ctx.scale
 
 
+def scale_by_noise(y: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
+    """``y * (1 + sigma * noise)`` as one fused operation."""
+    if isinstance(sigma, torch.Tensor):
+        return torch.addcmul(y, y * sigma, noise)
+    return torch.addcmul(y, y, noise, value=sigma)
+
+
 class GaussianAdditiveNoise(NoiseKind):
     """y' = y + N(0, sigma^2)."""
 
@@ -26,7 +33,7 @@ class GaussianAdditiveNoise(NoiseKind):
 
     def outputs(self, y: torch.Tensor, ctx: StageContext) -> torch.Tensor:
         sigma = sample_sigma(self.entry.sigma, self.entry.per_sample, y, ctx)
-        return y + sigma * ctx.randn(y.shape, like=y)
+        return add_scaled(y, ctx.randn(y.shape, like=y), sigma)
 
 
 class GaussianMultiplicativeNoise(NoiseKind):
@@ -36,7 +43,7 @@ class GaussianMultiplicativeNoise(NoiseKind):
 
     def outputs(self, y: torch.Tensor, ctx: StageContext) -> torch.Tensor:
         sigma = sample_sigma(self.entry.sigma, self.entry.per_sample, y, ctx)
-        return y * (1.0 + sigma * ctx.randn(y.shape, like=y))
+        return scale_by_noise(y, ctx.randn(y.shape, like=y), sigma)
 
 
 class GaussianCombinedNoise(NoiseKind):
@@ -47,6 +54,5 @@ class GaussianCombinedNoise(NoiseKind):
     def outputs(self, y: torch.Tensor, ctx: StageContext) -> torch.Tensor:
         amplitude = sample_sigma(self.entry.amplitude, self.entry.per_sample, y, ctx)
         r = self.entry.ratio
-        mult = amplitude * (1.0 - r) * ctx.randn(y.shape, like=y)
-        add = amplitude * r * ctx.randn(y.shape, like=y)
-        return y * (1.0 + mult) + add
+        y_mult = scale_by_noise(y, ctx.randn(y.shape, like=y), amplitude * (1.0 - r))
+        return add_scaled(y_mult, ctx.randn(y.shape, like=y), amplitude * r)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from hwprofiles.noise.base import NoiseKind, StageContext, WeightState
+from hwprofiles.noise.base import NoiseKind, StageContext, WeightState, add_scaled
 
 
 class OutputNoiseKind(NoiseKind):
@@ -16,7 +16,7 @@ class OutputNoiseKind(NoiseKind):
         sigma = self.entry.sigma * ctx.scale
         if self.entry.relative_to == "out_bound":
             sigma *= ctx.out_bound
-        return y + sigma * ctx.randn(y.shape, like=y)
+        return add_scaled(y, ctx.randn(y.shape, like=y), sigma)
 
 
 class WeightReadNoiseKind(NoiseKind):
@@ -25,7 +25,7 @@ class WeightReadNoiseKind(NoiseKind):
     stages = frozenset({"read"})
 
     def read(self, w: torch.Tensor, ctx: StageContext) -> torch.Tensor:
-        return w + (self.entry.sigma * ctx.scale) * ctx.randn(w.shape, like=w)
+        return add_scaled(w, ctx.randn(w.shape, like=w), self.entry.sigma * ctx.scale)
 
 
 class StuckAtKind(NoiseKind):

@@ -66,4 +66,4 @@ class PhotodetectorNoise(NoiseKind):
             var = y.detach().abs() * (ctx.out_bound / e.photons_full_scale)
         var = var + (e.thermal_sigma * ctx.out_bound) ** 2
         std = var.sqrt() * ctx.scale
-        return y + std * ctx.randn(y.shape, like=y)
+        return torch.addcmul(y, std, ctx.randn(y.shape, like=y))

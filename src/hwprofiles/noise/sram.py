@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from hwprofiles.noise.base import NoiseKind, StageContext
+from hwprofiles.noise.base import NoiseKind, StageContext, add_scaled
 
 
 class SramColumnNoiseKind(NoiseKind):
@@ -14,4 +14,4 @@ class SramColumnNoiseKind(NoiseKind):
 
     def tile_outputs(self, y: torch.Tensor, ctx: StageContext) -> torch.Tensor:
         sigma = self.entry.sigma_percent_fs / 100.0 * ctx.tile_rows * ctx.scale
-        return y + sigma * ctx.randn(y.shape, like=y)
+        return add_scaled(y, ctx.randn(y.shape, like=y), sigma)
