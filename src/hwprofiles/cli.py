@@ -9,6 +9,7 @@ Commands::
     hwprofiles profiles import SRC [--to DIR] [--skip-invalid] [--force]
     hwprofiles profiles import --from aihwkit FILE [--name NAME] [--lenient]
     hwprofiles profiles export NAME...|all --to DIR [--format yaml|aihwkit]
+    hwprofiles profiles fit CSV --name NAME [--out FILE] [--plot PNG]
     hwprofiles plugins
     hwprofiles --version
 
@@ -84,7 +85,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 profiles_app = typer.Typer(
-    help="List, show, validate profiles; print their JSON Schema; import and export them.", no_args_is_help=True
+    help="List, show, validate profiles; print their JSON Schema; import, export, fit them.", no_args_is_help=True
 )
 app.add_typer(profiles_app, name="profiles")
 
@@ -241,8 +242,8 @@ def plugins() -> None:
 
 
 # --------------------------------------------------------------------------------------
-# The profile library on disk: import and export. The work is done in
-# hwprofiles.library and hwprofiles.aihwkit_bridge; these only parse and print.
+# The profile library on disk: import, export, fit. The work is done in
+# hwprofiles.library, hwprofiles.aihwkit_bridge and hwprofiles.fit; these only parse and print.
 # --------------------------------------------------------------------------------------
 
 
@@ -321,6 +322,47 @@ def profiles_export(
         raise typer.BadParameter(f"'{file_format}': use yaml or aihwkit", param_hint="--format")
     for path in written:
         typer.echo(f"exported: {path}")
+
+
+@profiles_app.command("fit")
+def profiles_fit(
+    csv_path: Annotated[Path, typer.Argument(metavar="CSV", help="Measurements: columns target, measured[, time_s, device].")],
+    name: Annotated[str, typer.Option("--name", help="The fitted profile's name.")],
+    g_max_us: Annotated[float | None, typer.Option("--g-max-us", min=0, help="g_max in uS [default: the largest target].")] = None,
+    units: Annotated[str | None, typer.Option("--units", help="uS, nS or S [default: the file's '# units:' line, else uS].")] = None,
+    out: Annotated[Path | None, typer.Option("--out", metavar="FILE", help="Write the profile here instead of into the user profile directory.")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", metavar="PNG", help="Also draw the diagnostic plot here.")] = None,
+    bins: Annotated[int, typer.Option("--bins", min=4, help="Bins of x = target/g_max for the noise fit.")] = 20,
+    min_per_bin: Annotated[int, typer.Option("--min-per-bin", min=5, help="Fewest measurements a bin may hold.")] = 30,
+    t0_s: Annotated[float, typer.Option("--t0-s", min=0, help="Reference time t0 of the drift model, in s.")] = 20.0,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file or profile of that name.")] = False,
+) -> None:
+    """Fit a PCM-like profile (programming noise, drift, stuck cells) to measured conductances."""
+    from hwprofiles.fit import fit_csv, plot_fit
+    from hwprofiles.io import write_text
+    from hwprofiles.library import install_profiles
+
+    if g_max_us == 0:
+        raise typer.BadParameter("must be positive", param_hint="--g-max-us")
+    profile, result = fit_csv(csv_path, name, units=units, g_max_us=g_max_us, bins=bins,
+                              min_per_bin=min_per_bin, t0_s=t0_s)
+    if out is not None:
+        if out.exists() and not force:
+            raise ProfileError(f"{out} exists; pass --force to replace it")
+        written = write_text(out, hwprofiles.dump_profile(profile))
+    else:
+        written = install_profiles([profile], force=force, sources=[str(csv_path)]).written[0]
+    c = result.coefficients
+    typer.echo(f"programming noise s(x) = c0 + c1 x + c2 x^2 uS (95% CI), g_max {result.g_max_us:.4g} uS:")
+    for label, estimate in zip(("c0", "c1", "c2"), c):
+        typer.echo(f"  {label} = {estimate.text()}")
+    typer.echo(f"residuals: {result.distribution} (lowest BIC of normal, laplace, student-t)")
+    if result.nu_mean is not None and result.nu_std is not None:
+        typer.echo(f"drift nu: mean {result.nu_mean.text()}, std {result.nu_std.text()} ({result.n_drift_devices} devices)")
+    typer.echo(f"stuck: SA0 {result.p_sa0.text('.3g', 100, '%')}, SA1 {result.p_sa1.text('.3g', 100, '%')}")
+    if plot is not None:
+        typer.echo(f"plot: {plot_fit(result, plot)}")
+    typer.echo(f"wrote: {written}")
 
 
 def main(argv: list[str] | None = None) -> int:

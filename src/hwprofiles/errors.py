@@ -57,6 +57,10 @@ class DataNotFoundError(HwProfilesError, FileNotFoundError):
     """A dataset could not be found where it was looked for."""
 
 
+class MeasurementError(HwProfilesError, ValueError):
+    """A file of device measurements cannot be read or holds too little to fit a profile."""
+
+
 class BridgeError(HwProfilesError, ValueError):
     """Settings of another simulator cannot be translated into a profile, or back.
 
