@@ -28,8 +28,13 @@ class RramRelaxation(NoiseEntry):
 
 
 class RramCmo(NoiseEntry):
-    """Filamentary HfOx (CMO) programming noise, linear in conductance: s = a + b x (units of g_max)."""
+    """Filamentary HfOx (CMO) programming noise, linear in conductance: s = (a + b x) g_max.
+
+    IBM's analog kit writes it s = c0 + c1 g with c0 in uS (0.0113 uS and c1 = 0.0112
+    for a 2% acceptance range); here a = c0 / g_max and b = c1, so the defaults are the
+    kit's coefficients at its g_max of 88.2 uS.
+    """
 
     kind: Literal["rram_cmo"] = "rram_cmo"
-    a: float = Field(0.0113, ge=0, le=1, description="Constant part of s, as a fraction of g_max.")
-    b: float = Field(0.0112, ge=0, le=1, description="Slope of s in x = g/g_max.")
+    a: float = Field(0.0113 / 88.2, ge=0, le=1, description="Constant part of s, as a fraction of g_max (c0 / g_max).")
+    b: float = Field(0.0112, ge=0, le=1, description="Slope of s in x = g/g_max (c1, dimensionless).")
