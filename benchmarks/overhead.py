@@ -7,7 +7,8 @@ For each model and shipped profile, on CPU and Fashion-MNIST-shaped input
 - training step: forward + cross-entropy + backward + Adam step, train mode.
 
 Clean and noisy repeats are interleaved (ABBA order, so neither always runs
-first), after warm-up; the ratio is median(noisy) / median(clean). Results go to
+first), after warm-up; the ratio is the median over repeats of noisy / clean
+time of the same repeat (the ratio of the median times is kept too). Results go to
 ``docs/results/overhead.json`` (with the machine) and ``docs/results/overhead.md``.
 
 Targets reported against: <= 1.3x for the Gaussian output-noise profiles, <= 2x
@@ -16,6 +17,7 @@ for the full PCM pipeline (pcm-joshi2020).
     python benchmarks/overhead.py                       # everything, ~5 min on 2 cores
     python benchmarks/overhead.py --models lenet5 --profiles ideal,pcm-joshi2020 --repeats 3
     python benchmarks/overhead.py --profile pcm-joshi2020   # where the time goes (torch.profiler)
+    python benchmarks/overhead.py --ablate pcm-joshi2020    # the periphery and each noise entry alone
 """
 
 from __future__ import annotations
@@ -85,7 +87,7 @@ def timed(fn: Callable[[], None]) -> float:
 
 
 def side_by_side(clean: Callable[[], None], noisy: Callable[[], None], repeats: int, warmup: int) -> dict[str, Any]:
-    """Interleaved timings of two callables (ABBA order) after warm-up; medians and their ratio."""
+    """Interleaved timings of two callables (ABBA order) after warm-up; medians and ratios."""
     for _ in range(warmup):
         clean()
         noisy()
@@ -95,16 +97,20 @@ def side_by_side(clean: Callable[[], None], noisy: Callable[[], None], repeats: 
         for which in order:
             times[which].append(timed(clean if which == "clean" else noisy))
     clean_s, noisy_s = statistics.median(times["clean"]), statistics.median(times["noisy"])
+    # Each repeat's two runs are adjacent, so their ratio cancels slow changes in the
+    # machine's load (other processes); its median is the headline figure.
+    paired = statistics.median(n / c for c, n in zip(times["clean"], times["noisy"]))
     return {
         "clean_ms": 1e3 * clean_s,
         "noisy_ms": 1e3 * noisy_s,
-        "ratio": noisy_s / clean_s,
+        "ratio": paired,
+        "ratio_of_medians": noisy_s / clean_s,
         "clean_runs_ms": [round(1e3 * t, 3) for t in times["clean"]],
         "noisy_runs_ms": [round(1e3 * t, 3) for t in times["noisy"]],
     }
 
 
-def build_pair(model_name: str, profile: str) -> tuple[nn.Module, nn.Module]:
+def build_pair(model_name: str, profile: str | hwprofiles.Profile) -> tuple[nn.Module, nn.Module]:
     torch.manual_seed(0)
     clean = get_model(model_name, in_channels=IN_CHANNELS, num_classes=NUM_CLASSES)
     noisy = hwprofiles.to_noisy(clean, profile)  # a deep copy: same weights, its own parameters
@@ -170,7 +176,7 @@ def target_text(row: dict[str, Any]) -> str:
 
 
 def print_table(rows: list[dict[str, Any]], console: Console) -> None:
-    table = Table(title="noisy / clean time (median of interleaved repeats)")
+    table = Table(title="noisy / clean time (medians over interleaved repeats)")
     for col in ("model", "profile", "fwd clean ms", "fwd noisy ms", "fwd ratio",
                 "train clean ms", "train noisy ms", "train ratio", "target", "fwd met", "train met"):
         table.add_column(col, justify="left" if col in ("model", "profile") else "right")
@@ -191,18 +197,23 @@ def markdown(result: dict[str, Any]) -> str:
         "# Overhead of the noisy twins",
         "",
         "Time of a noisy twin relative to its float model, on CPU, measured side by side in one run by",
-        "`benchmarks/overhead.py` (clean and noisy repeats interleaved after warm-up; each ratio is",
-        "median(noisy) / median(clean)). Measured, not asserted. Targets: <= 1.3x for the Gaussian",
-        "output-noise profiles, <= 2x for the full PCM pipeline (pcm-joshi2020).",
+        "`benchmarks/overhead.py` (clean and noisy runs interleaved after warm-up; each ratio is the",
+        "median over repeats of noisy / clean time within a repeat; times are medians). Measured, not",
+        "asserted. Targets: <= 1.3x for the Gaussian output-noise profiles, <= 2x for the full PCM",
+        "pipeline (pcm-joshi2020).",
         "",
         f"- Input: batch {s['batch_size']}, {IN_CHANNELS}x{IMAGE_SIZE}x{IMAGE_SIZE} (Fashion-MNIST shape), "
-        f"{NUM_CLASSES} classes; {s['repeats']} repeats after {s['warmup']} warm-up runs.",
+        f"{NUM_CLASSES} classes; {s['repeats']} timed repeats after {s['warmup']} warm-up (each side).",
         "- Forward: eval mode, `torch.no_grad()`, after `program(seed=0)`. Training step: forward,",
         "  cross-entropy, backward and Adam step in train mode (a noisy model draws a new chip every step).",
         f"- Machine: {m['platform']}, {m['processor']}, {m['cpu_count']} CPUs "
         f"({m['cpus_available']} available), {m['torch_threads']} torch threads; Python {m['python']}, "
         f"torch {m['torch']}; {m['date']}.",
         "",
+    ]
+    if result.get("note"):
+        lines += [f"Note: {result['note']}", ""]
+    lines += [
         "| model | profile | forward clean (ms) | forward noisy (ms) | forward ratio | train clean (ms) "
         "| train noisy (ms) | train ratio | target | met (fwd / train) |",
         "|---|---|--:|--:|--:|--:|--:|--:|--:|:-:|",
@@ -220,12 +231,17 @@ def markdown(result: dict[str, Any]) -> str:
 
 # -- profiling -------------------------------------------------------------------------
 def profile_ops(model_name: str, profile_name: str, args: argparse.Namespace, console: Console) -> None:
-    """Print the top ops by self CPU time of the noisy forward and training step."""
+    """Print, for the noisy forward and training step, the top torch ops by self CPU time
+    and the engine's Python functions (``hwprofiles.nn``/``hwprofiles.noise``) by cumulative time."""
+    import cProfile
+    import io
+    import pstats
+
     from torch.profiler import ProfilerActivity, profile
 
     x, y = batch(args.batch_size)
     _, noisy = build_pair(model_name, profile_name)
-    for mode, fn in (("forward (eval)", None), ("training step", None)):
+    for mode in ("forward (eval)", "training step"):
         if mode.startswith("forward"):
             noisy.eval()
             fn = forward_fn(noisy, x)
@@ -234,12 +250,55 @@ def profile_ops(model_name: str, profile_name: str, args: argparse.Namespace, co
             fn = train_step_fn(noisy, x, y)
         for _ in range(args.warmup):
             fn()
-        with profile(activities=[ProfilerActivity.CPU], with_stack=args.stack_depth > 0) as prof:
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
             for _ in range(args.repeats):
                 fn()
-        console.rule(f"{model_name} under {profile_name}: {mode}, {args.repeats} runs")
-        averages = prof.key_averages(group_by_stack_n=args.stack_depth) if args.stack_depth else prof.key_averages()
-        console.print(averages.table(sort_by="self_cpu_time_total", row_limit=args.top), soft_wrap=True, markup=False, highlight=False)
+        console.rule(f"{model_name} under {profile_name}: {mode}, {args.repeats} runs: torch ops")
+        table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.top)
+        console.print(table, soft_wrap=True, markup=False, highlight=False)
+        python = cProfile.Profile()
+        python.enable()
+        for _ in range(args.repeats):
+            fn()
+        python.disable()
+        out = io.StringIO()
+        pstats.Stats(python, stream=out).sort_stats("cumulative").print_stats(r"hwprofiles[/\\](nn|noise)", args.top)
+        console.rule(f"{model_name} under {profile_name}: {mode}: engine functions by cumulative time")
+        console.print(out.getvalue().split("\n\n", 1)[-1], soft_wrap=True, markup=False, highlight=False)
+
+
+# -- ablation --------------------------------------------------------------------------
+def variants(profile_name: str) -> list[tuple[str, hwprofiles.Profile]]:
+    """The profile, its periphery alone, the periphery plus each noise entry, and the noise alone."""
+    full = hwprofiles.load_profile(profile_name)
+    out = [("full profile", full)]
+    if full.dac is not None or full.adc is not None or full.tile is not None:
+        out.append(("periphery only (DAC, tiles, ADC)", full.model_copy(update={"noise": []})))
+        out += [(f"periphery + {e.kind}", full.model_copy(update={"noise": [e]})) for e in full.noise]
+        if full.noise:
+            out.append(("noise only (no DAC, ADC, tiles)", full.model_copy(update={"dac": None, "adc": None, "tile": None})))
+    else:
+        out += [(e.kind, full.model_copy(update={"noise": [e]})) for e in full.noise if len(full.noise) > 1]
+    return out
+
+
+def ablate(model_name: str, profile_name: str, args: argparse.Namespace, console: Console) -> None:
+    """Time each piece of a profile against the clean model, as the main table does."""
+    x, y = batch(args.batch_size)
+    table = Table(title=f"{model_name} under pieces of {profile_name} (noisy / clean, paired medians)")
+    for col in ("variant", "fwd ratio", "train ratio"):
+        table.add_column(col, justify="left" if col == "variant" else "right")
+    for label, profile in variants(profile_name):
+        clean, noisy = build_pair(model_name, profile)
+        clean.eval()
+        noisy.eval()
+        forward = side_by_side(forward_fn(clean, x), forward_fn(noisy, x), args.repeats, args.warmup)
+        clean.train()
+        noisy.train()
+        train = side_by_side(train_step_fn(clean, x, y), train_step_fn(noisy, x, y), args.repeats, args.warmup)
+        console.print(f"{label:40s} forward {forward['ratio']:5.2f}x  train step {train['ratio']:5.2f}x", highlight=False)
+        table.add_row(label, f"{forward['ratio']:.2f}x", f"{train['ratio']:.2f}x")
+    console.print(table)
 
 
 # -- main ------------------------------------------------------------------------------
@@ -252,11 +311,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=256, help="(default: %(default)s)")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's own)")
     parser.add_argument("--output-dir", type=Path, default=RESULTS, help="where overhead.json/.md go (default: docs/results)")
+    parser.add_argument("--note", default="", help="a remark on the run (e.g. the machine's load), saved with the results")
     parser.add_argument("--profile", metavar="PROFILE_NAME", default=None,
                         help="instead of timing, run torch.profiler on the noisy models under this profile and print the top ops")
+    parser.add_argument("--ablate", metavar="PROFILE_NAME", default=None,
+                        help="instead of the table, time the profile's periphery and each noise entry separately")
     parser.add_argument("--top", type=int, default=20, help="rows of the --profile table (default: %(default)s)")
-    parser.add_argument("--stack-depth", type=int, default=0,
-                        help="with --profile, group ops by this many Python stack frames (0: by op only)")
     return parser.parse_args(argv)
 
 
@@ -274,6 +334,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile is not None:
         for model_name in models:
             profile_ops(model_name, args.profile, args, console)
+        return 0
+    if args.ablate is not None:
+        for model_name in models:
+            ablate(model_name, args.ablate, args, console)
         return 0
 
     rows: list[dict[str, Any]] = []
@@ -300,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
             "batch_size": args.batch_size, "input": [IN_CHANNELS, IMAGE_SIZE, IMAGE_SIZE], "num_classes": NUM_CLASSES,
             "device": "cpu",
         },
+        "note": args.note,
         "results": rows,
     }
     args.output_dir.mkdir(parents=True, exist_ok=True)
