@@ -26,7 +26,8 @@ data:
 	fi
 
 test: $(STAMP) data
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e plugins/hwprofiles-fefet
+	$(BIN)/python -m pytest -q tests plugins/hwprofiles-fefet/tests
 
 demo: $(STAMP) data
 	$(BIN)/hwprofiles demo
