@@ -55,6 +55,12 @@ _LAZY = {
     "to_qat": "hwprofiles.nn.qat",
     "from_qat": "hwprofiles.nn.qat",
     "NoiseKind": "hwprofiles.noise.base",
+    "noise_sites": "hwprofiles.nn.convert",
+    "set_noise_scale": "hwprofiles.nn.convert",
+    "get_model": "hwprofiles.models",
+    "list_models": "hwprofiles.models",
+    "register_model": "hwprofiles.models",
+    "load_dataset": "hwprofiles.data",
 }
 
 __all__ = [
