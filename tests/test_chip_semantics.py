@@ -15,17 +15,11 @@ import torch.nn as nn
 import hwprofiles
 from hwprofiles.nn.layers import NoisyLayerMixin
 
+# Small tensors: one thread avoids thread-pool overhead, which dominates on a loaded CPU.
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 PROFILES = hwprofiles.list_profiles()
 NOISY_PROFILES = [p for p in PROFILES if p != "ideal"]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The tensors here are small: one thread avoids thread-pool overhead, which dominates on a loaded CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def small_model() -> nn.Module:

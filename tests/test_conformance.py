@@ -18,6 +18,9 @@ from hwprofiles.noise import NoiseKind, StageContext
 from hwprofiles.registry import register_noise_model
 from hwprofiles.testing import CHECKS, ConformanceError, check_noise_kind, parametrize_kinds
 
+# Small tensors: one thread avoids thread-pool overhead, which dominates on a loaded CPU.
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 # Values for fields a kind requires, or whose defaults switch a stage off (each declared
 # stage must act at noise_scale 1). Every other kind is checked with its defaults.
 SAMPLE_ENTRIES: dict[str, dict[str, Any]] = {
@@ -35,15 +38,6 @@ SAMPLE_PROFILES: dict[str, dict[str, Any]] = {
     "rram_relaxation": {"t_inference_s": 86_400},
     "output_noise": {"adc": {"bits": 8, "bound": 10.0}, "tile": {"rows": 8, "cols": 8}},
 }
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread avoids thread-pool overhead on a loaded CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_the_sample_tables_name_registered_kinds() -> None:

@@ -12,6 +12,10 @@ import torchvision
 
 import hwprofiles
 from hwprofiles.nn.layers import NoisyConv1d, NoisyConv2d, NoisyLayerMixin, NoisyLinear
+from helpers import make_profile
+
+# Small tensors: one thread avoids thread-pool overhead, which dominates on a loaded CPU.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 PROFILES = hwprofiles.list_profiles()
 KINDS = hwprofiles.list_noise_models()
@@ -26,20 +30,6 @@ KIND_FIELDS: dict[str, dict[str, Any]] = {
     "sram_column_noise": {"sigma_percent_fs": 0.39},
     "stuck_at": {"p_sa0": 0.02, "p_sa1": 0.02},
 }
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The tensors here are small: one thread avoids thread-pool overhead, which dominates on a loaded CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def make_profile(noise: list[dict[str, Any]], **fields: Any) -> hwprofiles.Profile:
-    data = {"name": "under-test", "technology": "generic", "description": "test profile", "noise": noise}
-    return hwprofiles.parse_profile({**data, **fields})
 
 
 def kind_profile(kind: str) -> hwprofiles.Profile:

@@ -18,25 +18,16 @@ import torch.nn as nn
 import hwprofiles
 from hwprofiles.errors import NoiseConfigError
 from hwprofiles.noise.base import StageContext, WeightState
+from helpers import make_profile
+
+# Small tensors: one thread avoids thread-pool overhead, which dominates on a loaded CPU.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 N_DEVICES = 200_000
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The tensors here are small: one thread avoids thread-pool overhead, which dominates on a loaded CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # -- helpers ------------------------------------------------------------------------
-def make_profile(noise: list[dict[str, Any]], **fields: Any) -> hwprofiles.Profile:
-    """A validated profile holding ``noise``; no DAC, ADC or tiles unless given."""
-    data = {"name": "under-test", "technology": "generic", "description": "test profile", "noise": noise}
-    return hwprofiles.parse_profile({**data, **fields})
 
 
 def make_kind(kind: str, **fields: Any):

@@ -13,22 +13,12 @@ import torch.nn.functional as F
 
 import hwprofiles
 from hwprofiles.nn.layers import NoisyLayerMixin
+from helpers import make_profile
+
+# Small tensors: one thread avoids thread-pool overhead, which dominates on a loaded CPU.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 PROFILES = hwprofiles.list_profiles()
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The tensors here are small: one thread avoids thread-pool overhead, which dominates on a loaded CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def make_profile(noise: list[dict[str, Any]], **fields: Any) -> hwprofiles.Profile:
-    data = {"name": "under-test", "technology": "generic", "description": "test profile", "noise": noise}
-    return hwprofiles.parse_profile({**data, **fields})
 
 
 def small_model() -> nn.Module:
