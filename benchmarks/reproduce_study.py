@@ -309,12 +309,13 @@ class Study:
         from hwprofiles.eval.plots import plot_curves
 
         curves, mids = {}, {}
+        good = learned_midpoints(entry)
         for label, m in entry["models"].items():
             if m.get("diverged") or (label.startswith("qat") and label != entry["best_qat"]):
                 continue
             name = f"QAT 8-bit ({label[4:]}, best)" if label.startswith("qat") else ("clean" if label == "clean" else f"NIT ({label[4:]})")
             curves[name] = [(p["sigma"], Summary(p["mean"], p["std"], p["ci_low"], p["ci_high"], p["n"])) for p in m["curve"]]
-            mids[name] = m["midpoint_sigma"]
+            mids[name] = good.get(label)  # no line for a model that did not learn
         path = self.out / f"{arch}.png"
         b = self.budget
         plot_curves(curves, path, xlabel="sigma of additive Gaussian noise (= 0.1 x noise_scale of gaussian-additive)",
@@ -416,29 +417,41 @@ def machine() -> dict[str, Any]:
     }
 
 
+LEARNED = 0.2  # a model whose noise-free accuracy is below this (2x chance) did not learn; no midpoint
+
+
+def learned_midpoints(entry: dict[str, Any]) -> dict[str, float | None]:
+    """Midpoints of the models that learned; a model near chance has no meaningful midpoint."""
+    return {k: m.get("midpoint_sigma") for k, m in entry["models"].items()
+            if not m.get("diverged") and m.get("noise_free_accuracy", 0.0) >= LEARNED}
+
+
 def claims(report: dict[str, Any]) -> dict[str, Any]:
     """Which of the study's claims held in this run, with the numbers behind each verdict."""
     archs = report["architectures"]
     out: dict[str, Any] = {}
     one = {}
     for arch, e in archs.items():
-        mids = e.get("midpoints", {})
+        mids = learned_midpoints(e)
         c, q = mids.get("clean"), mids.get(e.get("best_qat")) if e.get("best_qat") else None
         comp = e.get("qat_vs_clean", {})
         one[arch] = {"clean_midpoint": c, "qat_midpoint": q,
                      "held": None if c is None or q is None else q > c,
-                     "error_reduction_at_clean_midpoint": comp.get("relative_error_reduction")}
+                     "error_reduction_at_clean_midpoint": comp.get("relative_error_reduction"),
+                     "cis_disjoint": separated(comp.get("clean"), comp.get("qat"))}
     out["1_qat_beats_clean"] = one
     two = {}
     for arch, e in archs.items():
-        mids = e.get("midpoints", {})
+        mids = learned_midpoints(e)
         q = mids.get(e.get("best_qat")) if e.get("best_qat") else None
         nits = [v for k, v in mids.items() if k.startswith("nit")]
         n = None if not nits else (None if any(v is None for v in nits) else max(nits))
         comp = e.get("nit_vs_qat", {})
         r = comp.get("relative_error_reduction")
-        two[arch] = {"qat_midpoint": q, "best_nit_midpoint": n, "nit_never_reaches_midpoint": bool(nits) and any(v is None for v in nits),
+        two[arch] = {"did_not_learn": [k for k, m in e["models"].items() if m.get("diverged") or m.get("noise_free_accuracy", 0.0) < LEARNED],
+                     "qat_midpoint": q, "best_nit_midpoint": n, "nit_never_reaches_midpoint": bool(nits) and any(v is None for v in nits),
                      "error_reduction_at_qat_midpoint": r, "deep": arch in DEEP,
+                     "cis_disjoint": separated(comp.get("qat_accuracy"), comp.get("nit_accuracy", {}).get(comp.get("best_nit"))),
                      "held": None if r is None else r > 0}
     deep = [v["error_reduction_at_qat_midpoint"] for a, v in two.items() if v["deep"] and v["error_reduction_at_qat_midpoint"] is not None]
     shallow = [v["error_reduction_at_qat_midpoint"] for a, v in two.items() if not v["deep"] and v["error_reduction_at_qat_midpoint"] is not None]
@@ -456,8 +469,26 @@ def claims(report: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def separated(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool | None:
+    """Whether two 95% intervals (Summary.as_dict) are disjoint."""
+    if not a or not b:
+        return None
+    return a["ci_high"] < b["ci_low"] or b["ci_high"] < a["ci_low"]
+
+
+def verdict(v: dict[str, Any]) -> str:
+    """held / did NOT hold, and 'not shown' where the better mean lies within the intervals' noise."""
+    if v["held"] and v.get("cis_disjoint") is False:
+        return "not shown (better mean, but within the 95% CIs)"
+    return yes_no(v["held"])
+
+
 def yes_no(value: bool | None) -> str:
     return "n/a" if value is None else ("held" if value else "did NOT hold")
+
+
+def ci_note(disjoint: bool | None) -> str:
+    return "" if disjoint is None else (" (95% CIs disjoint)" if disjoint else " (95% CIs overlap: within noise)")
 
 
 def pct(value: float | None) -> str:
@@ -482,7 +513,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"- QAT: 8-bit, constant activation step, act_scale in {b['qat_scales']} (best by mean accuracy over the grid). "
         f"NIT: training sigma in [{', '.join(f'{sigma_of(x):g}' for x in b['nit_scales'])}] "
         f"(noise_scale {', '.join(f'{x:g}' for x in b['nit_scales'])}), noise ramped linearly from 0 over the first max(1, epochs // 4) epoch(s) when training 2 or more epochs.",
-        "- Midpoint: sigma where accuracy falls halfway from the model's noise-free accuracy to chance.",
+        "- Midpoint: sigma where accuracy falls halfway from the model's noise-free accuracy to chance; "
+        f"none for a model that did not learn (noise-free accuracy < {LEARNED}).",
         f"- Machine: {m['platform']}, {m['cpu_count']} CPUs ({m['cpus_available']} available), torch {m['torch']}, "
         f"{m['date']}.",
         "",
@@ -494,7 +526,9 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     for arch, e in report["architectures"].items():
         mids = e.get("midpoints", {})
-        nits = ", ".join(f"{k[4:]}: {fmt_sigma(v)}" for k, v in mids.items() if k.startswith("nit"))
+        good = learned_midpoints(e)
+        nits = ", ".join(f"{k[4:]}: {fmt_sigma(v) if k in good else 'did not learn (acc ' + format(e['models'][k].get('noise_free_accuracy', 0), '.2f') + ')'}"
+                         for k, v in mids.items() if k.startswith("nit"))
         q = e.get("best_qat")
         qc, nq = e.get("qat_vs_clean", {}), e.get("nit_vs_qat", {})
         nq_text = "n/a"
@@ -513,15 +547,16 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(f"- `{arch}`: ![{arch}]({Path(e['figure']).name}) — regenerate: `{e['regenerate']}`")
     lines += ["", "## The claims", ""]
     for arch, v in cl["1_qat_beats_clean"].items():
-        lines.append(f"- Claim 1 (QAT beats clean), {arch}: **{yes_no(v['held'])}** — midpoint sigma clean "
+        lines.append(f"- Claim 1 (QAT beats clean), {arch}: **{verdict(v)}** — midpoint sigma clean "
                      f"{fmt_sigma(v['clean_midpoint'])}, QAT {fmt_sigma(v['qat_midpoint'])}; error reduction at the clean "
-                     f"midpoint {pct(v['error_reduction_at_clean_midpoint'])}.")
+                     f"midpoint {pct(v['error_reduction_at_clean_midpoint'])}{ci_note(v['cis_disjoint'])}.")
     two = cl["2_nit_beats_qat"]
     for arch, v in two["per_architecture"].items():
         nit_mid = "beyond the grid for some training sigma" if v["nit_never_reaches_midpoint"] else fmt_sigma(v["best_nit_midpoint"])
-        lines.append(f"- Claim 2 (NIT beats QAT), {arch}: **{yes_no(v['held'])}** — error reduction at QAT's midpoint "
-                     f"{pct(v['error_reduction_at_qat_midpoint'])}; midpoint sigma QAT {fmt_sigma(v['qat_midpoint'])}, "
-                     f"best NIT {nit_mid}.")
+        failed = f" Did not learn (noise-free accuracy < {LEARNED}): {', '.join(v['did_not_learn'])}." if v["did_not_learn"] else ""
+        lines.append(f"- Claim 2 (NIT beats QAT), {arch}: **{verdict(v)}** — error reduction at QAT's midpoint "
+                     f"{pct(v['error_reduction_at_qat_midpoint'])}{ci_note(v['cis_disjoint'])}; midpoint sigma QAT {fmt_sigma(v['qat_midpoint'])}, "
+                     f"best NIT {nit_mid}.{failed}")
     lines.append(f"- Claim 2, largest on deeper nets (every deep net's reduction above every shallow one's): "
                  f"**{yes_no(two['largest_on_deep_nets'])}**; over 40% on each deep net: "
                  f"{two['over_40_percent_on_deep'] if two['over_40_percent_on_deep'] is not None else 'n/a'}.")
@@ -583,6 +618,8 @@ def main(argv: list[str] | None = None) -> int:
     study.log(f"sigma grid {', '.join(f'{sigma_of(x):.3g}' for x in study.scales)} "
               f"(= noise_scale {study.scales[0]:.3g} .. {study.scales[-1]:.3g} of {PROFILE})")
     if args.only == "report":
+        for arch, entry in study.report["architectures"].items():
+            entry["figure"] = study.plot(arch, entry, 1.0 / 10)
         study.write()
         study.log(f"wrote {study.out / 'study.json'} and {study.out / 'study.md'}")
         return 0

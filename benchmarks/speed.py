@@ -518,6 +518,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--chips", type=int, default=5, help="part 3 accuracy: chip instances per tool")
     p.add_argument("--test-subset", type=int, default=1000, help="part 3 accuracy: test images")
     p.add_argument("--output-dir", type=Path, default=RESULTS)
+    p.add_argument("--merge-from", type=Path, nargs="*", default=[],
+                   help="speed.json files of other runs (parts run in parallel): their parts join this result")
     # internal: run one part inside another environment / a fresh process
     p.add_argument("--worker", choices=("memory", "lightning", "aihwkit"), help=argparse.SUPPRESS)
     p.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -563,6 +565,12 @@ def main(argv: list[str] | None = None) -> int:
     functions = {"overhead": part_overhead, "montecarlo": part_montecarlo, "memory": part_memory,
                  "lightning": part_lightning, "aihwkit": part_aihwkit}
     args.output_dir.mkdir(parents=True, exist_ok=True)
+    for other in args.merge_from:
+        result["parts"].update(json.loads(other.read_text())["parts"])
+    if args.merge_from:
+        args.parts = []
+        out_json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        (args.output_dir / "speed.md").write_text(markdown(result), encoding="utf-8")
     for part in args.parts:
         log(f"part {part}")
         result["parts"][part] = functions[part](args, log)
