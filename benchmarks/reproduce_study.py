@@ -155,6 +155,10 @@ class Study:
             budget.dataset = args.dataset
         if args.epochs:
             budget.epochs = args.epochs
+        if args.qat_scales:
+            budget.qat_scales = [float(v) for v in args.qat_scales.split(",")]
+        if args.nit_scales:
+            budget.nit_scales = [float(v) for v in args.nit_scales.split(",")]
         if args.samples:
             budget.samples = args.samples
             budget.transfer_samples = args.samples
@@ -371,7 +375,8 @@ class Study:
     def command(self, extra: list[str]) -> str:
         parts = ["python", "benchmarks/reproduce_study.py", "--budget", self.budget.name]
         for flag, value in (("--dataset", self.args.dataset), ("--data-root", self.args.data_root),
-                            ("--epochs", self.args.epochs), ("--samples", self.args.samples)):
+                            ("--epochs", self.args.epochs), ("--samples", self.args.samples),
+                            ("--qat-scales", self.args.qat_scales), ("--nit-scales", self.args.nit_scales)):
             if value:
                 parts += [flag, str(value)]
         if self.args.device != "cpu":
@@ -590,6 +595,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-root", default=None, help="a torchvision dataset root")
     parser.add_argument("--epochs", type=int, default=None, help="override the budget's epochs")
     parser.add_argument("--samples", type=int, default=None, help="override K, the chip instances per point")
+    parser.add_argument("--qat-scales", default=None, help="override the budget's QAT act_scale sweep (comma-separated)")
+    parser.add_argument("--nit-scales", default=None,
+                        help="override the budget's NIT training noise scales (comma-separated; sigma = 0.1 x scale)")
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's own)")
     parser.add_argument("--transfer-scales", choices=("published", "matched"), default="published",
