@@ -27,7 +27,7 @@ class DemoModel:
 
 
 FULL = dict(dataset="fashion-mnist", train_subset=10_000, test_subset=2_000,
-            models=(DemoModel("lenet5", 1.0, 3), DemoModel("resnet20", 0.5, 2)), sweep_points=9)
+            models=(DemoModel("lenet5", 1.0, 4, lr=3e-3), DemoModel("resnet20", 0.5, 2, lr=2e-3)), sweep_points=9)
 QUICK = dict(dataset="synthetic", train_subset=None, test_subset=None,
              models=(DemoModel("lenet5", 0.5, 3, batch_size=32, lr=5e-3),), sweep_points=5)
 
