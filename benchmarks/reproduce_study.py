@@ -547,6 +547,10 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {arch} | {e['width']:g} | {'n/a' if clean_acc is None else f'{clean_acc:.3f}'} | {fmt_sigma(mids.get('clean'))} | "
             f"{fmt_sigma(mids.get(q)) if q else 'n/a'} ({q}) | {nits} | {qc_text} | {nq_text} |"
         )
+    missing = [a for a in b["widths"] if a not in report["architectures"]]
+    missing += [f"transfer {a}" for a in b["transfer_archs"] if a not in report.get("transfer", {})]
+    if missing:
+        lines += ["", f"**Not finished in this run** (no results above or below): {', '.join(missing)}."]
     lines += ["", "Figures (accuracy vs sigma, 95% CI bands, dotted lines at the midpoints):", ""]
     for arch, e in report["architectures"].items():
         lines.append(f"- `{arch}`: ![{arch}]({Path(e['figure']).name}) — regenerate: `{e['regenerate']}`")

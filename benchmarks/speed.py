@@ -418,7 +418,8 @@ def markdown(result: dict[str, Any]) -> str:
         "",
     ]
     if "overhead" in parts:
-        lines += ["## 1. Overhead against clean PyTorch", "",
+        note = parts["overhead"].get("note")
+        lines += ["## 1. Overhead against clean PyTorch", "", *([f"Note: {note}.", ""] if note else []),
                   "| model | profile | forward ratio | train-step ratio | target | met (fwd / train) |",
                   "|---|---|--:|--:|---|:-:|"]
         for r in parts["overhead"]["rows"]:
@@ -464,6 +465,8 @@ def markdown(result: dict[str, Any]) -> str:
             continue
         v = p["versions"]
         lines += [f"Versions: {', '.join(f'{k} {val}' for k, val in v.items())}.", ""]
+        if p.get("note"):
+            lines += [f"Note: {p['note']}.", ""]
         if name == "lightning":
             lines += [f"Target: hwprofiles at least {LIGHTNING_TARGET:g}x faster, i.e. hwprofiles / lightning <= "
                       f"{1 / LIGHTNING_TARGET:.2f}. The kit adds output and weight noise only in training mode, so its eval",
