@@ -927,15 +927,13 @@ def export_aihwkit(names: list[str], to: str | Path, *, force: bool = False) -> 
     """
     import json
 
-    from hwprofiles.library import _commit
+    from hwprofiles.library import _commit, plan_writes
     from hwprofiles.profiles import load_profile, profile_library
 
     everything = "all" in names
     wanted = list(profile_library()) if everything else list(dict.fromkeys(names))
     target = Path(to)
-    files: dict[Path, str] = {}
-    replace: list[Path] = []
-    unchanged: list[Path] = []
+    texts: dict[Path, str] = {}
     skipped: list[str] = []
     problems: list[str] = []
     for name in wanted:
@@ -948,17 +946,8 @@ def export_aihwkit(names: list[str], to: str | Path, *, force: bool = False) -> 
                 continue
             problems.append(str(exc))
             continue
-        dest = target / f"{profile.name}.aihwkit.json"
-        text = json.dumps(config, indent=2) + "\n"
-        if dest.exists():
-            if dest.read_text(encoding="utf-8") == text:
-                unchanged.append(dest)
-                continue
-            if not force:
-                problems.append(f"{dest} exists with other content; pass --force to replace it")
-                continue
-            replace.append(dest)
-        files[dest] = text
+        texts[target / f"{profile.name}.aihwkit.json"] = json.dumps(config, indent=2) + "\n"
+    files, replace, unchanged = plan_writes(texts, force, problems)
     if problems:
         raise BridgeError("nothing was exported:\n" + "\n".join(problems), problems)
     return sorted(_commit(files, replace) + unchanged), skipped

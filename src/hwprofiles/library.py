@@ -268,6 +268,34 @@ def _fsync_write(path: Path, text: str) -> None:
         os.fsync(handle.fileno())
 
 
+def plan_writes(
+    texts: dict[Path, str], force: bool, problems: list[str]
+) -> tuple[dict[Path, str], list[Path], list[Path]]:
+    """Sort wanted files into (to write, of which existing to replace, already identical).
+
+    A file that exists with other content is a problem (appended to ``problems``)
+    unless ``force``.
+    """
+    files: dict[Path, str] = {}
+    replace: list[Path] = []
+    unchanged: list[Path] = []
+    for dest, text in texts.items():
+        if dest.exists():
+            try:
+                same = dest.read_text(encoding="utf-8") == text
+            except (OSError, UnicodeDecodeError):
+                same = False
+            if same:
+                unchanged.append(dest)
+                continue
+            if not force:
+                problems.append(f"{dest} exists with other content; pass --force to replace it")
+                continue
+            replace.append(dest)
+        files[dest] = text
+    return files, replace, unchanged
+
+
 def _commit(files: dict[Path, str], replace: Sequence[Path]) -> list[Path]:
     """Write ``files`` (destination -> text), taking the ``replace`` files out first.
 
@@ -508,25 +536,9 @@ def export_profiles(names: Sequence[str], to: str | Path, *, force: bool = False
     for profile in profiles:
         by_name[profile.name] = by_name.get(profile.name, 0) + 1
     problems += [f"'{n}' was asked for {k} times (as names or files); export it once" for n, k in by_name.items() if k > 1]
-    files: dict[Path, str] = {}
-    replace: list[Path] = []
-    unchanged: list[Path] = []
-    for profile in profiles:
-        dest = target / f"{profile.name}.yaml"
-        text = dump_profile(profile)
-        if dest.exists():
-            try:
-                same = dest.read_text(encoding="utf-8") == text
-            except (OSError, UnicodeDecodeError):
-                same = False
-            if same:
-                unchanged.append(dest)
-                continue
-            if not force:
-                problems.append(f"{dest} exists with other content; pass --force to replace it")
-                continue
-            replace.append(dest)
-        files[dest] = text
+    files, replace, unchanged = plan_writes(
+        {target / f"{profile.name}.yaml": dump_profile(profile) for profile in profiles}, force, problems
+    )
     if problems:
         raise ProfileError("nothing was exported:\n" + "\n".join(problems))
     written = _commit(files, replace)
