@@ -41,6 +41,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
 
+from hwprofiles.noise import rng
+
 if TYPE_CHECKING:  # pragma: no cover
     from hwprofiles.entries.base import NoiseEntry
     from hwprofiles.profiles import Profile
@@ -49,12 +51,22 @@ Stage = Literal["inputs", "program", "read", "tile_outputs", "outputs"]
 STAGES: tuple[Stage, ...] = ("inputs", "program", "read", "tile_outputs", "outputs")
 
 
+def reusable(noise: torch.Tensor, y: torch.Tensor) -> bool:
+    """Whether the result of combining ``y`` with freshly drawn ``noise`` may be written into
+    ``noise``'s memory: without autograd, and when shapes and dtypes match. Skipping the
+    allocation of a new activation-sized tensor per layer makes inference with noise about
+    twice as fast on CPU (fresh large allocations fault in their pages)."""
+    return not (torch.is_grad_enabled() and y.requires_grad) and noise.shape == y.shape and noise.dtype == y.dtype
+
+
 def add_scaled(y: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
-    """``y + sigma * noise`` in one pass when sigma is a number (noise draws dominate the
-    cost of the Gaussian kinds; this saves a temporary and a pass over memory)."""
+    """``y + sigma * noise`` in one pass (noise draws dominate the cost of the Gaussian kinds;
+    this saves a temporary and a pass over memory). ``noise`` must be a fresh draw: it may
+    be overwritten with the result."""
+    out = noise if reusable(noise, y) else None
     if isinstance(sigma, torch.Tensor):
-        return torch.addcmul(y, sigma, noise)
-    return torch.add(y, noise, alpha=sigma)
+        return torch.addcmul(y, sigma, noise, out=out)
+    return torch.add(y, noise, alpha=sigma, out=out)
 
 
 @dataclass
@@ -82,8 +94,9 @@ class StageContext:
     layer: str = ""
 
     def randn(self, shape: torch.Size | tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
-        """Standard normal draws of ``shape`` on ``like``'s device and dtype."""
-        return torch.randn(shape, generator=self.generator, device=like.device, dtype=like.dtype)
+        """Standard normal draws of ``shape`` on ``like``'s device and dtype (large CPU draws
+        are split over threads, see :mod:`hwprofiles.noise.rng`)."""
+        return rng.randn(shape, self.generator, device=like.device, dtype=like.dtype)
 
     def rand(self, shape: torch.Size | tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
         """Uniform [0, 1) draws of ``shape`` on ``like``'s device and dtype."""

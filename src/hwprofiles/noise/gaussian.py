@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from hwprofiles.entries.base import VarianceAware
-from hwprofiles.noise.base import NoiseKind, StageContext, add_scaled
+from hwprofiles.noise.base import NoiseKind, StageContext, add_scaled, reusable
 
 
 def sample_sigma(
@@ -20,10 +20,12 @@ def sample_sigma(
 
 
 def scale_by_noise(y: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
-    """``y * (1 + sigma * noise)`` as one fused operation."""
+    """``y * (1 + sigma * noise)`` as one fused operation (into ``noise``'s memory when
+    :func:`~hwprofiles.noise.base.reusable`; ``noise`` must be a fresh draw)."""
+    out = noise if reusable(noise, y) else None
     if isinstance(sigma, torch.Tensor):
-        return torch.addcmul(y, y * sigma, noise)
-    return torch.addcmul(y, y, noise, value=sigma)
+        return torch.addcmul(y, y * sigma, noise, out=out)
+    return torch.addcmul(y, y, noise, value=sigma, out=out)
 
 
 class GaussianAdditiveNoise(NoiseKind):

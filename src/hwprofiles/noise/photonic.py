@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from hwprofiles.noise.base import NoiseKind, StageContext, WeightState
+from hwprofiles.noise.base import NoiseKind, StageContext, WeightState, add_scaled
 
 
 def quantized_phase(w: torch.Tensor, bits: int | None, v_pi: float) -> torch.Tensor:
@@ -66,4 +66,4 @@ class PhotodetectorNoise(NoiseKind):
             var = y.detach().abs() * (ctx.out_bound / e.photons_full_scale)
         var = var + (e.thermal_sigma * ctx.out_bound) ** 2
         std = var.sqrt() * ctx.scale
-        return torch.addcmul(y, std, ctx.randn(y.shape, like=y))
+        return add_scaled(y, ctx.randn(y.shape, like=y), std)
