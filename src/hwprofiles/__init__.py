@@ -52,6 +52,7 @@ _LAZY = {
     "set_profile": "hwprofiles.nn.convert",
     "program": "hwprofiles.nn.convert",
     "calibrate": "hwprofiles.nn.convert",
+    "recalibrate_batchnorm": "hwprofiles.nn.batchnorm",
     "to_qat": "hwprofiles.nn.qat",
     "from_qat": "hwprofiles.nn.qat",
     "NoiseKind": "hwprofiles.noise.base",
