@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: test demo data env clean
+.PHONY: test demo data env clean bench-study bench-speed
 
 env: $(STAMP)
 
@@ -31,6 +31,19 @@ test: $(STAMP) data
 
 demo: $(STAMP) data
 	$(BIN)/hwprofiles demo
+
+# Benchmarks (docs/benchmarks.md). The study at its CPU budget (<= 60 min on 2 cores);
+# speed against clean PyTorch, aihwkit-lightning and aihwkit 1.2.0 (whose environments the
+# setup script makes on first use, a multi-GB download), with the accuracy comparison on
+# the study's LeNet-5 when that checkpoint exists.
+STUDY_LENET5 := hwprofiles-out/study-small/checkpoints/lenet5-clean.pt
+
+bench-study: $(STAMP) data
+	$(BIN)/python benchmarks/reproduce_study.py --budget small
+
+bench-speed: $(STAMP)
+	benchmarks/setup_aihwkit_envs.sh
+	$(BIN)/python benchmarks/speed.py $(if $(wildcard $(STUDY_LENET5)),--checkpoint $(STUDY_LENET5))
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache
