@@ -213,7 +213,7 @@ class Study:
                 self.log(f"[red]{name} diverged[/red]: {exc}")
                 return None
         trained = load_trained(path, splits)
-        self.store.record_run(str(path), trained.meta, None, True)
+        self.store.record_run(str(path), trained.meta, None, True, model_hash=trained.digest)
         return trained
 
     # -- evaluation ----------------------------------------------------------------------

@@ -50,7 +50,7 @@ def test_train_eval_sweep_and_export(cli, workdir):
     times = json.loads((workdir / "sw" / "sweep-time-pcm-joshi2020.json").read_text())
     assert [p["x"] for p in times["models"]["clean"]["points"]] == [1.0, 3600.0, 86400.0, 2592000.0, 31536000.0]
     ok(cli("sweep", "clean.pt", "--over", "layer", "-p", "gaussian-additive", "-k", "1", "--quiet", "-o", "sw"))
-    layers = json.loads((workdir / "sw" / "sweep-layer-gaussian-additive.json").read_text())["models"]["clean"]
+    layers = json.loads((workdir / "sw" / "sweep-layer-gaussian-additive.json").read_text())["models"]["clean"]["layers"]
     assert "<input>" in layers and len(layers) > 5
     assert (workdir / "sw" / "sweep-layer-gaussian-additive-clean.png").exists()
 
@@ -58,7 +58,7 @@ def test_train_eval_sweep_and_export(cli, workdir):
     evals = json.loads(exported.stdout)
     assert len(evals) >= 12 and {"checkpoint", "eval_profile", "seed", "accuracy"} <= set(evals[0])
     csv_text = ok(cli("results", "export", "--format", "csv", "--table", "runs")).stdout
-    assert csv_text.splitlines()[0].startswith("checkpoint,model,dataset,method")
+    assert csv_text.splitlines()[0].startswith("model_hash,checkpoint,model,dataset,method")
     assert len(csv_text.splitlines()) == 4
 
 

@@ -24,6 +24,11 @@ Samples = Annotated[int, typer.Option("--samples", "-k", min=1, help="Chip insta
 ResultsDb = Annotated[Optional[Path], typer.Option("--results", help="SQLite results database [default: hwprofiles-out/results.sqlite or $HWPROFILES_RESULTS].")]
 Device = Annotated[str, typer.Option("--device", help="torch device (cpu, cuda).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+Checkpoints = Annotated[Optional[list[Path]], typer.Argument(help="Checkpoints written by hwprofiles train.", show_default=False)]
+ModelName = Annotated[Optional[str], typer.Option("--model", help="Architecture of --weights: a zoo name, torchvision:NAME or module:factory (your own).")]
+Weights = Annotated[Optional[list[Path]], typer.Option("--weights", help="A state_dict of --model trained elsewhere (torch.save(model.state_dict(), path)); repeatable.")]
+Width = Annotated[float, typer.Option("--width", min=0.05, help="Width multiplier of zoo models.")]
+EvalDataset = Annotated[Optional[str], typer.Option("--dataset", help="Dataset of --weights [default: the first checkpoint's, else fashion-mnist].")]
 
 
 def _load_data(dataset: str, data_root: str | None, download: bool, train_subset: int | None, test_subset: int | None, seed: int = 0) -> Any:
@@ -52,6 +57,30 @@ def _store(path: Path | None) -> Any:
     from hwprofiles.results import ResultsStore
 
     return ResultsStore(path)
+
+
+def _trained_models(
+    checkpoints: list[Path] | None, model: str | None, weights: list[Path] | None, width: float,
+    dataset: str | None, data_root: str | None, download: bool, test_subset: int | None,
+) -> tuple[Any, list[Any]]:
+    """The data and the models to evaluate: checkpoints, and weights trained elsewhere.
+    Labels are made unique after what tells the models apart."""
+    from hwprofiles.eval.chips import load_trained, load_weights
+    from hwprofiles.eval.labels import relabel
+    from hwprofiles.train.checkpoint import load_checkpoint
+
+    checkpoints, weights = list(checkpoints or []), list(weights or [])
+    if not checkpoints and not weights:
+        raise typer.BadParameter("give checkpoints, or --model and --weights for a model trained elsewhere",
+                                 param_hint="CHECKPOINTS")
+    if weights and not model:
+        raise typer.BadParameter("--weights needs --model: the architecture the weights belong to", param_hint="--model")
+    first = load_checkpoint(checkpoints[0])["meta"]["config"] if checkpoints else {}
+    name = dataset or first.get("dataset") or "fashion-mnist"
+    splits = _load_data(name, data_root or first.get("data_root"), download, None, test_subset)
+    models = [load_trained(p, splits) for p in checkpoints]
+    models += [load_weights(p, model, splits, width=width) for p in weights]  # type: ignore[arg-type]
+    return splits, relabel(models)
 
 
 def _summary_table(rows: list[tuple[str, str, Any]], title: str) -> None:
@@ -102,17 +131,21 @@ def train_command(
     )
     path = out or OUT / "checkpoints" / f"{model.replace(':', '-')}-{config.label.replace(':', '-')}-s{seed}.pt"
     result = train(config, path, resume=resume, device=device, progress=not quiet)
-    from hwprofiles.train.checkpoint import load_checkpoint
+    from hwprofiles.eval.chips import load_trained
 
-    store = _store(results)
-    store.record_run(str(path), load_checkpoint(path)["meta"], result.test_accuracy, True)
+    trained = load_trained(path)
+    _store(results).record_run(str(path), trained.meta, result.test_accuracy, True, model_hash=trained.digest)
     typer.echo(f"test accuracy {result.test_accuracy:.4f}; checkpoint written to {path}")
 
 
 @app.command("eval")
 def eval_command(
-    checkpoints: Annotated[list[Path], typer.Argument(help="Checkpoints written by hwprofiles train.")],
+    checkpoints: Checkpoints = None,
     profile: Annotated[Optional[list[str]], typer.Option("--profile", "-p", help="Evaluation profile (repeatable); 'all' for every profile.")] = None,
+    model: ModelName = None,
+    weights: Weights = None,
+    width: Width = 1.0,
+    dataset: EvalDataset = None,
     samples: Samples = 5,
     noise_scale: Annotated[Optional[float], typer.Option("--noise-scale", min=0)] = None,
     t_inference: Annotated[Optional[float], typer.Option("--t-inference", min=0, help="Seconds since programming.")] = None,
@@ -124,29 +157,25 @@ def eval_command(
     device: Device = "cpu",
     quiet: Quiet = False,
 ) -> None:
-    """Accuracy of checkpoints under profiles, over K chip instances (mean, std, 95% CI)."""
+    """Accuracy of checkpoints (or weights trained elsewhere) under profiles, over K chip instances."""
     from rich.progress import Progress
 
-    from hwprofiles.eval import evaluate_checkpoint, load_trained
+    from hwprofiles.eval import evaluate_checkpoint
     from hwprofiles.eval.chips import test_set_id
-    from hwprofiles.train.checkpoint import load_checkpoint
 
     names = _profiles(profile)
-    first = load_checkpoint(checkpoints[0])["meta"]["config"]
-    splits = _load_data(first["dataset"], data_root or first.get("data_root"), download, None, test_subset)
+    splits, models = _trained_models(checkpoints, model, weights, width, dataset, data_root, download, test_subset)
     loaders = _loaders(splits)
     store = _store(results)
     rows, out = [], []
     with Progress(disable=quiet) as bar:
-        task = bar.add_task("chip instances", total=len(checkpoints) * len(names) * samples)
-        for path in checkpoints:
-            trained = load_trained(path, splits)
+        task = bar.add_task("chip instances", total=len(models) * len(names) * samples)
+        for trained in models:
             for name in names:
                 s = evaluate_checkpoint(trained, name, loaders, samples=samples, noise_scale=noise_scale, t_inference_s=t_inference,
                                         store=store, test_set=test_set_id(splits, test_subset), on_sample=lambda: bar.advance(task), device=device)
-                rows.append((f"{trained.label} ({path.name})", name, s))
-                out.append({"checkpoint": str(path), "trained": trained.label, "profile": name, "noise_scale": noise_scale,
-                            "t_inference_s": t_inference, **s.as_dict()})
+                rows.append((trained.label, name, s))
+                out.append({"checkpoint": str(trained.path), "trained": trained.label, "eval_profile": name, **s.as_dict()})
     _summary_table(rows, f"accuracy over {samples} chip instances")
     if json_out:
         from hwprofiles.io import write_text
@@ -157,9 +186,13 @@ def eval_command(
 
 @app.command("sweep")
 def sweep_command(
-    checkpoints: Annotated[list[Path], typer.Argument(help="Checkpoints written by hwprofiles train.")],
+    checkpoints: Checkpoints = None,
     profile: Annotated[str, typer.Option("--profile", "-p", help="The profile to sweep.")] = "gaussian-additive",
     over: Annotated[str, typer.Option("--over", help="noise (noise scale), time (t_inference) or layer (one noisy layer at a time).")] = "noise",
+    model: ModelName = None,
+    weights: Weights = None,
+    width: Width = 1.0,
+    dataset: EvalDataset = None,
     low: Annotated[float, typer.Option("--low", min=0)] = 1e-2,
     high: Annotated[float, typer.Option("--high", min=0)] = 1e2,
     points: Annotated[int, typer.Option("--points", min=2, help="Grid points (log-spaced).")] = 17,
@@ -177,64 +210,41 @@ def sweep_command(
     from rich.progress import Progress
 
     import hwprofiles
-    from hwprofiles.eval import evaluate_checkpoint, load_trained
-    from hwprofiles.eval import plots, sweep
+    from hwprofiles.eval import sweep
     from hwprofiles.eval.chips import test_set_id
-    from hwprofiles.io import write_text
-    from hwprofiles.train.checkpoint import load_checkpoint
 
-    if over not in ("noise", "time", "layer"):
-        raise typer.BadParameter("use noise, time or layer", param_hint="--over")
+    if over not in sweep.SWEEPS:
+        raise typer.BadParameter(f"use {', '.join(sweep.SWEEPS)}", param_hint="--over")
+    if over == "noise" and not 0 < low < high:
+        raise typer.BadParameter("the noise grid is log-spaced: give 0 < --low < --high", param_hint="--low/--high")
     prof = hwprofiles.load_profile(profile)
     if noise_scale is not None:
         prof = prof.with_noise_scale(noise_scale)
-    first = load_checkpoint(checkpoints[0])["meta"]["config"]
-    splits = _load_data(first["dataset"], data_root or first.get("data_root"), download, None, test_subset)
-    loaders = _loaders(splits)
-    store = _store(results)
-    test_set = test_set_id(splits, test_subset)
-    chance = 1.0 / splits.num_classes
-    trained = [load_trained(p, splits) for p in checkpoints]
+    splits, models = _trained_models(checkpoints, model, weights, width, dataset, data_root, download, test_subset)
     grid = sweep.log_grid(low, high, points) if over == "noise" else list(sweep.DRIFT_TIMES_S)
-    report: dict[str, Any] = {"profile": prof.name, "over": over, "samples": samples, "models": {}}
-    stem = f"sweep-{over}-{prof.name}"
     with Progress(disable=quiet) as bar:
         task = bar.add_task(f"{over} sweep under {prof.name}", total=None)
-        advance = lambda: bar.advance(task)  # noqa: E731
-        if over == "layer":
-            layers = {t.label: sweep.sweep_layers(t, prof, loaders, samples=samples, store=store, test_set=test_set, on_sample=advance, device=device) for t in trained}
-            for label, values in layers.items():
-                plots.plot_bars(values, Path(out) / f"{stem}-{label.replace(':', '-')}.png", title=f"{label}: noise in one layer at a time ({prof.name}, scale {prof.noise_scale:g})")
-                report["models"][label] = {layer: s.as_dict() for layer, s in values.items()}
-        else:
-            curves, mids = {}, {}
-            for t in trained:
-                fn = sweep.sweep_noise if over == "noise" else sweep.sweep_time
-                curves[t.label] = fn(t, prof, grid, loaders, samples=samples, store=store, test_set=test_set, on_sample=advance, device=device)
-                clean = evaluate_checkpoint(t, "ideal", loaders, samples=1, store=store, test_set=test_set, device=device).mean
-                mids[t.label] = sweep.midpoint(grid, [s.mean for _, s in curves[t.label]], clean, chance) if over == "noise" else None
-                report["models"][t.label] = {"clean_accuracy": clean, "midpoint": mids[t.label],
-                                             "points": [{"x": x, **s.as_dict()} for x, s in curves[t.label]]}
-            xlabel = f"noise scale of {prof.name}" if over == "noise" else "time since programming (s)"
-            plots.plot_curves(curves, Path(out) / f"{stem}.png", xlabel=xlabel, title=f"{splits.name}: accuracy under {prof.name}", chance=chance, midpoints=mids)
-    write_text(Path(out) / f"{stem}.json", json.dumps(report, indent=2))
-    console = _console()
+        report = sweep.run_sweep(models, prof, _loaders(splits), over=over, grid=grid, samples=samples,
+                                 store=_store(results), test_set=test_set_id(splits, test_subset),
+                                 chance=1.0 / splits.num_classes, on_sample=lambda: bar.advance(task), device=device)
+    report.write(out, dataset=splits.name)
+    data = report.to_dict()["models"]
     if over == "noise":
         table = _table("model", "clean acc", "midpoint noise scale")
-        for label, data in report["models"].items():
-            mid = data["midpoint"]
-            table.add_row(label, f"{data['clean_accuracy']:.4f}", "not reached" if mid is None else f"{mid:.4g}")
-        console.print(table)
-        console.print("midpoint: the noise scale where accuracy falls halfway from clean accuracy to chance, "
-                      "interpolated linearly in log(noise scale) between grid points.")
+        for label, entry in data.items():
+            mid = entry["midpoint"]
+            table.add_row(label, f"{entry['clean_accuracy']:.4f}", "not reached" if mid is None else f"{mid:.4g}")
+        _console().print(table)
+        _console().print("midpoint: the noise scale where accuracy falls halfway from clean accuracy to chance, "
+                         "interpolated linearly in log(noise scale) between grid points.")
     else:
-        table = _table("model", "x", "mean acc", "95% CI")
-        for label, data in report["models"].items():
-            items = data["points"] if over == "time" else [{"x": k, **v} for k, v in data.items()]
+        table = _table("model", "time (s)" if over == "time" else "layer", "mean acc", "95% CI")
+        for label, entry in data.items():
+            items = entry["points"] if over == "time" else [{"x": k, **v} for k, v in entry["layers"].items()]
             for p in items:
                 table.add_row(label, f"{p['x']}", f"{p['mean']:.4f}", f"[{p['ci_low']:.4f}, {p['ci_high']:.4f}]")
-        console.print(table)
-    typer.echo(f"plot and JSON written to {out}/{stem}*")
+        _console().print(table)
+    typer.echo(f"plot and JSON written to {out}/sweep-{over}-{prof.name}*")
 
 
 @app.command("transfer")
@@ -255,6 +265,7 @@ def transfer_command(
     test_subset: TestSubset = None,
     data_root: DataRoot = None,
     download: Download = False,
+    weights: Annotated[Optional[list[Path]], typer.Option("--weights", help="Also evaluate this state_dict of --model, trained elsewhere, as a row (repeatable).")] = None,
     out: Annotated[Path, typer.Option("--out", "-o")] = OUT / "transfer",
     results: ResultsDb = None,
     device: Device = "cpu",
@@ -272,7 +283,11 @@ def transfer_command(
     splits = _load_data(dataset, data_root, download, train_subset, test_subset, seed)
     base = TrainConfig(model=model, dataset=dataset, epochs=epochs, batch_size=batch_size, lr=lr, width=width, seed=seed,
                        train_subset=train_subset, test_subset=test_subset, data_root=data_root)
+    from hwprofiles.eval.chips import load_weights
+
+    extra = [load_weights(p, model, splits, width=width) for p in weights or []]
     result = run_transfer(base, train_profiles=trains, eval_profiles=evals, out_dir=out, splits=splits, loaders=_loaders(splits),
+                          extra_models=extra,
                           samples=samples, scale_mode=scale_mode, target_drop=target_drop, store=_store(results),
                           test_set=test_set_id(splits, test_subset), progress=not quiet, device=device, on_event=typer.echo)
     typer.echo(result.to_markdown())
@@ -285,26 +300,33 @@ app.add_typer(results_app, name="results")
 
 @results_app.command("export")
 def results_export(
-    fmt: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    fmt: Annotated[str, typer.Option("--format", help="csv, json or parquet (needs pyarrow).")] = "csv",
     table: Annotated[str, typer.Option("--table", help="evals or runs.")] = "evals",
     results: ResultsDb = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="File to write [default: stdout].")] = None,
 ) -> None:
-    """Export every stored run or evaluation as CSV or JSON."""
-    from hwprofiles.results import export_rows
+    """Export every stored run or evaluation, one self-describing row each (keys, hashes, labels, ISO times)."""
+    from hwprofiles.io import atomic_write
+    from hwprofiles.results import EXPORT_FORMATS, default_db_path, export_rows
 
-    if fmt not in ("csv", "json"):
-        raise typer.BadParameter("use csv or json", param_hint="--format")
+    if fmt not in EXPORT_FORMATS:
+        raise typer.BadParameter(f"use {', '.join(EXPORT_FORMATS)}", param_hint="--format")
+    if fmt == "parquet" and out is None:
+        raise typer.BadParameter("Parquet is binary: give a file with --out", param_hint="--out")
     if table not in ("evals", "runs"):
         raise typer.BadParameter("use evals or runs", param_hint="--table")
-    text = export_rows(_store(results).rows(table), fmt)
-    if out is None:
-        typer.echo(text, nl=False)
-    else:
-        from hwprofiles.io import write_text
+    path = results or default_db_path()
+    if not path.is_file():  # exporting must never create an empty database at a mistyped path
+        from hwprofiles.errors import ResultsStoreError
 
-        write_text(out, text)
-        typer.echo(f"written to {out}")
+        raise ResultsStoreError(f"{path}: no such results database. Give the file your runs wrote with --results.")
+    data = export_rows(_store(path).rows(table), fmt)
+    if out is None:
+        typer.echo(data, nl=False)
+        return
+    with atomic_write(out, "wb" if isinstance(data, bytes) else "w") as handle:
+        handle.write(data)
+    typer.echo(f"written to {out}")
 
 
 @app.command("demo")

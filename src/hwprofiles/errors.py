@@ -71,3 +71,7 @@ class BridgeError(HwProfilesError, ValueError):
     def __init__(self, message: str, reasons: list[str] | None = None) -> None:
         super().__init__(message)
         self.reasons = list(reasons or [])
+
+
+class ResultsStoreError(HwProfilesError, RuntimeError):
+    """A results database cannot be used (not SQLite, or written by an older version)."""

@@ -1,8 +1,21 @@
 """The results store: every training run and every evaluated chip instance, in SQLite.
 
-One row per (checkpoint, evaluation profile, noise scale, inference time, test set,
-chip seed), so re-running a sweep or a transfer skips what is already measured
-and an interrupted run resumes where it stopped.
+An evaluated chip instance is stored under its content key
+(:class:`hwprofiles.eval.keys.EvalKey`): hashes of the weights, the profile as it
+acted, the test and calibration data, plus the chip seed, the noisy layer and the
+engine version. Re-running a sweep or a transfer skips what is already measured, an
+interrupted run resumes where it stopped, and a changed checkpoint or profile is
+measured afresh. Paths and names are stored beside each number as labels, so an
+exported row says what it is.
+
+    >>> from hwprofiles.eval.keys import EvalKey
+    >>> store = ResultsStore(":memory:")
+    >>> key = EvalKey(model="m" * 64, profile="p" * 64, data="d" * 64, calibration="", seed=0)
+    >>> store.get_eval(key) is None
+    True
+    >>> store.put_eval(key, 0.75, {"eval_profile": "ideal"})
+    >>> store.get_eval(key)
+    0.75
 """
 
 from __future__ import annotations
@@ -10,25 +23,39 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import time
-from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
+
+from hwprofiles.errors import ResultsStoreError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hwprofiles.eval.keys import EvalKey
 
 DB_ENV = "HWPROFILES_RESULTS"
 DEFAULT_DB = Path("hwprofiles-out") / "results.sqlite"
+SCHEMA_VERSION = 2  # PRAGMA user_version; 0 is the name-keyed store of hwprofiles 0.1
 
-_SCHEMA = """
+# Label columns: what a person reads; never part of the key.
+LABELS = ("checkpoint", "model", "method", "train_profile", "eval_profile", "test_set")
+
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS runs (
-    checkpoint TEXT PRIMARY KEY,
-    model TEXT, dataset TEXT, method TEXT, profile TEXT,
-    config TEXT, clean_accuracy REAL, finished INTEGER, created REAL
+    model_hash TEXT PRIMARY KEY,
+    checkpoint TEXT, model TEXT, dataset TEXT, method TEXT, profile TEXT,
+    config TEXT, clean_accuracy REAL, finished INTEGER, created TEXT
 );
 CREATE TABLE IF NOT EXISTS evals (
-    checkpoint TEXT, eval_profile TEXT, noise_scale REAL, t_inference_s REAL,
-    test_set TEXT, seed INTEGER, layer TEXT, accuracy REAL, created REAL,
-    PRIMARY KEY (checkpoint, eval_profile, noise_scale, t_inference_s, test_set, seed, layer)
+    key TEXT PRIMARY KEY,
+    accuracy REAL NOT NULL,
+    model_hash TEXT NOT NULL, profile_hash TEXT NOT NULL, data_hash TEXT NOT NULL,
+    calibration_hash TEXT NOT NULL, seed INTEGER NOT NULL, layer TEXT NOT NULL,
+    batch_size INTEGER, device TEXT, engine_version INTEGER NOT NULL,
+    noise_scale REAL, t_inference_s REAL,
+    {", ".join(f"{c} TEXT" for c in LABELS)},
+    created TEXT NOT NULL
 );
+PRAGMA user_version = {SCHEMA_VERSION};
 """
 
 
@@ -36,66 +63,96 @@ def default_db_path() -> Path:
     return Path(os.environ.get(DB_ENV, DEFAULT_DB))
 
 
-@dataclass(frozen=True)
-class EvalKey:
-    """What identifies one evaluated chip instance."""
-
-    checkpoint: str
-    eval_profile: str
-    noise_scale: float
-    t_inference_s: float
-    test_set: str
-    seed: int
-    layer: str = ""  # per-layer sensitivity: the only noisy layer; "" for all
+def now_iso() -> str:
+    """The current time in UTC, ISO 8601 to the second."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 class ResultsStore:
-    """A SQLite database of runs and evaluations.
+    """A SQLite database of runs and evaluations, keyed by content.
 
-    >>> store = ResultsStore(":memory:")
-    >>> store.get_eval(EvalKey("a.pt", "ideal", 1.0, 1.0, "fashion-mnist/test", 0)) is None
-    True
+    Raises:
+        ResultsStoreError: the file is not a SQLite database, or it is a name-keyed
+            store of an older version (its numbers cannot be traced, so they are never
+            mixed with new ones: point at a new file).
     """
 
     def __init__(self, path: str | Path | None = None) -> None:
-        self.path = Path(path) if path is not None and str(path) != ":memory:" else path
-        if self.path is None:
-            self.path = default_db_path()
+        memory = path is not None and str(path) == ":memory:"
+        self.path: Path | str = ":memory:" if memory else Path(path if path is not None else default_db_path())
         if isinstance(self.path, Path):
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(self.path))
-        self._db.executescript(_SCHEMA)
+        try:
+            self._check_version()
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise ResultsStoreError(
+                f"{self.path}: not a hwprofiles results database ({exc}). Point --results at another file."
+            ) from None
+        except ResultsStoreError:
+            self._db.close()
+            raise
+
+    def _check_version(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not tables or version == SCHEMA_VERSION:
+            return
+        if version < SCHEMA_VERSION:
+            raise ResultsStoreError(
+                f"{self.path}: written by an older hwprofiles that keyed results by file and profile names, "
+                "so its numbers cannot be traced to the weights and profiles that made them. They are not mixed "
+                "with new results: keep the file for reference and point --results (or $HWPROFILES_RESULTS) at "
+                "a new file, or delete it to measure afresh."
+            )
+        raise ResultsStoreError(
+            f"{self.path}: written by a newer hwprofiles (results schema {version}, this one reads "
+            f"{SCHEMA_VERSION}). Upgrade hwprofiles or use another file."
+        )
 
     def close(self) -> None:
         self._db.close()
 
     # -- runs ------------------------------------------------------------------------
-    def record_run(self, checkpoint: str, meta: dict[str, Any], clean_accuracy: float | None, finished: bool) -> None:
+    def record_run(
+        self, checkpoint: str, meta: dict[str, Any], clean_accuracy: float | None, finished: bool, *, model_hash: str
+    ) -> None:
+        """Record a training run under the hash of the model it produced."""
         config = meta.get("config", {})
         with self._db:
             self._db.execute(
-                "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    str(checkpoint), config.get("model"), config.get("dataset"), config.get("method"),
-                    config.get("profile"), json.dumps(meta, sort_keys=True), clean_accuracy, int(finished), time.time(),
+                    model_hash, str(checkpoint), config.get("model"), config.get("dataset"), config.get("method"),
+                    config.get("profile"), json.dumps(meta, sort_keys=True), clean_accuracy, int(finished), now_iso(),
                 ),
             )
 
     # -- evaluations -----------------------------------------------------------------
     def get_eval(self, key: EvalKey) -> float | None:
-        row = self._db.execute(
-            "SELECT accuracy FROM evals WHERE checkpoint=? AND eval_profile=? AND noise_scale=? AND "
-            "t_inference_s=? AND test_set=? AND seed=? AND layer=?",
-            (key.checkpoint, key.eval_profile, key.noise_scale, key.t_inference_s, key.test_set, key.seed, key.layer),
-        ).fetchone()
+        row = self._db.execute("SELECT accuracy FROM evals WHERE key=?", (key.id,)).fetchone()
         return None if row is None else float(row[0])
 
-    def put_eval(self, key: EvalKey, accuracy: float) -> None:
+    def put_eval(
+        self, key: EvalKey, accuracy: float, labels: dict[str, Any] | None = None,
+        *, noise_scale: float | None = None, t_inference_s: float | None = None,
+    ) -> None:
+        """Store one chip instance's accuracy; ``labels`` fill the columns of :data:`LABELS`."""
+        labels = labels or {}
+        unknown = set(labels) - set(LABELS)
+        if unknown:
+            raise ValueError(f"unknown label columns {sorted(unknown)}; use {', '.join(LABELS)}")
+        row = {"key": key.id, "accuracy": float(accuracy), "model_hash": key.model, "profile_hash": key.profile,
+               "data_hash": key.data, "calibration_hash": key.calibration, "seed": key.seed, "layer": key.layer,
+               "batch_size": key.batch_size, "device": key.device, "engine_version": key.engine_version,
+               "noise_scale": noise_scale, "t_inference_s": t_inference_s,
+               **{c: None if labels.get(c) is None else str(labels[c]) for c in LABELS}, "created": now_iso()}
         with self._db:  # one transaction per chip instance: an interrupt loses at most one
             self._db.execute(
-                "INSERT OR REPLACE INTO evals VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (key.checkpoint, key.eval_profile, key.noise_scale, key.t_inference_s, key.test_set, key.seed,
-                 key.layer, float(accuracy), time.time()),
+                f"INSERT OR REPLACE INTO evals ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                tuple(row.values()),
             )
 
     def rows(self, table: str) -> list[dict[str, Any]]:
@@ -106,8 +163,11 @@ class ResultsStore:
         return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
-def export_rows(rows: Iterable[dict[str, Any]], fmt: str) -> str:
-    """Rows as CSV or JSON text."""
+EXPORT_FORMATS = ("csv", "json", "parquet")
+
+
+def export_rows(rows: Iterable[dict[str, Any]], fmt: str) -> str | bytes:
+    """Rows as CSV or JSON text, or Parquet bytes (needs pyarrow)."""
     rows = list(rows)
     if fmt == "json":
         return json.dumps(rows, indent=2)
@@ -121,4 +181,15 @@ def export_rows(rows: Iterable[dict[str, Any]], fmt: str) -> str:
             writer.writeheader()
             writer.writerows(rows)
         return buffer.getvalue()
-    raise ValueError(f"unknown format {fmt!r}: use csv or json")
+    if fmt == "parquet":
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise ResultsStoreError("Parquet export needs pyarrow: pip install 'hwprofiles[parquet]'") from None
+        import io
+
+        sink = io.BytesIO()
+        pq.write_table(pa.Table.from_pylist(rows), sink)
+        return sink.getvalue()
+    raise ValueError(f"unknown format {fmt!r}: use {', '.join(EXPORT_FORMATS)}")

@@ -1,23 +1,36 @@
 """Accuracy over K chip instances, with a confidence interval.
 
-Each instance is one :func:`hwprofiles.program` with seed ``i``; every instance is
-stored in the results database as soon as it is measured, so an interrupted
-evaluation resumes where it stopped.
+Each instance is one :func:`hwprofiles.program` with seed ``i``. With a results
+store, every instance is stored under its content key
+(:class:`~hwprofiles.eval.keys.EvalKey`) as soon as it is measured, so an
+interrupted evaluation resumes where it stopped and a changed model, profile or
+data set is measured afresh.
+
+    >>> import torch, torch.nn as nn, hwprofiles
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+    >>> data = [(torch.randn(8, 4), torch.randint(0, 2, (8,)))]
+    >>> result = hwprofiles.evaluate(model, data, "gaussian-additive", samples=3)
+    >>> result.n, len(result.accuracies), 0.0 <= result.ci_low <= result.mean <= result.ci_high <= 1.0
+    (3, 3, True)
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import torch
 import torch.nn as nn
 
+from hwprofiles.errors import HwProfilesError
+from hwprofiles.eval.keys import EvalKey, batches_digest, loader_identity, model_digest, profile_digest
 from hwprofiles.profiles import Profile, load_profile
-from hwprofiles.results import EvalKey, ResultsStore
+from hwprofiles.results import ResultsStore
 from hwprofiles.train.checkpoint import load_checkpoint
 from hwprofiles.train.config import TrainConfig
 from hwprofiles.train.loop import accuracy, build_base_model
@@ -28,7 +41,12 @@ CALIBRATION_BATCHES = 4
 
 @dataclass(frozen=True)
 class Summary:
-    """Mean accuracy over chip instances, its std, and a 95% t-interval (scipy.stats)."""
+    """Mean accuracy over chip instances, its std, and a 95% interval of the mean.
+
+    The interval is Student's t over the chip instances (scipy.stats), clipped to
+    [0, 1] since an accuracy cannot leave it; with one instance, or identical ones,
+    it collapses to the mean.
+    """
 
     mean: float
     std: float
@@ -36,7 +54,7 @@ class Summary:
     ci_high: float
     n: int
 
-    def as_dict(self) -> dict[str, float]:
+    def as_dict(self) -> dict[str, Any]:
         return {"mean": self.mean, "std": self.std, "ci_low": self.ci_low, "ci_high": self.ci_high, "n": self.n}
 
     def __str__(self) -> str:
@@ -44,7 +62,7 @@ class Summary:
 
 
 def summarize(accuracies: Sequence[float], confidence: float = 0.95) -> Summary:
-    """Mean, sample std and a Student-t confidence interval of the mean."""
+    """Mean, sample std and a Student-t confidence interval of the mean, clipped to [0, 1]."""
     from scipy import stats
 
     values = [float(a) for a in accuracies]
@@ -56,34 +74,257 @@ def summarize(accuracies: Sequence[float], confidence: float = 0.95) -> Summary:
     if std == 0:
         return Summary(mean, 0.0, mean, mean, n)
     low, high = stats.t.interval(confidence, n - 1, loc=mean, scale=std / math.sqrt(n))
-    return Summary(mean, std, float(low), float(high), n)
+    return Summary(mean, std, max(0.0, float(low)), min(1.0, float(high)), n)
+
+
+@dataclass(frozen=True)
+class EvaluationResult(Summary):
+    """What :func:`evaluate` measured: the summary over chips and every chip's accuracy.
+
+    Attributes:
+        accuracies: accuracy of each chip instance, in seed order.
+        seeds: the chip seeds.
+        keys: the content key (:attr:`EvalKey.id`) of each chip instance.
+        profile: name of the evaluation profile.
+        noise_scale, t_inference_s: the profile's noise scale and time since programming.
+        hashes: content hashes of the model, profile, test data and calibration data.
+        cached: how many chip instances came from the results store.
+    """
+
+    accuracies: tuple[float, ...] = ()
+    seeds: tuple[int, ...] = ()
+    keys: tuple[str, ...] = ()
+    profile: str = ""
+    noise_scale: float = 1.0
+    t_inference_s: float = 1.0
+    hashes: dict[str, str] = field(default_factory=dict, compare=False)
+    cached: int = field(default=0, compare=False)
+
+    @property
+    def summary(self) -> Summary:
+        return Summary(self.mean, self.std, self.ci_low, self.ci_high, self.n)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "accuracies": list(self.accuracies), "seeds": list(self.seeds),
+                "profile": self.profile, "noise_scale": self.noise_scale, "t_inference_s": self.t_inference_s,
+                "hashes": dict(self.hashes)}
+
+
+def _inputs(batch: Any) -> torch.Tensor:
+    return batch[0] if isinstance(batch, (tuple, list)) else batch
+
+
+def _needs_calibration(profile: Profile) -> bool:
+    return profile.dac is not None and profile.dac.bound_mode == "calibrated"
+
+
+def evaluate(
+    model: nn.Module,
+    data: Iterable[Any],
+    profile: Profile | str,
+    *,
+    samples: int = 5,
+    calibration: Iterable[Any] | None = None,
+    noise_scale: float | None = None,
+    t_inference_s: float | None = None,
+    only_layer: str | None = None,
+    store: ResultsStore | None = None,
+    labels: dict[str, Any] | None = None,
+    description: dict[str, Any] | None = None,
+    model_hash: str | None = None,
+    device: str | torch.device = "cpu",
+    on_sample: Callable[[], None] | None = None,
+) -> EvaluationResult:
+    """Accuracy of any float model under ``profile`` over ``samples`` chip instances.
+
+    The model is converted with :func:`hwprofiles.to_noisy` (a copy; ``model`` is not
+    changed), calibrated on ``calibration`` when the profile calibrates its DAC input
+    bounds, and programmed with seeds ``0 .. samples-1``.
+
+    Args:
+        model: a float ``nn.Module`` whose outputs are class scores.
+        data: the test data: an iterable of ``(inputs, labels)`` batches that can be
+            iterated more than once (a DataLoader, a list).
+        profile: a :class:`Profile`, a profile name or a profile file.
+        samples: number of chip instances.
+        calibration: a few training batches (inputs, or ``(inputs, labels)``); needed
+            when the profile's DAC bound is calibrated. Never the test data.
+        noise_scale: override the profile's noise scale.
+        t_inference_s: time since programming (default: the profile's).
+        only_layer: put noise in this layer only (per-layer sensitivity).
+        store: a results store: chip instances already there are read, new ones written.
+        labels: label columns stored beside each number (checkpoint, model, method,
+            train_profile, test_set); ``eval_profile`` defaults to the profile's name.
+        description: how the model was built, hashed with its weights.
+        model_hash: the model's content hash, if already computed.
+        device: torch device to run on.
+        on_sample: called after each chip instance (progress bars).
+
+    Returns:
+        An :class:`EvaluationResult`: mean, std, 95% interval, per-chip accuracies, keys.
+
+    Raises:
+        HwProfilesError: calibration data missing, or ``only_layer`` unknown.
+        ValueError: ``samples`` < 1, or a non-finite or negative time.
+    """
+    from hwprofiles.nn.convert import calibrate, noisy_layer_names, program, to_noisy
+
+    if samples < 1:
+        raise ValueError(f"samples={samples}: evaluate at least one chip instance")
+    profile = load_profile(profile)
+    if noise_scale is not None:
+        profile = profile.with_noise_scale(noise_scale)
+    t_s = float(profile.t_inference_s if t_inference_s is None else t_inference_s)
+    if not (math.isfinite(t_s) and t_s >= 0):
+        raise ValueError(f"t_inference_s={t_inference_s}: the time since programming must be a finite number >= 0")
+    if iter(data) is data:  # a one-shot iterator: every chip instance needs its own pass
+        data = list(data)
+    calibration_inputs: list[torch.Tensor] = []
+    if _needs_calibration(profile):
+        if calibration is None:
+            raise HwProfilesError(
+                f"profile '{profile.name}' sets its DAC input bounds from data: pass calibration= a few training "
+                "batches (never the test data)."
+            )
+        calibration_inputs = [_inputs(b) for b in calibration]
+    exclude: list[str] = []
+    if only_layer is not None:
+        names = noisy_layer_names(model, profile)
+        if only_layer not in names:
+            raise HwProfilesError(f"no noisy layer named '{only_layer}'; the layers are: {', '.join(names)}")
+        exclude = [n for n in names if n != only_layer]
+
+    model_hash = model_hash or model_digest(model, description)
+    if isinstance(data, torch.utils.data.DataLoader):
+        data_hash, batch_size = loader_identity(data)
+    else:
+        data_hash, batch_size = batches_digest(data), 0
+    hashes = {"model": model_hash, "profile": profile_digest(profile, t_s), "data": data_hash,
+              "calibration": batches_digest(calibration_inputs) if calibration_inputs else ""}
+    device_type = torch.device(device).type
+    keys = [EvalKey(model=hashes["model"], profile=hashes["profile"], data=hashes["data"],
+                    calibration=hashes["calibration"], seed=seed, layer=only_layer or "", batch_size=batch_size,
+                    device=device_type) for seed in range(samples)]
+    accuracies: dict[int, float] = {}
+    if store is not None:
+        for key in keys:
+            value = store.get_eval(key)
+            if value is not None:
+                accuracies[key.seed] = value
+    cached = len(accuracies)
+    for _ in range(cached):
+        if on_sample is not None:
+            on_sample()
+    missing = [k for k in keys if k.seed not in accuracies]
+    if missing:
+        noisy = to_noisy(model, profile, exclude=exclude).to(device)
+        if calibration_inputs:
+            calibrate(noisy, [x.to(device) for x in calibration_inputs])
+        row_labels = {"eval_profile": profile.name, **(labels or {})}
+        for key in missing:
+            program(noisy, seed=key.seed, t_inference_s=t_s)
+            accuracies[key.seed] = accuracy(noisy, data, device)
+            if store is not None:
+                store.put_eval(key, accuracies[key.seed], row_labels,
+                               noise_scale=float(profile.noise_scale), t_inference_s=t_s)
+            if on_sample is not None:
+                on_sample()
+    values = tuple(accuracies[k.seed] for k in keys)
+    s = summarize(values)
+    return EvaluationResult(
+        s.mean, s.std, s.ci_low, s.ci_high, s.n, accuracies=values, seeds=tuple(range(samples)),
+        keys=tuple(k.id for k in keys), profile=profile.name, noise_scale=float(profile.noise_scale),
+        t_inference_s=t_s, hashes=hashes, cached=cached,
+    )
 
 
 @dataclass
 class Trained:
-    """A checkpoint made ready for evaluation."""
+    """A model made ready for evaluation: from a checkpoint, or weights trained elsewhere.
+
+    Attributes:
+        path: the checkpoint or weights file (a label: results are keyed by content).
+        config: the training configuration (for weights from elsewhere, what is known).
+        model: float-structured, weights loaded.
+        meta: the checkpoint's metadata.
+        label: the name shown in tables (unique within one report, see
+            :func:`hwprofiles.eval.labels.unique_labels`).
+    """
 
     path: Path
     config: TrainConfig
-    model: nn.Module  # float-structured, weights loaded
+    model: nn.Module
     meta: dict[str, Any]
+    label: str = ""
+    _digest: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.label = self.label or self.config.label
 
     @property
-    def label(self) -> str:
-        return self.config.label
+    def description(self) -> dict[str, Any]:
+        c = self.config
+        return {"model": c.model, "width": c.width, "method": c.method, "bits": c.bits, "act_scale": c.act_scale}
+
+    @property
+    def digest(self) -> str:
+        """The content hash of the model (weights, structure, how it was built)."""
+        if self._digest is None:
+            self._digest = model_digest(self.model, self.description)
+        return self._digest
+
+    def store_labels(self, test_set: str) -> dict[str, Any]:
+        method = "external" if "weights" in self.meta else self.config.method  # trained elsewhere
+        return {"checkpoint": str(self.path), "model": self.config.model, "method": method,
+                "train_profile": self.config.profile, "test_set": test_set}
 
 
-def load_trained(path: str | Path, splits: Any) -> Trained:
-    """Rebuild the model of a checkpoint (float layers, QAT weights quantized once)."""
+def load_trained(path: str | Path, splits: Any = None) -> Trained:
+    """Rebuild the model of a checkpoint (float layers, QAT weights quantized once).
+
+    ``splits`` gives the input channels and classes; without it, the checkpoint's own.
+    """
     state = load_checkpoint(path)
-    config = TrainConfig.from_dict(state["meta"]["config"])
-    base = build_base_model(config, splits.in_channels, splits.num_classes)
+    meta = state["meta"]
+    config = TrainConfig.from_dict(meta["config"])
+    in_channels = splits.in_channels if splits is not None else meta["in_channels"]
+    num_classes = splits.num_classes if splits is not None else meta["num_classes"]
+    base = build_base_model(config, in_channels, num_classes)
     model = model_for_evaluation(base, state["state_dict"], config)
     model.eval()
     return Trained(Path(path), config, model, state["meta"])
 
 
+def load_weights(path: str | Path, model: str, splits: Any, *, width: float = 1.0) -> Trained:
+    """A model trained elsewhere, ready for evaluation: ``model`` (a zoo name,
+    ``torchvision:NAME`` or ``module:factory``) built for ``splits`` and given the state
+    dict in ``path`` (read with ``weights_only=True``).
+
+    Raises:
+        CheckpointError: the file holds no state dict, or its weights do not fit the model.
+    """
+    from hwprofiles.errors import CheckpointError
+    from hwprofiles.models import get_model
+    from hwprofiles.train.checkpoint import load_state_dict_file
+
+    state = load_state_dict_file(path)
+    net = get_model(model, in_channels=splits.in_channels, num_classes=splits.num_classes, width=width)
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as exc:
+        detail = " ".join(line.strip() for line in str(exc).splitlines()[1:4] if line.strip())[:400]
+        raise CheckpointError(
+            f"{path}: its weights do not fit model '{model}' built for {splits.name} "
+            f"({splits.in_channels} input channels, {splits.num_classes} classes, width {width:g}): {detail} "
+            "Check --model, --width and --dataset."
+        ) from None
+    config = TrainConfig(model=model, dataset=splits.name, width=width)
+    return Trained(Path(path), config, net.eval(), {"config": config.to_dict(), "weights": str(path)},
+                   label=f"weights:{Path(path).name}")
+
+
 def test_set_id(splits: Any, test_subset: int | None) -> str:
+    """A label for the test data (the key holds a hash of its content)."""
     return f"{splits.name}/test/{test_subset or 'all'}"
 
 
@@ -100,52 +341,24 @@ def evaluate_checkpoint(
     only_layer: str | None = None,
     on_sample: Callable[[], None] | None = None,
     device: str = "cpu",
-) -> Summary:
-    """Accuracy of a trained model under ``profile`` over ``samples`` chip instances.
+) -> EvaluationResult:
+    """:func:`evaluate` for a trained model: calibrated on the first training batches.
 
     Args:
         trained: from :func:`load_trained`.
         profile: the evaluation profile (name, path or object).
-        loaders: (train loader, test loader); a few training batches calibrate the DACs.
+        loaders: (train loader, test loader); the first training batches calibrate the DACs.
         samples: number of chip instances (seeds 0..samples-1).
         noise_scale: override the profile's noise scale.
         t_inference_s: time since programming (default: the profile's).
         store: results database; instances already there are not measured again.
+        test_set: a label for the test data, stored beside each number.
         only_layer: put noise in this layer only (per-layer sensitivity).
     """
-    from hwprofiles.nn.convert import calibrate, noisy_layer_names, program, to_noisy
-
-    profile = load_profile(profile)
-    if noise_scale is not None:
-        profile = profile.with_noise_scale(noise_scale)
-    t_s = profile.t_inference_s if t_inference_s is None else t_inference_s
-    keys = [
-        EvalKey(str(trained.path), profile.name, float(profile.noise_scale), float(t_s), test_set, seed, only_layer or "")
-        for seed in range(samples)
-    ]
-    accuracies: dict[int, float] = {}
-    if store is not None:
-        for key in keys:
-            value = store.get_eval(key)
-            if value is not None:
-                accuracies[key.seed] = value
-    missing = [k for k in keys if k.seed not in accuracies]
-    if missing:
-        exclude: list[str] = []
-        if only_layer is not None:
-            exclude = [n for n in noisy_layer_names(trained.model, profile) if n != only_layer]
-        noisy = to_noisy(trained.model, profile, exclude=exclude).to(device)
-        train_loader, test_loader = loaders
-        calibrate(noisy, [x.to(device) for x, _ in islice(train_loader, CALIBRATION_BATCHES)])
-        for key in missing:
-            program(noisy, seed=key.seed, t_inference_s=t_s)
-            with torch.no_grad():
-                accuracies[key.seed] = accuracy(noisy, test_loader, device)
-            if store is not None:
-                store.put_eval(key, accuracies[key.seed])
-            if on_sample is not None:
-                on_sample()
-    for _ in range(samples - len(missing)):
-        if on_sample is not None:
-            on_sample()
-    return summarize([accuracies[k.seed] for k in keys])
+    train_loader, test_loader = loaders
+    return evaluate(
+        trained.model, test_loader, profile, samples=samples,
+        calibration=islice(train_loader, CALIBRATION_BATCHES),
+        noise_scale=noise_scale, t_inference_s=t_inference_s, only_layer=only_layer, store=store,
+        labels=trained.store_labels(test_set), model_hash=trained.digest, device=device, on_sample=on_sample,
+    )

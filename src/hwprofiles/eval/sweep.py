@@ -7,21 +7,32 @@ scale) between the two grid points around it (the Walking Noise study's metric).
 
 from __future__ import annotations
 
+import json
 import math
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from hwprofiles.eval.chips import Summary, Trained, evaluate_checkpoint
-from hwprofiles.profiles import Profile
+from hwprofiles.eval.chips import EvaluationResult, Trained, evaluate_checkpoint
+from hwprofiles.eval.labels import relabel, slug
+from hwprofiles.profiles import Profile, load_profile
 from hwprofiles.results import ResultsStore
 
 # Time since programming: 1 s, 1 h, 1 day, 1 month (30 d), 1 year (365 d).
 DRIFT_TIMES_S = (1.0, 3600.0, 86_400.0, 2_592_000.0, 31_536_000.0)
+SWEEPS = ("noise", "time", "layer")
 
 
 def log_grid(low: float = 1e-2, high: float = 1e2, points: int = 17) -> list[float]:
-    """``points`` values spaced evenly in log from ``low`` to ``high`` (the study: 1e-2..1e2, 17)."""
+    """``points`` values spaced evenly in log from ``low`` to ``high`` (the study: 1e-2..1e2, 17).
+
+    >>> [round(v, 3) for v in log_grid(0.1, 10, 3)]
+    [0.1, 1.0, 10.0]
+    """
+    if not (low > 0 and high > 0 and math.isfinite(low) and math.isfinite(high)):
+        raise ValueError(f"a log grid needs finite bounds above 0 (got {low}, {high})")
     if points < 2:
         return [float(low)]
     return [float(v) for v in np.logspace(math.log10(low), math.log10(high), points)]
@@ -34,8 +45,8 @@ def midpoint(scales: Sequence[float], accuracies: Sequence[float], clean: float,
     half level and the first below it. ``None`` when the curve never falls that far
     (or starts below it).
 
-    >>> round(midpoint([0.1, 1.0, 10.0], [0.9, 0.7, 0.1], clean=0.9, chance=0.1), 3)
-    1.585
+    >>> round(midpoint([0.1, 1.0, 10.0], [0.9, 0.7, 0.1], clean=0.9, chance=0.1), 3)  # 10 ** (1/3)
+    2.154
     """
     level = chance + (clean - chance) / 2.0
     for i in range(len(scales) - 1):
@@ -50,7 +61,7 @@ def midpoint(scales: Sequence[float], accuracies: Sequence[float], clean: float,
 def sweep_noise(
     trained: Trained, profile: Profile, scales: Sequence[float], loaders: Any, *, samples: int,
     store: ResultsStore | None, test_set: str, on_sample: Callable[[], None] | None = None, device: str = "cpu",
-) -> list[tuple[float, Summary]]:
+) -> list[tuple[float, EvaluationResult]]:
     """Accuracy at each noise scale."""
     return [
         (s, evaluate_checkpoint(trained, profile, loaders, samples=samples, noise_scale=s, store=store,
@@ -62,7 +73,7 @@ def sweep_noise(
 def sweep_time(
     trained: Trained, profile: Profile, times_s: Sequence[float], loaders: Any, *, samples: int,
     store: ResultsStore | None, test_set: str, on_sample: Callable[[], None] | None = None, device: str = "cpu",
-) -> list[tuple[float, Summary]]:
+) -> list[tuple[float, EvaluationResult]]:
     """Accuracy at each time since programming (drifting profiles)."""
     return [
         (t, evaluate_checkpoint(trained, profile, loaders, samples=samples, t_inference_s=t, store=store,
@@ -74,7 +85,7 @@ def sweep_time(
 def sweep_layers(
     trained: Trained, profile: Profile, loaders: Any, *, samples: int, store: ResultsStore | None,
     test_set: str, on_sample: Callable[[], None] | None = None, device: str = "cpu",
-) -> dict[str, Summary]:
+) -> dict[str, EvaluationResult]:
     """Accuracy with noise in one layer at a time (Walking Noise), at the profile's noise scale."""
     from hwprofiles.nn.convert import noisy_layer_names
 
@@ -83,3 +94,96 @@ def sweep_layers(
                                    only_layer=layer, on_sample=on_sample, device=device)
         for layer in noisy_layer_names(trained.model, profile)
     }
+
+
+@dataclass
+class SweepReport:
+    """What :func:`run_sweep` measured, per model (by unique label)."""
+
+    profile: str
+    over: str
+    samples: int
+    noise_scale: float
+    chance: float
+    curves: dict[str, list[tuple[float, EvaluationResult]]] = field(default_factory=dict)
+    layers: dict[str, dict[str, EvaluationResult]] = field(default_factory=dict)
+    clean: dict[str, float] = field(default_factory=dict)
+    midpoints: dict[str, float | None] = field(default_factory=dict)
+    checkpoints: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        models: dict[str, Any] = {}
+        for label, path in self.checkpoints.items():
+            entry: dict[str, Any] = {"checkpoint": path}
+            if self.over == "layer":
+                entry["layers"] = {layer: s.as_dict() for layer, s in self.layers[label].items()}
+            else:
+                entry["clean_accuracy"] = self.clean.get(label)
+                entry["midpoint"] = self.midpoints.get(label)
+                entry["points"] = [{"x": x, **s.as_dict()} for x, s in self.curves[label]]
+            models[label] = entry
+        return {"profile": self.profile, "over": self.over, "samples": self.samples, "noise_scale": self.noise_scale,
+                "models": models}
+
+    def write(self, out_dir: str | Path, dataset: str = "") -> dict[str, Path]:
+        """The JSON report and the plots (one per model for a layer sweep)."""
+        from hwprofiles.eval import plots
+        from hwprofiles.io import write_text
+
+        out = Path(out_dir)
+        stem = f"sweep-{self.over}-{self.profile}"
+        paths = {"json": write_text(out / f"{stem}.json", json.dumps(self.to_dict(), indent=2))}
+        if self.over == "layer":
+            for label, values in self.layers.items():
+                paths[label] = plots.plot_bars(
+                    values, out / f"{stem}-{slug(label)}.png",
+                    title=f"{label}: noise in one layer at a time ({self.profile}, scale {self.noise_scale:g})")
+        else:
+            xlabel = f"noise scale of {self.profile}" if self.over == "noise" else "time since programming (s)"
+            paths["png"] = plots.plot_curves(self.curves, out / f"{stem}.png", xlabel=xlabel,
+                                             title=f"{dataset}: accuracy under {self.profile}".lstrip(": "),
+                                             chance=self.chance, midpoints=self.midpoints)
+        return paths
+
+
+def run_sweep(
+    models: Sequence[Trained], profile: Profile | str, loaders: Any, *, over: str = "noise",
+    grid: Sequence[float] | None = None, samples: int = 5, store: ResultsStore | None = None, test_set: str = "test",
+    chance: float = 0.1, on_sample: Callable[[], None] | None = None, device: str = "cpu",
+) -> SweepReport:
+    """Sweep every model over noise scale (with its midpoint), time since programming, or layers.
+
+    Models that share a label (two QAT checkpoints) are relabelled after what sets
+    them apart, so none is dropped.
+
+    Args:
+        models: trained models (:func:`hwprofiles.eval.load_trained`).
+        profile: the profile swept (its noise scale is the one used by time and layer sweeps).
+        loaders: (train loader, test loader).
+        over: ``noise``, ``time`` or ``layer``.
+        grid: noise scales (default: :func:`log_grid`) or times in s (default: :data:`DRIFT_TIMES_S`).
+    """
+    if over not in SWEEPS:
+        raise ValueError(f"unknown sweep {over!r}: use {', '.join(SWEEPS)}")
+    prof = load_profile(profile)
+    models = relabel(models)
+    report = SweepReport(prof.name, over, samples, float(prof.noise_scale), chance,
+                         checkpoints={m.label: str(m.path) for m in models})
+    common = dict(samples=samples, store=store, test_set=test_set, on_sample=on_sample, device=device)
+    for trained in models:
+        if over == "layer":
+            report.layers[trained.label] = sweep_layers(trained, prof, loaders, **common)
+            continue
+        if over == "noise":
+            points = list(grid) if grid is not None else log_grid()
+            report.curves[trained.label] = sweep_noise(trained, prof, points, loaders, **common)
+        else:
+            points = list(grid) if grid is not None else list(DRIFT_TIMES_S)
+            report.curves[trained.label] = sweep_time(trained, prof, points, loaders, **common)
+        clean = evaluate_checkpoint(trained, "ideal", loaders, samples=1, store=store, test_set=test_set,
+                                    device=device).mean
+        report.clean[trained.label] = clean
+        report.midpoints[trained.label] = (
+            midpoint(points, [s.mean for _, s in report.curves[trained.label]], clean, chance) if over == "noise" else None
+        )
+    return report

@@ -170,8 +170,14 @@ def run_transfer(
     progress: bool = True,
     device: str = "cpu",
     on_event: Callable[[str], None] = lambda message: None,
+    extra_models: Sequence[Trained] = (),
 ) -> TransferResult:
-    """Train (or reuse finished checkpoints of) every row, evaluate it under every column."""
+    """Train (or reuse finished checkpoints of) every row, evaluate it under every column.
+
+    ``extra_models`` (e.g. weights trained elsewhere, :func:`hwprofiles.eval.chips.load_weights`)
+    are evaluated as further rows.
+    """
+    from hwprofiles.eval.labels import relabel
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from hwprofiles.train.checkpoint import load_checkpoint
@@ -214,7 +220,7 @@ def run_transfer(
     else:
         raise ValueError(f"unknown scale mode {scale_mode!r}: use published or matched")
 
-    models = [clean] + [trained_for(c) for c in transfer_configs(base, train_profiles, scales)[1:]]
+    models = relabel([clean] + [trained_for(c) for c in transfer_configs(base, train_profiles, scales)[1:]] + list(extra_models))
     rows = [m.label for m in models]
     cells: dict[tuple[str, str], Summary] = {}
     bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), disable=not progress)

@@ -159,7 +159,9 @@ def get_model(name: str, **kwargs: Any) -> nn.Module:
     """Build the model registered as ``name`` (or ``torchvision:NAME``).
 
     Args:
-        name: a registered name (see :func:`list_models`) or ``torchvision:NAME``.
+        name: a registered name (see :func:`list_models`), ``torchvision:NAME``, or
+            ``module:factory`` for a model of your own (it gets those keyword
+            arguments below that its signature accepts).
         **kwargs: passed to the builder; every built-in takes ``in_channels`` (3),
             ``num_classes`` (10) and ``width`` (1.0, a width multiplier).
 
@@ -176,7 +178,32 @@ def get_model(name: str, **kwargs: Any) -> nn.Module:
         from hwprofiles.models.torchvision_zoo import torchvision_model
 
         return torchvision_model(name[len(TORCHVISION_PREFIX):], **kwargs)
+    if isinstance(name, str) and ":" in name:
+        return _from_factory(name, kwargs)
     return get_model_entry(name).builder(**kwargs)
+
+
+def _from_factory(spec: str, kwargs: dict[str, Any]) -> nn.Module:
+    """Build ``module:factory`` (the user's own model), passing only the keyword
+    arguments its signature accepts (``in_channels``, ``num_classes``, ``width``)."""
+    import inspect
+
+    module_name, _, attr = spec.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise UnknownModelError(
+            f"model '{spec}': cannot import '{attr}' from module '{module_name}' ({exc}). A model of your own is "
+            "named as module:factory, with the module importable (on PYTHONPATH or installed)."
+        ) from None
+    if not callable(factory):
+        raise UnknownModelError(f"model '{spec}': '{attr}' is not callable; name a function or class that builds the model")
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        params = {}
+    takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    return factory(**{k: v for k, v in kwargs.items() if takes_all or k in params})
 
 
 create_model = get_model

@@ -28,11 +28,16 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
 
 
 def _reason(exc: BaseException) -> str:
+    # torch's own text suggests loading with weights_only=False, which would run any code
+    # the file holds: never pass that on. Keep only the cause.
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     for line in lines:
-        if "Unsupported global" in line:  # weights_only refused a class: say which
-            return "it holds objects other than tensors and plain data: " + line.split(":", 1)[-1].split(" was ")[0].strip()
-    return (lines[0] if lines else type(exc).__name__)[:200]
+        if "unsupported global" in line.lower():  # weights_only refused a class: say which
+            name = line.split(":", 1)[-1].split(" was ")[0].strip()
+            return f"it holds code or objects other than tensors and plain data ({name}), so it was not loaded"
+    causes = [line for line in lines if not line.startswith(("Weights only load failed", "Please file an issue",
+                                                             "Check the documentation", "WeightsUnpickler error"))]
+    return (causes[0] if causes else type(exc).__name__)[:200]
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -43,15 +48,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             but plain data, or is not a hwprofiles checkpoint.
     """
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
-    try:
-        data = torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError, OSError) as exc:
-        raise CheckpointError(
-            f"{path}: not a valid hwprofiles checkpoint ({_reason(exc)}). "
-            "It may be truncated or from another program; retrain or point at another file."
-        ) from None
+    data = _load_plain(path, map_location, "hwprofiles checkpoint")
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path}: a torch file, but not a hwprofiles checkpoint (no '{FORMAT}' marker)")
     if data.get("version") != VERSION:
@@ -59,4 +56,39 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     for key in ("state_dict", "meta"):
         if key not in data:
             raise CheckpointError(f"{path}: checkpoint lacks '{key}'")
+    return data
+
+
+def _load_plain(path: Path, map_location: str | torch.device, what: str) -> Any:
+    """``torch.load`` with ``weights_only=True``, its failures as one CheckpointError."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such {what} file")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError, OSError) as exc:
+        raise CheckpointError(
+            f"{path}: not a valid {what} file ({_reason(exc)}). "
+            "It may be truncated or from another program; point at another file."
+        ) from None
+
+
+def load_state_dict_file(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """The weights of a model trained elsewhere: a file written by ``torch.save(model.state_dict())``
+    (or a dict holding one under ``state_dict`` or ``model``, as many training scripts write),
+    read with ``weights_only=True``.
+
+    Raises:
+        CheckpointError: the file is missing, unsafe, or holds no state dict.
+    """
+    path = Path(path)
+    data = _load_plain(path, map_location, "weights")
+    if isinstance(data, dict) and data.get("format") == FORMAT:
+        data = data.get("state_dict")
+    elif isinstance(data, dict) and not any(isinstance(v, torch.Tensor) for v in data.values()):
+        data = next((data[k] for k in ("state_dict", "model", "model_state_dict") if isinstance(data.get(k), dict)), data)
+    if not isinstance(data, dict) or not data or not all(isinstance(v, torch.Tensor) for v in data.values()):
+        raise CheckpointError(
+            f"{path}: holds no state dict (a mapping of parameter names to tensors). Save one with "
+            "torch.save(model.state_dict(), path)."
+        )
     return data
