@@ -62,6 +62,8 @@ _LAZY = {
     "list_models": "hwprofiles.models",
     "register_model": "hwprofiles.models",
     "load_dataset": "hwprofiles.data",
+    "evaluate": "hwprofiles.eval.chips",
+    "EvaluationResult": "hwprofiles.eval.chips",
 }
 
 __all__ = [
