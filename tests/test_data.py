@@ -244,7 +244,7 @@ def test_loads_a_torchvision_root(tmp_path: Path, name: str, folder: str, gz: bo
     assert mean.item() == pytest.approx(0, abs=1e-5) and std.item() == pytest.approx(1, abs=1e-5)
 
 
-def test_root_comes_before_env_which_comes_before_cache(
+def test_root_replaces_env_which_comes_before_cache(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated: Path
 ) -> None:
     for where, seed in [("root", 1), ("env", 2)]:
@@ -253,7 +253,8 @@ def test_root_comes_before_env_which_comes_before_cache(
     monkeypatch.setenv(DATA_ENV_VAR, str(tmp_path / "env"))
     assert load_dataset(root=tmp_path / "root").source == str(tmp_path / "root" / "FashionMNIST" / "raw")
     assert load_dataset().source == str(tmp_path / "env" / "FashionMNIST" / "raw")
-    assert load_dataset(root=tmp_path / "empty").source == str(tmp_path / "env" / "FashionMNIST" / "raw")
+    with pytest.raises(DataNotFoundError):  # a given root is the only place looked in
+        load_dataset(root=tmp_path / "empty")
     monkeypatch.delenv(DATA_ENV_VAR)
     assert load_dataset().source == str(isolated / "FashionMNIST" / "raw")
 
@@ -295,23 +296,41 @@ def test_images_and_labels_must_agree(tmp_path: Path) -> None:
 def test_missing_data_message_lists_every_place_and_the_fixes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated: Path
 ) -> None:
-    (tmp_path / "root").mkdir()
     (tmp_path / "env").mkdir()
     monkeypatch.setenv(DATA_ENV_VAR, str(tmp_path / "env"))
     with pytest.raises(DataNotFoundError) as info:
-        load_dataset("fashion-mnist", root=tmp_path / "root")
+        load_dataset("fashion-mnist")
     message = str(info.value)
     assert isinstance(info.value, FileNotFoundError)
     for path, origin in [
-        (tmp_path / "root" / "FashionMNIST" / "raw", "--data-root"),
         (tmp_path / "env" / "FashionMNIST" / "raw", f"${DATA_ENV_VAR}"),
         (DEBIAN_DATASET_DIRS["fashion-mnist"], "Debian package dataset-fashion-mnist"),
         (isolated / "FashionMNIST" / "raw", "default download location"),
     ]:
         assert f"{path} ({origin}): does not exist" in message
+    assert f"{tmp_path / 'env'} (${DATA_ENV_VAR}): no " in message  # a flat folder is looked at too
     assert "apt-get install dataset-fashion-mnist" in message
     assert "--data-root DIR" in message
-    assert f"--download (download=True) when online; it saves to {tmp_path / 'root'}" in message
+    assert f"--download (download=True) when online; it saves to {tmp_path / 'env'}" in message
+
+
+def test_a_given_root_is_used_or_refused_never_passed_over(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_idx_root(tmp_path / "env")  # a complete copy elsewhere must not be taken instead
+    monkeypatch.setenv(DATA_ENV_VAR, str(tmp_path / "env"))
+    with pytest.raises(DataNotFoundError) as info:
+        load_dataset("fashion-mnist", root=tmp_path / "nonexistent")
+    message = str(info.value)
+    assert f"{tmp_path / 'nonexistent'} (--data-root): does not exist" in message
+    assert str(tmp_path / "env") not in message.split("To get it:")[0]
+
+
+def test_a_flat_folder_of_idx_files_is_read(tmp_path: Path) -> None:
+    written = make_idx_root(tmp_path / "tv", n_train=30, n_test=10)
+    flat = tmp_path / "flat"
+    (tmp_path / "tv" / "FashionMNIST" / "raw").rename(flat)
+    splits = load_dataset("fashion-mnist", root=flat)
+    assert splits.source == str(flat) and len(splits.train) == 30 and len(splits.test) == 10
+    assert splits.train.tensors[1].tolist() == written["train-labels-idx1-ubyte"].tolist()
 
 
 def test_missing_data_message_says_which_files_are_missing(tmp_path: Path) -> None:
@@ -327,7 +346,7 @@ def test_missing_torchvision_dataset_message(tmp_path: Path, isolated: Path) -> 
         load_dataset("cifar10", root=tmp_path / "nowhere")
     message = str(info.value)
     assert f"{tmp_path / 'nowhere'} (--data-root): does not exist" in message
-    assert f"{isolated} (default download location)" in message
+    assert f"{isolated} (default download location)" not in message
     assert "cifar-10-batches-py" in message and "--download" in message
 
 

@@ -77,7 +77,10 @@ def _trained_models(
         raise typer.BadParameter("--weights needs --model: the architecture the weights belong to", param_hint="--model")
     first = load_checkpoint(checkpoints[0])["meta"]["config"] if checkpoints else {}
     name = dataset or first.get("dataset") or "fashion-mnist"
-    splits = _load_data(name, data_root or first.get("data_root"), download, None, test_subset)
+    # The training run's root is a hint only: on another machine the data live elsewhere.
+    trained_root = first.get("data_root")
+    root = data_root or (trained_root if trained_root and Path(trained_root).exists() else None)
+    splits = _load_data(name, root, download, None, test_subset)
     models = [load_trained(p, splits) for p in checkpoints]
     models += [load_weights(p, model, splits, width=width) for p in weights]  # type: ignore[arg-type]
     return splits, relabel(models)

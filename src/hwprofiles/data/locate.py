@@ -1,13 +1,16 @@
 """Where datasets are looked for, and the message when none of those places has one.
 
-Roots are searched in this order, the first holding a complete copy winning:
+A root given with ``root=`` (the ``--data-root`` option) is the only place looked
+in: a torchvision dataset root, or a flat folder holding the dataset's files. The
+data are read from there or refused, never quietly taken from somewhere else.
+Without one, roots are searched in this order, the first holding a complete copy
+winning:
 
-1. ``root=`` (the ``--data-root`` option): a torchvision dataset root;
-2. the ``HWPROFILES_DATA`` environment variable: also a torchvision root;
-3. a Debian package's directory, for the datasets Debian ships
+1. the ``HWPROFILES_DATA`` environment variable: a torchvision root (or flat folder);
+2. a Debian package's directory, for the datasets Debian ships
    (``apt-get install dataset-fashion-mnist`` puts Fashion-MNIST in
    ``/usr/share/datasets/fashion-mnist``);
-4. ``$XDG_CACHE_HOME/hwprofiles/data`` (``~/.cache/hwprofiles/data``), where
+3. ``$XDG_CACHE_HOME/hwprofiles/data`` (``~/.cache/hwprofiles/data``), where
    ``download=True`` saves when no root was given.
 """
 
@@ -67,17 +70,19 @@ def search_places(name: str, root: str | os.PathLike[str] | None, subdir: str = 
     >>> [p.origin for p in search_places("fashion-mnist", "/data", "FashionMNIST/raw")][0]
     '--data-root'
     """
-    roots = []
-    if root is not None:
-        roots.append(Place(Path(root).expanduser(), "--data-root"))
-    env = os.environ.get(DATA_ENV_VAR)
-    if env:
-        roots.append(Place(Path(env).expanduser(), f"${DATA_ENV_VAR}"))
-    places = [Place(p.path / subdir, p.origin) for p in roots]
-    debian = DEBIAN_DATASET_DIRS.get(name)
-    if debian is not None:
-        places.append(Place(debian, f"Debian package {DEBIAN_PACKAGES.get(name, '?')}"))
-    places.append(Place(default_data_root() / subdir, "default download location"))
+    def root_places(path: Path, origin: str) -> list[Place]:
+        # a torchvision root (files under subdir), or the files right there
+        return [Place(path / subdir, origin), Place(path, origin)]
+
+    if root is not None:  # the user's choice: used or refused, no fallback elsewhere
+        places = root_places(Path(root).expanduser(), "--data-root")
+    else:
+        env = os.environ.get(DATA_ENV_VAR)
+        places = root_places(Path(env).expanduser(), f"${DATA_ENV_VAR}") if env else []
+        debian = DEBIAN_DATASET_DIRS.get(name)
+        if debian is not None:
+            places.append(Place(debian, f"Debian package {DEBIAN_PACKAGES.get(name, '?')}"))
+        places.append(Place(default_data_root() / subdir, "default download location"))
     seen: set[Path] = set()
     unique = []
     for place in places:
