@@ -6,6 +6,7 @@ Each imports torch inside its function, so ``hwprofiles profiles ...`` stays qui
 from __future__ import annotations
 
 import json
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -22,12 +23,40 @@ TrainSubset = Annotated[Optional[int], typer.Option("--train-subset", help="Trai
 TestSubset = Annotated[Optional[int], typer.Option("--test-subset", help="Evaluate on a seeded random subset of N test samples.")]
 Samples = Annotated[int, typer.Option("--samples", "-k", min=1, help="Chip instances per evaluation (program(seed=i), i < K).")]
 ResultsDb = Annotated[Optional[Path], typer.Option("--results", help="SQLite results database [default: hwprofiles-out/results.sqlite or $HWPROFILES_RESULTS].")]
-Device = Annotated[str, typer.Option("--device", help="torch device (cpu, cuda).")]
+def _check_device(value: str) -> str:
+    """A device torch knows and this machine has, or a usage error that says which to use."""
+    import torch
+
+    try:
+        device = torch.device(value)
+    except (RuntimeError, ValueError):
+        raise typer.BadParameter(f"'{value}' is not a torch device: use cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise typer.BadParameter("CUDA is not available on this machine: use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise typer.BadParameter(f"there is no {value}: this machine has {torch.cuda.device_count()} GPU(s)")
+    elif device.type != "cpu":
+        raise typer.BadParameter(f"device type '{device.type}' is not supported: use cpu or cuda")
+    return value
+
+
+class Optimizer(str, Enum):
+    adam = "adam"
+    sgd = "sgd"
+
+
+class Schedule(str, Enum):
+    constant = "constant"
+    ramp = "ramp"
+
+
+Device = Annotated[str, typer.Option("--device", callback=_check_device, help="torch device: cpu, cuda or cuda:N.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 Checkpoints = Annotated[Optional[list[Path]], typer.Argument(help="Checkpoints written by hwprofiles train.", show_default=False)]
 ModelName = Annotated[Optional[str], typer.Option("--model", help="Architecture of --weights: a zoo name, torchvision:NAME or module:factory (your own).")]
 Weights = Annotated[Optional[list[Path]], typer.Option("--weights", help="A state_dict of --model trained elsewhere (torch.save(model.state_dict(), path)); repeatable.")]
-Width = Annotated[float, typer.Option("--width", min=0.05, help="Width multiplier of zoo models.")]
+Width = Annotated[float, typer.Option("--width", min=0.05, max=16.0, help="Width multiplier of zoo models.")]
 EvalDataset = Annotated[Optional[str], typer.Option("--dataset", help="Dataset of --weights [default: the first checkpoint's, else fashion-mnist].")]
 
 
@@ -101,18 +130,18 @@ def train_command(
     method: Annotated[str, typer.Option("--method", help="clean, qat, qat-learned, nit or vant.")] = "clean",
     profile: Annotated[Optional[str], typer.Option("--profile", help="Training profile of nit/vant.")] = None,
     noise_scale: Annotated[Optional[float], typer.Option("--noise-scale", min=0, help="Training noise scale [default: the profile's].")] = None,
-    schedule: Annotated[str, typer.Option("--schedule", help="constant, or ramp (linear from 0 over --ramp-epochs).")] = "constant",
+    schedule: Annotated[Schedule, typer.Option("--schedule", case_sensitive=False, help="constant, or ramp (linear from 0 over --ramp-epochs).")] = Schedule.constant,
     ramp_epochs: Annotated[int, typer.Option("--ramp-epochs", min=1)] = 1,
     bits: Annotated[int, typer.Option("--bits", min=2, max=16, help="QAT bits.")] = 8,
     act_scale: Annotated[float, typer.Option("--act-scale", min=0, help="QAT constant activation step.")] = 1.0,
     alpha: Annotated[float, typer.Option("--alpha", help="VANT alpha.")] = 0.45,
     theta: Annotated[float, typer.Option("--theta", help="VANT theta.")] = 0.66,
-    optimizer: Annotated[str, typer.Option("--optimizer", help="adam or sgd.")] = "adam",
+    optimizer: Annotated[Optimizer, typer.Option("--optimizer", case_sensitive=False, help="adam or sgd.")] = Optimizer.adam,
     lr: Annotated[float, typer.Option("--lr")] = 1e-3,
     epochs: Annotated[int, typer.Option("--epochs", min=1)] = 5,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 128,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    width: Annotated[float, typer.Option("--width", min=0.05, help="Width multiplier of zoo models.")] = 1.0,
+    width: Width = 1.0,
     train_subset: TrainSubset = None,
     test_subset: TestSubset = None,
     data_root: DataRoot = None,
@@ -127,8 +156,8 @@ def train_command(
     from hwprofiles.train import TrainConfig, train
 
     config = TrainConfig(
-        model=model, dataset=dataset, method=method, profile=profile, noise_scale=noise_scale, schedule=schedule,  # type: ignore[arg-type]
-        ramp_epochs=ramp_epochs, bits=bits, act_scale=act_scale, alpha=alpha, theta=theta, optimizer=optimizer,  # type: ignore[arg-type]
+        model=model, dataset=dataset, method=method, profile=profile, noise_scale=noise_scale, schedule=schedule.value,  # type: ignore[arg-type]
+        ramp_epochs=ramp_epochs, bits=bits, act_scale=act_scale, alpha=alpha, theta=theta, optimizer=optimizer.value,  # type: ignore[arg-type]
         lr=lr, epochs=epochs, batch_size=batch_size, seed=seed, width=width, train_subset=train_subset,
         test_subset=test_subset, data_root=data_root, download=download,
     )
@@ -261,7 +290,7 @@ def transfer_command(
     epochs: Annotated[int, typer.Option("--epochs", min=1)] = 3,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 128,
     lr: Annotated[float, typer.Option("--lr")] = 1e-3,
-    width: Annotated[float, typer.Option("--width", min=0.05)] = 1.0,
+    width: Width = 1.0,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     samples: Samples = 5,
     train_subset: TrainSubset = None,

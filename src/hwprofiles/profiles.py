@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, create_model, field_validator
 
 from hwprofiles.entries.base import NoiseEntry
 from hwprofiles.errors import ProfileError, UnknownProfileError
@@ -49,7 +49,7 @@ class DAC(BaseModel):
 
     model_config = _STRICT
 
-    bits: int | None = Field(8, ge=1, le=24, description="Resolution in bits (signed, 2^(b-1)-1 levels a side); null: no quantisation.")
+    bits: StrictInt | None = Field(8, ge=1, le=24, description="Resolution in bits (signed, 2^(b-1)-1 levels a side); null: no quantisation.")
     bound: float = Field(1.0, gt=0, le=1e6, description="Input bound, in activation units; inputs beyond it clip.")
     bound_mode: Literal["fixed", "calibrated"] = Field(
         "fixed", description="fixed: use bound; calibrated: set per layer from data (a percentile of |x|)."
@@ -64,7 +64,7 @@ class ADC(BaseModel):
 
     model_config = _STRICT
 
-    bits: int | None = Field(8, ge=1, le=24, description="Resolution in bits (signed); null: no quantisation.")
+    bits: StrictInt | None = Field(8, ge=1, le=24, description="Resolution in bits (signed); null: no quantisation.")
     bound: float = Field(
         10.0, gt=0, le=1e6,
         description="Output bound in normalised units (inputs scaled to |x| <= 1, weights to |w| <= 1); outputs saturate there.",
@@ -81,8 +81,8 @@ class Tile(BaseModel):
 
     model_config = _STRICT
 
-    rows: int = Field(512, ge=1, le=1_048_576, description="Max inputs (rows) of one array.")
-    cols: int = Field(512, ge=1, le=1_048_576, description="Max outputs (columns) of one array; outputs are independent, so this changes no noise statistic.")
+    rows: StrictInt = Field(512, ge=1, le=1_048_576, description="Max inputs (rows) of one array.")
+    cols: StrictInt = Field(512, ge=1, le=1_048_576, description="Max outputs (columns) of one array; outputs are independent, so this changes no noise statistic.")
 
 
 class Mapping(BaseModel):

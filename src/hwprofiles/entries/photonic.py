@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from hwprofiles.entries.base import NoiseEntry
 
@@ -17,7 +17,7 @@ class PhotonicPhase(NoiseEntry):
     """
 
     kind: Literal["photonic_phase"] = "photonic_phase"
-    bits: int | None = Field(8, ge=1, le=16, description="Bits of the phase-shifter voltage DAC; null: continuous.")
+    bits: StrictInt | None = Field(8, ge=1, le=16, description="Bits of the phase-shifter voltage DAC; null: continuous.")
     v_pi: float = Field(4.36, gt=0, le=100, description="Voltage giving a phase of pi, in V.")
     gain_sigma: float = Field(0.002, ge=0, le=1, description="Relative std of each shifter's gain gamma.")
     crosstalk: float = Field(

@@ -8,6 +8,9 @@ from typing import Any, Literal
 from hwprofiles.errors import HwProfilesError
 
 METHODS = ("clean", "qat", "qat-learned", "nit", "vant")
+OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("constant", "ramp")
+MAX_WIDTH = 16.0  # wider zoo models do not fit in memory at any batch size worth training
 Method = Literal["clean", "qat", "qat-learned", "nit", "vant"]
 
 
@@ -56,6 +59,13 @@ class TrainConfig:
             raise HwProfilesError(f"unknown training method '{self.method}'; choose one of {', '.join(METHODS)}")
         if self.method in ("nit", "vant") and not self.profile:
             raise HwProfilesError(f"method '{self.method}' trains under a profile: pass --profile NAME")
+        for field_name, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES)):
+            if getattr(self, field_name) not in choices:
+                raise HwProfilesError(
+                    f"unknown {field_name} '{getattr(self, field_name)}'; choose one of {', '.join(choices)}"
+                )
+        if not 0 < self.width <= MAX_WIDTH:
+            raise HwProfilesError(f"width {self.width} is out of range: give a multiplier above 0 and at most {MAX_WIDTH:g}")
         if self.epochs < 1 or self.batch_size < 1 or self.ramp_epochs < 1:
             raise HwProfilesError("epochs, batch size and ramp epochs must be at least 1")
         if not self.lr > 0:
