@@ -299,3 +299,23 @@ def test_load_weights_names_a_file_without_a_state_dict(tmp_path, synthetic):
 def test_export_refuses_a_database_that_does_not_exist(cli, workdir):
     result = failed(cli("results", "export", "--results", "typo.sqlite"))
     assert "typo.sqlite: no such results database" in result.stderr and not (workdir / "typo.sqlite").exists()
+
+
+@pytest.mark.parametrize("damage", ["other-architecture", "empty-state-dict", "meta-without-config"])
+def test_a_checkpoint_that_does_not_fit_its_model_is_named(cli, workdir, checkpoints, damage):
+    from hwprofiles.train.checkpoint import save_checkpoint
+
+    state = torch.load(checkpoints["a"], weights_only=True)
+    if damage == "other-architecture":
+        state["state_dict"] = hwprofiles.get_model("mlp", in_channels=1, num_classes=10).state_dict()
+    elif damage == "empty-state-dict":
+        state["state_dict"] = {}
+    else:
+        del state["meta"]["config"]
+    state.pop("format"), state.pop("version")
+    save_checkpoint(workdir / "bad.pt", state)
+    for args in (["eval", "bad.pt", "-p", "ideal"], ["sweep", "bad.pt", "--points", "2"],
+                 ["sweep", "bad.pt", "--over", "time", "-p", "pcm-joshi2020"], ["sweep", "bad.pt", "--over", "layer"]):
+        result = failed(cli(*args, "-k", "1", "--quiet"))
+        assert "bad.pt: " in result.stderr
+        assert ("lacks" if damage == "meta-without-config" else "do not fit") in result.stderr

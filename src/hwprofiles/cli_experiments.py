@@ -104,7 +104,7 @@ def _trained_models(
                                  param_hint="CHECKPOINTS")
     if weights and not model:
         raise typer.BadParameter("--weights needs --model: the architecture the weights belong to", param_hint="--model")
-    first = load_checkpoint(checkpoints[0])["meta"]["config"] if checkpoints else {}
+    first = load_checkpoint(checkpoints[0])["meta"].get("config", {}) if checkpoints else {}
     name = dataset or first.get("dataset") or "fashion-mnist"
     # The training run's root is a hint only: on another machine the data live elsewhere.
     trained_root = first.get("data_root")

@@ -284,15 +284,32 @@ def load_trained(path: str | Path, splits: Any = None) -> Trained:
 
     ``splits`` gives the input channels and classes; without it, the checkpoint's own.
     """
+    from hwprofiles.errors import CheckpointError
+
     state = load_checkpoint(path)
     meta = state["meta"]
-    config = TrainConfig.from_dict(meta["config"])
-    in_channels = splits.in_channels if splits is not None else meta["in_channels"]
-    num_classes = splits.num_classes if splits is not None else meta["num_classes"]
+    try:
+        config = TrainConfig.from_dict(meta["config"])
+        in_channels = splits.in_channels if splits is not None else meta["in_channels"]
+        num_classes = splits.num_classes if splits is not None else meta["num_classes"]
+    except (KeyError, TypeError) as exc:
+        raise CheckpointError(f"{path}: its metadata lacks {exc}; it was not written by hwprofiles train. "
+                              "Retrain, or evaluate its weights with --model NAME --weights FILE.") from None
     base = build_base_model(config, in_channels, num_classes)
-    model = model_for_evaluation(base, state["state_dict"], config)
+    try:
+        model = model_for_evaluation(base, state["state_dict"], config)
+    except (RuntimeError, KeyError, ValueError) as exc:
+        raise CheckpointError(
+            f"{path}: its weights do not fit the model its metadata describes ({config.model}, width "
+            f"{config.width:g}, {in_channels} input channels, {num_classes} classes): {_first_lines(exc)}"
+        ) from None
     model.eval()
     return Trained(Path(path), config, model, state["meta"])
+
+
+def _first_lines(exc: BaseException) -> str:
+    """torch's load_state_dict message without its long tail: what is missing or mismatched."""
+    return " ".join(line.strip() for line in str(exc).splitlines()[:4] if line.strip())[:400]
 
 
 def load_weights(path: str | Path, model: str, splits: Any, *, width: float = 1.0) -> Trained:
@@ -312,10 +329,9 @@ def load_weights(path: str | Path, model: str, splits: Any, *, width: float = 1.
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:
-        detail = " ".join(line.strip() for line in str(exc).splitlines()[1:4] if line.strip())[:400]
         raise CheckpointError(
             f"{path}: its weights do not fit model '{model}' built for {splits.name} "
-            f"({splits.in_channels} input channels, {splits.num_classes} classes, width {width:g}): {detail} "
+            f"({splits.in_channels} input channels, {splits.num_classes} classes, width {width:g}): {_first_lines(exc)} "
             "Check --model, --width and --dataset."
         ) from None
     config = TrainConfig(model=model, dataset=splits.name, width=width)
