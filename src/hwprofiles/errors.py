@@ -75,3 +75,7 @@ class BridgeError(HwProfilesError, ValueError):
 
 class ResultsStoreError(HwProfilesError, RuntimeError):
     """A results database cannot be used (not SQLite, or written by an older version)."""
+
+
+class OutputError(HwProfilesError, OSError):
+    """A file cannot be written (read-only folder, full disk); what was there before is kept."""

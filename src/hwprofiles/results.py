@@ -23,9 +23,10 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
 
 from hwprofiles.errors import ResultsStoreError
 
@@ -35,6 +36,10 @@ if TYPE_CHECKING:  # pragma: no cover
 DB_ENV = "HWPROFILES_RESULTS"
 DEFAULT_DB = Path("hwprofiles-out") / "results.sqlite"
 SCHEMA_VERSION = 2  # PRAGMA user_version; 0 is the name-keyed store of hwprofiles 0.1
+LOCK_BUDGET_S = 120.0  # how long to wait for another process's lock before giving up
+_BUSY_TIMEOUT_S = 5.0  # SQLite's own wait per attempt, inside that budget
+_WHERE_TO = "Check that its folder is writable and the disk is not full, or point --results at another file."
+T = TypeVar("T")
 
 # Label columns: what a person reads; never part of the key.
 LABELS = ("checkpoint", "model", "method", "train_profile", "eval_profile", "test_set")
@@ -71,29 +76,67 @@ def now_iso() -> str:
 class ResultsStore:
     """A SQLite database of runs and evaluations, keyed by content.
 
+    Many processes may share one database: it runs in write-ahead-log mode (readers
+    never block the writer), and a write that finds the database locked retries
+    with back-off for up to ``lock_budget_s`` seconds before giving up with a message.
+
+    Args:
+        path: the database file (default ``$HWPROFILES_RESULTS`` or
+            ``hwprofiles-out/results.sqlite``), or ``":memory:"``.
+        lock_budget_s: how long a read or write may wait for a lock held by another process.
+
     Raises:
-        ResultsStoreError: the file is not a SQLite database, or it is a name-keyed
+        ResultsStoreError: the file is not a SQLite database, it is a name-keyed
             store of an older version (its numbers cannot be traced, so they are never
-            mixed with new ones: point at a new file).
+            mixed with new ones: point at a new file), or it cannot be opened or written.
     """
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    def __init__(self, path: str | Path | None = None, *, lock_budget_s: float = LOCK_BUDGET_S) -> None:
         memory = path is not None and str(path) == ":memory:"
         self.path: Path | str = ":memory:" if memory else Path(path if path is not None else default_db_path())
-        if isinstance(self.path, Path):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(self.path))
+        self.lock_budget_s = lock_budget_s
         try:
-            self._check_version()
-            self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            self._db.close()
-            raise ResultsStoreError(
-                f"{self.path}: not a hwprofiles results database ({exc}). Point --results at another file."
-            ) from None
-        except ResultsStoreError:
+            if isinstance(self.path, Path):
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(self.path), timeout=min(_BUSY_TIMEOUT_S, lock_budget_s))
+        except (OSError, sqlite3.Error) as exc:
+            raise ResultsStoreError(f"{self.path}: cannot open the results database ({exc}). {_WHERE_TO}") from None
+        try:
+            self._retrying(self._open)
+        except BaseException:
             self._db.close()
             raise
+
+    def _open(self) -> None:
+        self._check_version()
+        if isinstance(self.path, Path):
+            self._db.execute("PRAGMA journal_mode=WAL")  # readers and one writer at once, across processes
+        self._db.executescript(_SCHEMA)
+
+    def _retrying(self, action: Callable[[], T]) -> T:
+        """Run ``action``, retrying with back-off while another process holds the lock;
+        every other database failure becomes one message naming the file."""
+        deadline = time.monotonic() + self.lock_budget_s
+        delay = 0.05
+        while True:
+            try:
+                return action()
+            except sqlite3.OperationalError as exc:
+                text = str(exc)
+                if "locked" in text or "busy" in text:
+                    if time.monotonic() + delay > deadline:
+                        raise ResultsStoreError(
+                            f"{self.path}: the results database stayed locked by another process for "
+                            f"{self.lock_budget_s:g} s. Wait for that process, or point --results at another file."
+                        ) from None
+                    time.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+                    continue
+                raise ResultsStoreError(f"{self.path}: the results database cannot be used ({text}). {_WHERE_TO}") from None
+            except sqlite3.DatabaseError as exc:
+                raise ResultsStoreError(
+                    f"{self.path}: not a hwprofiles results database ({exc}). Point --results at another file."
+                ) from None
 
     def _check_version(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -121,18 +164,22 @@ class ResultsStore:
     ) -> None:
         """Record a training run under the hash of the model it produced."""
         config = meta.get("config", {})
-        with self._db:
-            self._db.execute(
-                "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    model_hash, str(checkpoint), config.get("model"), config.get("dataset"), config.get("method"),
-                    config.get("profile"), json.dumps(meta, sort_keys=True), clean_accuracy, int(finished), now_iso(),
-                ),
-            )
+        values = (
+            model_hash, str(checkpoint), config.get("model"), config.get("dataset"), config.get("method"),
+            config.get("profile"), json.dumps(meta, sort_keys=True), clean_accuracy, int(finished), now_iso(),
+        )
+        self._write("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+
+    def _write(self, sql: str, values: tuple[Any, ...]) -> None:
+        def write() -> None:
+            with self._db:  # one transaction: committed whole or rolled back
+                self._db.execute(sql, values)
+
+        self._retrying(write)
 
     # -- evaluations -----------------------------------------------------------------
     def get_eval(self, key: EvalKey) -> float | None:
-        row = self._db.execute("SELECT accuracy FROM evals WHERE key=?", (key.id,)).fetchone()
+        row = self._retrying(lambda: self._db.execute("SELECT accuracy FROM evals WHERE key=?", (key.id,)).fetchone())
         return None if row is None else float(row[0])
 
     def put_eval(
@@ -149,18 +196,19 @@ class ResultsStore:
                "batch_size": key.batch_size, "device": key.device, "engine_version": key.engine_version,
                "noise_scale": noise_scale, "t_inference_s": t_inference_s,
                **{c: None if labels.get(c) is None else str(labels[c]) for c in LABELS}, "created": now_iso()}
-        with self._db:  # one transaction per chip instance: an interrupt loses at most one
-            self._db.execute(
-                f"INSERT OR REPLACE INTO evals ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-                tuple(row.values()),
-            )
+        # one transaction per chip instance: an interrupt loses at most the one being measured
+        self._write(f"INSERT OR REPLACE INTO evals ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                    tuple(row.values()))
 
     def rows(self, table: str) -> list[dict[str, Any]]:
         if table not in ("runs", "evals"):
             raise ValueError(f"unknown table {table!r}")
-        cursor = self._db.execute(f"SELECT * FROM {table} ORDER BY rowid")  # noqa: S608 - fixed names
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row)) for row in cursor.fetchall()]
+        def read() -> list[dict[str, Any]]:
+            cursor = self._db.execute(f"SELECT * FROM {table} ORDER BY rowid")  # noqa: S608 - fixed names
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+        return self._retrying(read)
 
 
 EXPORT_FORMATS = ("csv", "json", "parquet")

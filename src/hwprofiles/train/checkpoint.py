@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from hwprofiles.errors import CheckpointError
+from hwprofiles.errors import CheckpointError, OutputError
 from hwprofiles.io import atomic_write
 
 FORMAT = "hwprofiles-checkpoint"
@@ -22,8 +22,12 @@ VERSION = 1
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     """Write ``payload`` (tensors, dicts, lists, numbers, strings) atomically to ``path``."""
-    with atomic_write(path, "wb") as handle:
-        torch.save({"format": FORMAT, "version": VERSION, **payload}, handle)
+    try:
+        with atomic_write(path, "wb") as handle:
+            torch.save({"format": FORMAT, "version": VERSION, **payload}, handle)
+    except RuntimeError as exc:  # torch reports a failed write (a full disk) as a RuntimeError
+        raise OutputError(f"{path}: cannot be written ({str(exc).splitlines()[0][:200]}); check the disk and the "
+                          "folder, or write elsewhere (--out). The previous checkpoint is kept.") from None
     return Path(path)
 
 
