@@ -126,8 +126,10 @@ def test_results_store_skips_measured_instances(tmp_path, synthetic, loaders, mo
     store = ResultsStore(tmp_path / "r.sqlite")
     first = evaluate_checkpoint(trained, "gaussian-additive", loaders, samples=3, store=store)
     calls = []
-    real = chips.accuracy
-    monkeypatch.setattr(chips, "accuracy", lambda *a, **k: calls.append(1) or real(*a, **k))
+    from hwprofiles.train import loop
+
+    real = loop.accuracy
+    monkeypatch.setattr(loop, "accuracy", lambda *a, **k: calls.append(1) or real(*a, **k))
     again = evaluate_checkpoint(trained, "gaussian-additive", loaders, samples=3, store=store)
     assert calls == [] and again == first
     more = evaluate_checkpoint(trained, "gaussian-additive", loaders, samples=4, store=store)

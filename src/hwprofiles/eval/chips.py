@@ -27,13 +27,12 @@ from typing import Any, Callable, Iterable, Sequence
 import torch
 import torch.nn as nn
 
-from hwprofiles.errors import HwProfilesError
-from hwprofiles.eval.keys import EvalKey, batches_digest, loader_identity, model_digest, profile_digest
-from hwprofiles.profiles import Profile, load_profile
+from hwprofiles.eval.keys import model_digest
+from hwprofiles.profiles import Profile
 from hwprofiles.results import ResultsStore
 from hwprofiles.train.checkpoint import load_checkpoint
 from hwprofiles.train.config import TrainConfig
-from hwprofiles.train.loop import accuracy, build_base_model
+from hwprofiles.train.loop import build_base_model
 from hwprofiles.train.methods import model_for_evaluation
 
 CALIBRATION_BATCHES = 4
@@ -110,14 +109,6 @@ class EvaluationResult(Summary):
                 "hashes": dict(self.hashes)}
 
 
-def _inputs(batch: Any) -> torch.Tensor:
-    return batch[0] if isinstance(batch, (tuple, list)) else batch
-
-
-def _needs_calibration(profile: Profile) -> bool:
-    return profile.dac is not None and profile.dac.bound_mode == "calibrated"
-
-
 def evaluate(
     model: nn.Module,
     data: Iterable[Any],
@@ -139,12 +130,13 @@ def evaluate(
 
     The model is converted with :func:`hwprofiles.to_noisy` (a copy; ``model`` is not
     changed), calibrated on ``calibration`` when the profile calibrates its DAC input
-    bounds, and programmed with seeds ``0 .. samples-1``.
+    bounds, and programmed with seeds ``0 .. samples-1``. To run many evaluations at
+    once, in parallel on Ray, see :mod:`hwprofiles.eval.grid`.
 
     Args:
         model: a float ``nn.Module`` whose outputs are class scores.
         data: the test data: an iterable of ``(inputs, labels)`` batches that can be
-            iterated more than once (a DataLoader, a list).
+            iterated more than once (a DataLoader, a list; a generator is read once and kept).
         profile: a :class:`Profile`, a profile name or a profile file.
         samples: number of chip instances.
         calibration: a few training batches (inputs, or ``(inputs, labels)``); needed
@@ -167,75 +159,14 @@ def evaluate(
         HwProfilesError: calibration data missing, or ``only_layer`` unknown.
         ValueError: ``samples`` < 1, or a non-finite or negative time.
     """
-    from hwprofiles.nn.convert import calibrate, noisy_layer_names, program, to_noisy
+    from hwprofiles.eval.grid import prepare, run_requests
 
-    if samples < 1:
-        raise ValueError(f"samples={samples}: evaluate at least one chip instance")
-    profile = load_profile(profile)
-    if noise_scale is not None:
-        profile = profile.with_noise_scale(noise_scale)
-    t_s = float(profile.t_inference_s if t_inference_s is None else t_inference_s)
-    if not (math.isfinite(t_s) and t_s >= 0):
-        raise ValueError(f"t_inference_s={t_inference_s}: the time since programming must be a finite number >= 0")
-    if iter(data) is data:  # a one-shot iterator: every chip instance needs its own pass
-        data = list(data)
-    calibration_inputs: list[torch.Tensor] = []
-    if _needs_calibration(profile):
-        if calibration is None:
-            raise HwProfilesError(
-                f"profile '{profile.name}' sets its DAC input bounds from data: pass calibration= a few training "
-                "batches (never the test data)."
-            )
-        calibration_inputs = [_inputs(b) for b in calibration]
-    exclude: list[str] = []
-    if only_layer is not None:
-        names = noisy_layer_names(model, profile)
-        if only_layer not in names:
-            raise HwProfilesError(f"no noisy layer named '{only_layer}'; the layers are: {', '.join(names)}")
-        exclude = [n for n in names if n != only_layer]
-
-    model_hash = model_hash or model_digest(model, description)
-    if isinstance(data, torch.utils.data.DataLoader):
-        data_hash, batch_size = loader_identity(data)
-    else:
-        data_hash, batch_size = batches_digest(data), 0
-    hashes = {"model": model_hash, "profile": profile_digest(profile, t_s), "data": data_hash,
-              "calibration": batches_digest(calibration_inputs) if calibration_inputs else ""}
-    device_type = torch.device(device).type
-    keys = [EvalKey(model=hashes["model"], profile=hashes["profile"], data=hashes["data"],
-                    calibration=hashes["calibration"], seed=seed, layer=only_layer or "", batch_size=batch_size,
-                    device=device_type) for seed in range(samples)]
-    accuracies: dict[int, float] = {}
-    if store is not None:
-        for key in keys:
-            value = store.get_eval(key)
-            if value is not None:
-                accuracies[key.seed] = value
-    cached = len(accuracies)
-    for _ in range(cached):
-        if on_sample is not None:
-            on_sample()
-    missing = [k for k in keys if k.seed not in accuracies]
-    if missing:
-        noisy = to_noisy(model, profile, exclude=exclude).to(device)
-        if calibration_inputs:
-            calibrate(noisy, [x.to(device) for x in calibration_inputs])
-        row_labels = {"eval_profile": profile.name, **(labels or {})}
-        for key in missing:
-            program(noisy, seed=key.seed, t_inference_s=t_s)
-            accuracies[key.seed] = accuracy(noisy, data, device)
-            if store is not None:
-                store.put_eval(key, accuracies[key.seed], row_labels,
-                               noise_scale=float(profile.noise_scale), t_inference_s=t_s)
-            if on_sample is not None:
-                on_sample()
-    values = tuple(accuracies[k.seed] for k in keys)
-    s = summarize(values)
-    return EvaluationResult(
-        s.mean, s.std, s.ci_low, s.ci_high, s.n, accuracies=values, seeds=tuple(range(samples)),
-        keys=tuple(k.id for k in keys), profile=profile.name, noise_scale=float(profile.noise_scale),
-        t_inference_s=t_s, hashes=hashes, cached=cached,
-    )
+    request = prepare(model, data, profile, samples=samples, calibration=calibration, noise_scale=noise_scale,
+                      t_inference_s=t_inference_s, only_layer=only_layer, labels=labels, description=description,
+                      model_hash=model_hash, device=device)
+    result = run_requests([request], store=store, on_sample=on_sample)[0]
+    assert result is not None  # a single request's failure is raised
+    return result
 
 
 @dataclass

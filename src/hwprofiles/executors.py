@@ -1,0 +1,170 @@
+"""Where independent units of work run: in this process, or as tasks on a Ray cluster.
+
+An executor maps a function over tasks and reports each result (or failure) to a
+callback in the driver, as it arrives. The driver alone writes results, so the
+results store needs no locking across machines and a grid started again skips what
+is already done.
+
+``local`` (the default) runs each task here, in order, and imports no Ray. ``ray``
+runs each as a Ray task: ``address=None`` starts a Ray instance on this machine,
+``"auto"`` joins the cluster this machine belongs to, ``"ray://host:10001"`` or
+``"host:6379"`` joins that one (also ``$HWPROFILES_RAY_ADDRESS``). A worker process or
+node that dies mid-task has its task retried elsewhere (``max_retries``); an error the
+task raises itself is reported, not retried.
+
+    >>> executor = get_executor("local")
+    >>> results = []
+    >>> executor.map(pow, [(2, 3), (3, 2)], lambda i, value, error: results.append((i, value, error)))
+    >>> results
+    [(0, 8, None), (1, 9, None)]
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Protocol, Sequence
+
+from hwprofiles.errors import HwProfilesError
+
+RAY_ADDRESS_ENV = "HWPROFILES_RAY_ADDRESS"
+EXECUTORS = ("local", "ray")
+
+OnResult = Callable[[int, Any, "BaseException | None"], None]
+
+
+class Executor(Protocol):
+    name: str
+
+    def map(
+        self, fn: Callable[..., Any], tasks: Sequence[tuple[Any, ...]], on_result: OnResult, *,
+        devices: Sequence[str] | None = None, on_start: Callable[[int], None] | None = None,
+    ) -> None:
+        """Run ``fn(*task)`` for every task; call ``on_result(index, value, error)`` in
+        the driver as each one ends (``error`` is None on success)."""
+
+
+class LocalExecutor:
+    """Every task in this process, one after another."""
+
+    name = "local"
+
+    def map(
+        self, fn: Callable[..., Any], tasks: Sequence[tuple[Any, ...]], on_result: OnResult, *,
+        devices: Sequence[str] | None = None, on_start: Callable[[int], None] | None = None,
+    ) -> None:
+        for index, task in enumerate(tasks):
+            if on_start is not None:
+                on_start(index)
+            try:
+                value = fn(*task)
+            except (HwProfilesError, ValueError, RuntimeError, KeyError, OSError) as exc:  # the task's own fault
+                on_result(index, None, exc)
+            else:
+                on_result(index, value, None)
+
+
+class RayExecutor:
+    """Each task as a Ray task (``num_cpus`` each; a GPU each when its device is CUDA).
+
+    Large arguments (models, test batches) are put in Ray's object store once and
+    shared by every task that uses them, so workers need no shared disk.
+    """
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, *, num_cpus: int | None = None, cpus_per_task: float = 1.0,
+                 max_retries: int = 3) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise HwProfilesError("--executor ray needs Ray: pip install 'hwprofiles[ray]'") from None
+        self.ray = ray
+        self.cpus_per_task = cpus_per_task
+        self.max_retries = max_retries
+        address = address or os.environ.get(RAY_ADDRESS_ENV) or None
+        if not ray.is_initialized():
+            try:
+                ray.init(address=address, num_cpus=num_cpus if address is None else None,
+                         include_dashboard=False, log_to_driver=False, configure_logging=False)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise HwProfilesError(
+                    f"cannot join the Ray cluster at {address!r}: {exc}. Start one with `ray start --head`, "
+                    "or leave --ray-address out to run Ray on this machine."
+                ) from None
+
+    def map(
+        self, fn: Callable[..., Any], tasks: Sequence[tuple[Any, ...]], on_result: OnResult, *,
+        devices: Sequence[str] | None = None, on_start: Callable[[int], None] | None = None,
+    ) -> None:
+        ray = self.ray
+        remote = ray.remote(max_retries=self.max_retries, retry_exceptions=False)(_call)
+        shared: dict[int, Any] = {}
+        pending: dict[Any, int] = {}
+        for index, task in enumerate(tasks):
+            gpus = 1 if devices is not None and str(devices[index]).startswith("cuda") else 0
+            args = [_shared_request(arg, shared, ray) for arg in task]
+            ref = remote.options(num_cpus=self.cpus_per_task, num_gpus=gpus).remote(fn, *args)
+            pending[ref] = index
+            if on_start is not None:
+                on_start(index)
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                index = pending.pop(ref)
+                try:
+                    value = ray.get(ref)
+                except ray.exceptions.RayTaskError as exc:  # the task raised: report its own error
+                    on_result(index, None, exc.cause if exc.cause is not None else exc)
+                except ray.exceptions.RayError as exc:  # retries used up: a worker or node kept dying
+                    on_result(index, None, HwProfilesError(f"Ray gave up on the task: {exc}"))
+                else:
+                    on_result(index, value, None)
+
+
+def _shared_request(arg: Any, shared: dict[int, Any], ray: Any) -> Any:
+    """An EvalRequest whose model and batches are object references put once per run."""
+    from dataclasses import replace
+
+    from hwprofiles.eval.grid import EvalRequest
+
+    if not isinstance(arg, EvalRequest):
+        return arg
+    refs = {}
+    for name in ("model", "batches", "calibration"):
+        value = getattr(arg, name)
+        if id(value) not in shared:
+            shared[id(value)] = (value, ray.put(value))  # keep the value alive: ids stay unique
+        refs[name] = shared[id(value)][1]
+    return _RequestRefs(replace(arg, model=None, batches=[], calibration=[]), refs)  # type: ignore[arg-type]
+
+
+class _RequestRefs:
+    """A request travelling to a worker with references in place of its large parts."""
+
+    def __init__(self, request: Any, refs: dict[str, Any]) -> None:
+        self.request = request
+        self.refs = refs
+
+
+def _call(fn: Callable[..., Any], *args: Any) -> Any:
+    """Runs on the worker: resolve shared parts, then call ``fn``."""
+    from dataclasses import replace
+
+    resolved = []
+    for arg in args:
+        if isinstance(arg, _RequestRefs):
+            import ray
+
+            parts = {name: ray.get(ref) for name, ref in arg.refs.items()}
+            arg = replace(arg.request, **parts)
+        resolved.append(arg)
+    return fn(*resolved)
+
+
+def get_executor(name: str = "local", *, address: str | None = None, num_cpus: int | None = None) -> Executor:
+    """The executor called ``name`` (``local`` or ``ray``)."""
+    if name == "local":
+        return LocalExecutor()
+    if name == "ray":
+        return RayExecutor(address, num_cpus=num_cpus)
+    raise HwProfilesError(f"unknown executor '{name}': use {' or '.join(EXECUTORS)}")
