@@ -52,6 +52,43 @@ class Schedule(str, Enum):
 
 
 Device = Annotated[str, typer.Option("--device", callback=_check_device, help="torch device: cpu, cuda or cuda:N.")]
+
+
+class ExecutorName(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
+ExecutorOpt = Annotated[ExecutorName, typer.Option("--executor", case_sensitive=False, help="Where evaluations (and transfer's training runs) run: local (this process) or ray (tasks on a Ray cluster).")]
+RayAddress = Annotated[Optional[str], typer.Option("--ray-address", envvar="HWPROFILES_RAY_ADDRESS", help="Ray cluster to join: auto (the one this machine is in) or HOST:PORT; none starts Ray on this machine.")]
+
+
+def _executor(name: ExecutorName, address: str | None) -> Any:
+    from hwprofiles.executors import get_executor
+
+    if address and name is not ExecutorName.ray:
+        raise typer.BadParameter("--ray-address needs --executor ray", param_hint="--ray-address")
+    return get_executor(name.value, address=address)
+
+
+def _grid_progress(quiet: bool, total: int | None, title: str) -> Any:
+    """A progress bar over chip instances, with done / running / failed evaluations."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   TextColumn("{task.fields[state]}"), disable=quiet)
+    task = bar.add_task(title, total=total, state="")
+    return bar, (lambda: bar.advance(task)), (
+        lambda done, running, failed: bar.update(task, state=f"done {done} running {running} failed {failed}"))
+
+
+def _report_failures(stats: Any) -> None:
+    """The grid's time summary; failed evaluations by name, and a non-zero exit if any."""
+    typer.echo(stats.summary(), err=True)
+    if stats.failures:
+        for failure in stats.failures:
+            typer.echo(f"failed: {failure.name}: {failure.error}", err=True)
+        raise typer.Exit(1)
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 Checkpoints = Annotated[Optional[list[Path]], typer.Argument(help="Checkpoints written by hwprofiles train.", show_default=False)]
 ModelName = Annotated[Optional[str], typer.Option("--model", help="Architecture of --weights: a zoo name, torchvision:NAME or module:factory (your own).")]
@@ -185,35 +222,42 @@ def eval_command(
     data_root: DataRoot = None,
     download: Download = False,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the results as JSON here.")] = None,
-    results: ResultsDb = None,
+    results_db: ResultsDb = None,
+    executor: ExecutorOpt = ExecutorName.local,
+    ray_address: RayAddress = None,
     device: Device = "cpu",
     quiet: Quiet = False,
 ) -> None:
     """Accuracy of checkpoints (or weights trained elsewhere) under profiles, over K chip instances."""
-    from rich.progress import Progress
-
-    from hwprofiles.eval import evaluate_checkpoint
-    from hwprofiles.eval.chips import test_set_id
+    from hwprofiles.eval.chips import checkpoint_request, test_set_id
+    from hwprofiles.eval.grid import GridStats, run_requests
 
     names = _profiles(profile)
     splits, models = _trained_models(checkpoints, model, weights, width, dataset, data_root, download, test_subset)
+    runner = _executor(executor, ray_address)
     loaders = _loaders(splits)
-    store = _store(results)
+    test_set = test_set_id(splits, test_subset)
+    cells = [(trained, name) for trained in models for name in names]
+    requests = [checkpoint_request(trained, name, loaders, samples=samples, noise_scale=noise_scale,
+                                   t_inference_s=t_inference, test_set=test_set, device=device) for trained, name in cells]
+    stats = GridStats()
+    bar, advance, progress = _grid_progress(quiet, len(requests) * samples, "chip instances")
+    with bar:
+        results = run_requests(requests, store=_store(results_db), executor=runner, on_sample=advance,
+                               on_progress=progress, stats=stats)
     rows, out = [], []
-    with Progress(disable=quiet) as bar:
-        task = bar.add_task("chip instances", total=len(models) * len(names) * samples)
-        for trained in models:
-            for name in names:
-                s = evaluate_checkpoint(trained, name, loaders, samples=samples, noise_scale=noise_scale, t_inference_s=t_inference,
-                                        store=store, test_set=test_set_id(splits, test_subset), on_sample=lambda: bar.advance(task), device=device)
-                rows.append((trained.label, name, s))
-                out.append({"checkpoint": str(trained.path), "trained": trained.label, "eval_profile": name, **s.as_dict()})
+    for (trained, name), s in zip(cells, results):
+        if s is None:
+            continue
+        rows.append((trained.label, name, s))
+        out.append({"checkpoint": str(trained.path), "trained": trained.label, "eval_profile": name, **s.as_dict()})
     _summary_table(rows, f"accuracy over {samples} chip instances")
     if json_out:
         from hwprofiles.io import write_text
 
         write_text(json_out, json.dumps(out, indent=2))
         typer.echo(f"results written to {json_out}")
+    _report_failures(stats)
 
 
 @app.command("sweep")
@@ -235,15 +279,16 @@ def sweep_command(
     download: Download = False,
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the plot and JSON.")] = OUT / "sweeps",
     results: ResultsDb = None,
+    executor: ExecutorOpt = ExecutorName.local,
+    ray_address: RayAddress = None,
     device: Device = "cpu",
     quiet: Quiet = False,
 ) -> None:
     """Accuracy against noise scale (with the midpoint), time since programming, or per layer."""
-    from rich.progress import Progress
-
     import hwprofiles
     from hwprofiles.eval import sweep
     from hwprofiles.eval.chips import test_set_id
+    from hwprofiles.eval.grid import GridStats
 
     if over not in sweep.SWEEPS:
         raise typer.BadParameter(f"use {', '.join(sweep.SWEEPS)}", param_hint="--over")
@@ -253,19 +298,23 @@ def sweep_command(
     if noise_scale is not None:
         prof = prof.with_noise_scale(noise_scale)
     splits, models = _trained_models(checkpoints, model, weights, width, dataset, data_root, download, test_subset)
+    runner = _executor(executor, ray_address)
     grid = sweep.log_grid(low, high, points) if over == "noise" else list(sweep.DRIFT_TIMES_S)
-    with Progress(disable=quiet) as bar:
-        task = bar.add_task(f"{over} sweep under {prof.name}", total=None)
+    stats = GridStats()
+    bar, advance, progress = _grid_progress(quiet, None, f"{over} sweep under {prof.name}")
+    with bar:
         report = sweep.run_sweep(models, prof, _loaders(splits), over=over, grid=grid, samples=samples,
                                  store=_store(results), test_set=test_set_id(splits, test_subset),
-                                 chance=1.0 / splits.num_classes, on_sample=lambda: bar.advance(task), device=device)
+                                 chance=1.0 / splits.num_classes, on_sample=advance, on_progress=progress,
+                                 device=device, executor=runner, stats=stats)
     report.write(out, dataset=splits.name)
     data = report.to_dict()["models"]
     if over == "noise":
         table = _table("model", "clean acc", "midpoint noise scale")
         for label, entry in data.items():
-            mid = entry["midpoint"]
-            table.add_row(label, f"{entry['clean_accuracy']:.4f}", "not reached" if mid is None else f"{mid:.4g}")
+            mid, clean = entry["midpoint"], entry["clean_accuracy"]
+            table.add_row(label, "failed" if clean is None else f"{clean:.4f}",
+                          "not reached" if mid is None else f"{mid:.4g}")
         _console().print(table)
         _console().print("midpoint: the noise scale where accuracy falls halfway from clean accuracy to chance, "
                          "interpolated linearly in log(noise scale) between grid points.")
@@ -277,6 +326,7 @@ def sweep_command(
                 table.add_row(label, f"{p['x']}", f"{p['mean']:.4f}", f"[{p['ci_low']:.4f}, {p['ci_high']:.4f}]")
         _console().print(table)
     typer.echo(f"plot and JSON written to {out}/sweep-{over}-{prof.name}*")
+    _report_failures(stats)
 
 
 @app.command("transfer")
@@ -300,6 +350,8 @@ def transfer_command(
     weights: Annotated[Optional[list[Path]], typer.Option("--weights", help="Also evaluate this state_dict of --model, trained elsewhere, as a row (repeatable).")] = None,
     out: Annotated[Path, typer.Option("--out", "-o")] = OUT / "transfer",
     results: ResultsDb = None,
+    executor: ExecutorOpt = ExecutorName.local,
+    ray_address: RayAddress = None,
     device: Device = "cpu",
     quiet: Quiet = False,
 ) -> None:
@@ -316,14 +368,17 @@ def transfer_command(
     base = TrainConfig(model=model, dataset=dataset, epochs=epochs, batch_size=batch_size, lr=lr, width=width, seed=seed,
                        train_subset=train_subset, test_subset=test_subset, data_root=data_root)
     from hwprofiles.eval.chips import load_weights
+    from hwprofiles.eval.grid import GridStats
 
+    stats = GridStats()
     extra = [load_weights(p, model, splits, width=width) for p in weights or []]
     result = run_transfer(base, train_profiles=trains, eval_profiles=evals, out_dir=out, splits=splits, loaders=_loaders(splits),
-                          extra_models=extra,
+                          extra_models=extra, executor=_executor(executor, ray_address), stats=stats,
                           samples=samples, scale_mode=scale_mode, target_drop=target_drop, store=_store(results),
                           test_set=test_set_id(splits, test_subset), progress=not quiet, device=device, on_event=typer.echo)
     typer.echo(result.to_markdown())
     typer.echo(f"CSV, JSON, Markdown and heatmaps written to {out}")
+    _report_failures(stats)
 
 
 results_app = typer.Typer(help="The results database.", no_args_is_help=True)

@@ -122,13 +122,18 @@ class RayExecutor:
 
 
 def _shared_request(arg: Any, shared: dict[int, Any], ray: Any) -> Any:
-    """An EvalRequest whose model and batches are object references put once per run."""
+    """A task argument as it travels: large values put in the object store once per run
+    (an EvalRequest's model and batches among them), plain values as they are."""
     from dataclasses import replace
 
     from hwprofiles.eval.grid import EvalRequest
 
-    if not isinstance(arg, EvalRequest):
+    if isinstance(arg, (str, int, float, bool, type(None))) or callable(arg):
         return arg
+    if not isinstance(arg, EvalRequest):  # put once, shared by every task; Ray resolves it for the worker
+        if id(arg) not in shared:
+            shared[id(arg)] = (arg, ray.put(arg))
+        return shared[id(arg)][1]
     refs = {}
     for name in ("model", "batches", "calibration"):
         value = getattr(arg, name)

@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import torch
 import torch.nn as nn
@@ -34,6 +34,9 @@ from hwprofiles.train.checkpoint import load_checkpoint
 from hwprofiles.train.config import TrainConfig
 from hwprofiles.train.loop import build_base_model
 from hwprofiles.train.methods import model_for_evaluation
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hwprofiles.eval.grid import EvalRequest
 
 CALIBRATION_BATCHES = 4
 
@@ -275,6 +278,30 @@ def test_set_id(splits: Any, test_subset: int | None) -> str:
     return f"{splits.name}/test/{test_subset or 'all'}"
 
 
+def checkpoint_request(
+    trained: Trained,
+    profile: Profile | str,
+    loaders: tuple[Any, Any],
+    *,
+    samples: int = 5,
+    noise_scale: float | None = None,
+    t_inference_s: float | None = None,
+    test_set: str = "test",
+    only_layer: str | None = None,
+    device: str = "cpu",
+) -> EvalRequest:
+    """The evaluation of a trained model as a request for :func:`hwprofiles.eval.grid.run_requests`:
+    calibrated on the first training batches, labelled with where the model came from."""
+    from hwprofiles.eval.grid import prepare
+
+    train_loader, test_loader = loaders
+    return prepare(
+        trained.model, test_loader, profile, samples=samples, calibration=islice(train_loader, CALIBRATION_BATCHES),
+        noise_scale=noise_scale, t_inference_s=t_inference_s, only_layer=only_layer,
+        labels=trained.store_labels(test_set), model_hash=trained.digest, device=device,
+    )
+
+
 def evaluate_checkpoint(
     trained: Trained,
     profile: Profile | str,
@@ -302,10 +329,10 @@ def evaluate_checkpoint(
         test_set: a label for the test data, stored beside each number.
         only_layer: put noise in this layer only (per-layer sensitivity).
     """
-    train_loader, test_loader = loaders
-    return evaluate(
-        trained.model, test_loader, profile, samples=samples,
-        calibration=islice(train_loader, CALIBRATION_BATCHES),
-        noise_scale=noise_scale, t_inference_s=t_inference_s, only_layer=only_layer, store=store,
-        labels=trained.store_labels(test_set), model_hash=trained.digest, device=device, on_sample=on_sample,
-    )
+    from hwprofiles.eval.grid import run_requests
+
+    request = checkpoint_request(trained, profile, loaders, samples=samples, noise_scale=noise_scale,
+                                 t_inference_s=t_inference_s, test_set=test_set, only_layer=only_layer, device=device)
+    result = run_requests([request], store=store, on_sample=on_sample)[0]
+    assert result is not None  # a single request's failure is raised
+    return result

@@ -11,14 +11,19 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-from hwprofiles.eval.chips import EvaluationResult, Trained, evaluate_checkpoint
+from hwprofiles.errors import HwProfilesError
+from hwprofiles.eval.chips import EvaluationResult, Trained, checkpoint_request
+from hwprofiles.eval.grid import EvalRequest, GridStats, run_requests
 from hwprofiles.eval.labels import relabel, slug
 from hwprofiles.profiles import Profile, load_profile
 from hwprofiles.results import ResultsStore
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hwprofiles.executors import Executor
 
 # Time since programming: 1 s, 1 h, 1 day, 1 month (30 d), 1 year (365 d).
 DRIFT_TIMES_S = (1.0, 3600.0, 86_400.0, 2_592_000.0, 31_536_000.0)
@@ -58,42 +63,69 @@ def midpoint(scales: Sequence[float], accuracies: Sequence[float], clean: float,
     return None
 
 
+def sweep_points(trained: Trained, profile: Profile, over: str, loaders: Any) -> list[Any]:
+    """The default grid of a sweep: noise scales, times since programming, or layer names."""
+    from hwprofiles.nn.convert import noisy_layer_names
+
+    if over == "noise":
+        return log_grid()
+    if over == "time":
+        return list(DRIFT_TIMES_S)
+    return noisy_layer_names(trained.model, profile)
+
+
+def sweep_requests(
+    trained: Trained, profile: Profile, over: str, points: Sequence[Any], loaders: Any, *, samples: int,
+    test_set: str, device: str = "cpu",
+) -> list[EvalRequest]:
+    """One evaluation request per grid point of a sweep over ``over``."""
+    common = dict(samples=samples, test_set=test_set, device=device)
+    if over == "noise":
+        return [checkpoint_request(trained, profile, loaders, noise_scale=s, **common) for s in points]
+    if over == "time":
+        return [checkpoint_request(trained, profile, loaders, t_inference_s=t, **common) for t in points]
+    return [checkpoint_request(trained, profile, loaders, only_layer=layer, **common) for layer in points]
+
+
+def _sweep(trained: Trained, profile: Profile, over: str, points: Sequence[Any], loaders: Any, *, samples: int,
+           store: ResultsStore | None, test_set: str, on_sample: Callable[[], None] | None, device: str,
+           executor: Executor | None) -> list[tuple[Any, EvaluationResult]]:
+    requests = sweep_requests(trained, profile, over, points, loaders, samples=samples, test_set=test_set, device=device)
+    stats = GridStats()
+    results = run_requests(requests, store=store, executor=executor, on_sample=on_sample, stats=stats)
+    if stats.failures:
+        raise HwProfilesError("; ".join(f"{f.name}: {f.error}" for f in stats.failures))
+    return [(x, r) for x, r in zip(points, results) if r is not None]
+
+
 def sweep_noise(
     trained: Trained, profile: Profile, scales: Sequence[float], loaders: Any, *, samples: int,
     store: ResultsStore | None, test_set: str, on_sample: Callable[[], None] | None = None, device: str = "cpu",
+    executor: Executor | None = None,
 ) -> list[tuple[float, EvaluationResult]]:
     """Accuracy at each noise scale."""
-    return [
-        (s, evaluate_checkpoint(trained, profile, loaders, samples=samples, noise_scale=s, store=store,
-                                test_set=test_set, on_sample=on_sample, device=device))
-        for s in scales
-    ]
+    return _sweep(trained, profile, "noise", scales, loaders, samples=samples, store=store, test_set=test_set,
+                  on_sample=on_sample, device=device, executor=executor)
 
 
 def sweep_time(
     trained: Trained, profile: Profile, times_s: Sequence[float], loaders: Any, *, samples: int,
     store: ResultsStore | None, test_set: str, on_sample: Callable[[], None] | None = None, device: str = "cpu",
+    executor: Executor | None = None,
 ) -> list[tuple[float, EvaluationResult]]:
     """Accuracy at each time since programming (drifting profiles)."""
-    return [
-        (t, evaluate_checkpoint(trained, profile, loaders, samples=samples, t_inference_s=t, store=store,
-                                test_set=test_set, on_sample=on_sample, device=device))
-        for t in times_s
-    ]
+    return _sweep(trained, profile, "time", times_s, loaders, samples=samples, store=store, test_set=test_set,
+                  on_sample=on_sample, device=device, executor=executor)
 
 
 def sweep_layers(
     trained: Trained, profile: Profile, loaders: Any, *, samples: int, store: ResultsStore | None,
-    test_set: str, on_sample: Callable[[], None] | None = None, device: str = "cpu",
+    test_set: str, on_sample: Callable[[], None] | None = None, device: str = "cpu", executor: Executor | None = None,
 ) -> dict[str, EvaluationResult]:
     """Accuracy with noise in one layer at a time (Walking Noise), at the profile's noise scale."""
-    from hwprofiles.nn.convert import noisy_layer_names
-
-    return {
-        layer: evaluate_checkpoint(trained, profile, loaders, samples=samples, store=store, test_set=test_set,
-                                   only_layer=layer, on_sample=on_sample, device=device)
-        for layer in noisy_layer_names(trained.model, profile)
-    }
+    layers = sweep_points(trained, profile, "layer", loaders)
+    return dict(_sweep(trained, profile, "layer", layers, loaders, samples=samples, store=store, test_set=test_set,
+                       on_sample=on_sample, device=device, executor=executor))
 
 
 @dataclass
@@ -110,6 +142,7 @@ class SweepReport:
     clean: dict[str, float] = field(default_factory=dict)
     midpoints: dict[str, float | None] = field(default_factory=dict)
     checkpoints: dict[str, str] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         models: dict[str, Any] = {}
@@ -123,7 +156,7 @@ class SweepReport:
                 entry["points"] = [{"x": x, **s.as_dict()} for x, s in self.curves[label]]
             models[label] = entry
         return {"profile": self.profile, "over": self.over, "samples": self.samples, "noise_scale": self.noise_scale,
-                "models": models}
+                "models": models, "failures": self.failures}
 
     def write(self, out_dir: str | Path, dataset: str = "") -> dict[str, Path]:
         """The JSON report and the plots (one per model for a layer sweep)."""
@@ -150,11 +183,15 @@ def run_sweep(
     models: Sequence[Trained], profile: Profile | str, loaders: Any, *, over: str = "noise",
     grid: Sequence[float] | None = None, samples: int = 5, store: ResultsStore | None = None, test_set: str = "test",
     chance: float = 0.1, on_sample: Callable[[], None] | None = None, device: str = "cpu",
+    executor: Executor | None = None, on_progress: Callable[[int, int, int], None] | None = None,
+    stats: GridStats | None = None,
 ) -> SweepReport:
     """Sweep every model over noise scale (with its midpoint), time since programming, or layers.
 
-    Models that share a label (two QAT checkpoints) are relabelled after what sets
-    them apart, so none is dropped.
+    The whole grid (every model, every point, and each model's noise-free accuracy)
+    goes to the executor at once. Models that share a label (two QAT checkpoints) are
+    relabelled after what sets them apart, so none is dropped. A point that fails is
+    left out of its curve and named in ``report.failures``; the others go on.
 
     Args:
         models: trained models (:func:`hwprofiles.eval.load_trained`).
@@ -162,6 +199,7 @@ def run_sweep(
         loaders: (train loader, test loader).
         over: ``noise``, ``time`` or ``layer``.
         grid: noise scales (default: :func:`log_grid`) or times in s (default: :data:`DRIFT_TIMES_S`).
+        executor: where the evaluations run (default: this process).
     """
     if over not in SWEEPS:
         raise ValueError(f"unknown sweep {over!r}: use {', '.join(SWEEPS)}")
@@ -169,21 +207,29 @@ def run_sweep(
     models = relabel(models)
     report = SweepReport(prof.name, over, samples, float(prof.noise_scale), chance,
                          checkpoints={m.label: str(m.path) for m in models})
-    common = dict(samples=samples, store=store, test_set=test_set, on_sample=on_sample, device=device)
+    plan: list[tuple[Trained, list[Any], int]] = []  # model, its points, where its requests start
+    requests: list[EvalRequest] = []
+    common = dict(samples=samples, test_set=test_set, device=device)
     for trained in models:
-        if over == "layer":
-            report.layers[trained.label] = sweep_layers(trained, prof, loaders, **common)
-            continue
+        points = list(grid) if grid is not None and over != "layer" else sweep_points(trained, prof, over, loaders)
+        plan.append((trained, points, len(requests)))
+        requests += sweep_requests(trained, prof, over, points, loaders, **common)
         if over == "noise":
-            points = list(grid) if grid is not None else log_grid()
-            report.curves[trained.label] = sweep_noise(trained, prof, points, loaders, **common)
-        else:
-            points = list(grid) if grid is not None else list(DRIFT_TIMES_S)
-            report.curves[trained.label] = sweep_time(trained, prof, points, loaders, **common)
-        clean = evaluate_checkpoint(trained, "ideal", loaders, samples=1, store=store, test_set=test_set,
-                                    device=device).mean
-        report.clean[trained.label] = clean
-        report.midpoints[trained.label] = (
-            midpoint(points, [s.mean for _, s in report.curves[trained.label]], clean, chance) if over == "noise" else None
-        )
+            requests.append(checkpoint_request(trained, "ideal", loaders, samples=1, test_set=test_set, device=device))
+    stats = stats if stats is not None else GridStats()
+    results = run_requests(requests, store=store, executor=executor, on_sample=on_sample, on_progress=on_progress,
+                           stats=stats)
+    report.failures = [f"{f.name}: {f.error}" for f in stats.failures]
+    for trained, points, start in plan:
+        got = [(x, r) for x, r in zip(points, results[start:start + len(points)]) if r is not None]
+        if over == "layer":
+            report.layers[trained.label] = dict(got)
+            continue
+        report.curves[trained.label] = got
+        if over == "noise":
+            clean = results[start + len(points)]
+            if clean is not None:
+                report.clean[trained.label] = clean.mean
+                report.midpoints[trained.label] = midpoint([x for x, _ in got], [r.mean for _, r in got],
+                                                           clean.mean, chance)
     return report

@@ -24,13 +24,17 @@ import io
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from hwprofiles.eval.chips import Summary, Trained, evaluate_checkpoint, load_trained
+from hwprofiles.eval.chips import EvaluationResult, Summary, Trained, checkpoint_request, evaluate_checkpoint, load_trained
+from hwprofiles.eval.grid import GridStats, run_requests
 from hwprofiles.io import write_text
 from hwprofiles.profiles import load_profile
 from hwprofiles.results import ResultsStore
 from hwprofiles.train.config import TrainConfig
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hwprofiles.executors import Executor
 
 
 @dataclass
@@ -171,6 +175,8 @@ def run_transfer(
     device: str = "cpu",
     on_event: Callable[[str], None] = lambda message: None,
     extra_models: Sequence[Trained] = (),
+    executor: Executor | None = None,
+    stats: GridStats | None = None,
 ) -> TransferResult:
     """Train (or reuse finished checkpoints of) every row, evaluate it under every column.
 
@@ -190,20 +196,27 @@ def run_transfer(
         scale = "" if config.noise_scale is None else f"-x{config.noise_scale:.3g}"
         return ckpt_dir / f"{config.model}-{config.label.replace(':', '-')}{scale}-s{config.seed}.pt"
 
-    def trained_for(config: TrainConfig) -> Trained:
+    def finished(config: TrainConfig) -> bool:
         path = checkpoint_for(config)
-        finished = False
-        if path.exists():
-            meta = load_checkpoint(path)["meta"]
-            finished = bool(meta.get("finished")) and TrainConfig.from_dict(meta["config"]) == config
-        if finished:
-            on_event(f"reusing finished checkpoint {path}")
-        else:
-            on_event(f"training {config.label} -> {path}")
-            train(config, path, resume=True, progress=progress, data=splits, device=device)
-        return load_trained(path, splits)
+        if not path.exists():
+            return False
+        meta = load_checkpoint(path)["meta"]
+        return bool(meta.get("finished")) and TrainConfig.from_dict(meta["config"]) == config
 
-    clean = trained_for(replace(base, method="clean", profile=None, noise_scale=None))
+    def trained_for(configs: Sequence[TrainConfig]) -> list[Trained]:
+        """Train every config not yet finished (on the executor), then load them all."""
+        todo = [c for c in configs if not finished(c)]
+        for c in configs:
+            on_event(f"reusing finished checkpoint {checkpoint_for(c)}" if c not in todo
+                     else f"training {c.label} -> {checkpoint_for(c)}")
+        if executor is None or executor.name == "local":
+            for c in todo:
+                train(c, checkpoint_for(c), resume=True, progress=progress, data=splits, device=device)
+        elif todo:
+            train_on(executor, [(c, checkpoint_for(c)) for c in todo], splits, device=device, on_event=on_event)
+        return [load_trained(checkpoint_for(c), splits) for c in configs]
+
+    clean = trained_for([replace(base, method="clean", profile=None, noise_scale=None)])[0]
     scales: dict[str, float] = {}
     names = list(dict.fromkeys([*eval_profiles, *train_profiles]))
     if scale_mode == "matched":
@@ -220,22 +233,72 @@ def run_transfer(
     else:
         raise ValueError(f"unknown scale mode {scale_mode!r}: use published or matched")
 
-    models = relabel([clean] + [trained_for(c) for c in transfer_configs(base, train_profiles, scales)[1:]] + list(extra_models))
+    models = relabel([clean] + trained_for(transfer_configs(base, train_profiles, scales)[1:]) + list(extra_models))
     rows = [m.label for m in models]
     cells: dict[tuple[str, str], Summary] = {}
-    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), disable=not progress)
+    pairs = [(model, col) for model in models for col in eval_profiles]
+    requests = [checkpoint_request(model, col, loaders, samples=samples, noise_scale=scales[col], test_set=test_set,
+                                   device=device) for model, col in pairs]
+    stats = stats if stats is not None else GridStats()
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   TextColumn("{task.fields[state]}"), disable=not progress)
     with bar:
-        task = bar.add_task("evaluating chip instances", total=len(models) * len(eval_profiles) * samples)
-        for model in models:
-            for col in eval_profiles:
-                bar.update(task, description=f"{model.label} under {col}")
-                cells[(model.label, col)] = evaluate_checkpoint(
-                    model, col, loaders, samples=samples, noise_scale=scales[col], store=store, test_set=test_set,
-                    on_sample=lambda: bar.advance(task), device=device,
-                )
+        task = bar.add_task("evaluating chip instances", total=len(requests) * samples, state="")
+        results = run_requests(
+            requests, store=store, executor=executor, on_sample=lambda: bar.advance(task), stats=stats,
+            on_progress=lambda done, running, failed: bar.update(task, state=f"done {done} running {running} failed {failed}"),
+        )
+    for (model, col), result in zip(pairs, results):
+        if result is None:  # named in stats.failures
+            result = EvaluationResult(float("nan"), float("nan"), float("nan"), float("nan"), 0, profile=col)
+        cells[(model.label, col)] = result
     result = TransferResult(rows, list(eval_profiles), cells, {c: scales[c] for c in eval_profiles}, scale_mode,
                             {m.label: str(m.path) for m in models})
     result.write(out)
     return result
 
 
+
+
+def _train_to_bytes(config: TrainConfig, data: Any, device: str) -> bytes:
+    """Runs on a worker: train ``config`` into a scratch file and return the checkpoint's bytes,
+    so the worker needs no disk shared with the driver."""
+    import tempfile
+
+    from hwprofiles.train.loop import train
+
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "checkpoint.pt"
+        train(config, path, progress=False, data=data, device=device)
+        return path.read_bytes()
+
+
+def train_on(
+    executor: Executor, runs: Sequence[tuple[TrainConfig, Path]], data: Any, *, device: str = "cpu",
+    on_event: Callable[[str], None] = lambda message: None,
+) -> None:
+    """Train several runs as tasks of ``executor``; the driver writes each checkpoint
+    (atomically) as it arrives. A run that fails is reported by name; the others go on.
+
+    Raises:
+        HwProfilesError: naming every run that failed.
+    """
+    from hwprofiles.errors import HwProfilesError
+    from hwprofiles.io import atomic_write
+
+    failed: list[str] = []
+
+    def arrived(index: int, value: bytes | None, error: BaseException | None) -> None:
+        config, path = runs[index]
+        if error is not None:
+            failed.append(f"{config.label}: {error}")
+            on_event(f"training {config.label} failed: {error}")
+            return
+        with atomic_write(path, "wb") as handle:
+            handle.write(value)
+        on_event(f"trained {config.label} -> {path}")
+
+    executor.map(_train_to_bytes, [(config, data, device) for config, _ in runs], arrived,
+                 devices=[device] * len(runs))
+    if failed:
+        raise HwProfilesError("training failed: " + "; ".join(failed))
