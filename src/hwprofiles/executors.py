@@ -64,27 +64,43 @@ class LocalExecutor:
 
 
 class RayExecutor:
-    """Each task as a Ray task (``num_cpus`` each; a GPU each when its device is CUDA).
+    """Each task as a Ray task, on ``threads_per_task`` CPUs (and a GPU when its device is CUDA).
 
     Large arguments (models, test batches) are put in Ray's object store once and
     shared by every task that uses them, so workers need no shared disk.
+
+    Args:
+        address: the cluster to join (see the module docstring); None starts Ray here.
+        num_cpus: CPUs of a Ray started here (default: all).
+        threads_per_task: torch threads (and CPUs requested) per task. The default, the
+            driver's own thread count, makes every number identical to a local run:
+            float sums over threads can differ in the last bit between thread counts,
+            and a trained model with them. Fewer threads run more tasks at once.
+        max_retries: how often a task whose worker or node died is started again.
     """
 
     name = "ray"
 
-    def __init__(self, address: str | None = None, *, num_cpus: int | None = None, cpus_per_task: float = 1.0,
-                 max_retries: int = 3) -> None:
+    def __init__(self, address: str | None = None, *, num_cpus: int | None = None,
+                 threads_per_task: int | None = None, max_retries: int = 3) -> None:
+        address = address or os.environ.get(RAY_ADDRESS_ENV) or None
+        if address is None:
+            # A Ray of our own, on this machine alone: keep it on the loopback interface.
+            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        else:
+            _check_reachable(address)
         try:
             import ray
         except ImportError:
             raise HwProfilesError("--executor ray needs Ray: pip install 'hwprofiles[ray]'") from None
+        import torch
+
         self.ray = ray
-        self.cpus_per_task = cpus_per_task
+        self.threads_per_task = threads_per_task or torch.get_num_threads()
         self.max_retries = max_retries
-        address = address or os.environ.get(RAY_ADDRESS_ENV) or None
         if not ray.is_initialized():
             try:
-                ray.init(address=address, num_cpus=num_cpus if address is None else None,
+                ray.init(address=address or "local", num_cpus=num_cpus if address is None else None,
                          include_dashboard=False, log_to_driver=False, configure_logging=False)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise HwProfilesError(
@@ -92,18 +108,26 @@ class RayExecutor:
                     "or leave --ray-address out to run Ray on this machine."
                 ) from None
 
+    def _fit_threads(self) -> int:
+        """Threads per task, no more than the largest node has CPUs (a task asking for more
+        would wait for ever)."""
+        largest = max((node.get("Resources", {}).get("CPU", 0) for node in self.ray.nodes() if node.get("Alive")),
+                      default=0)
+        return max(1, min(self.threads_per_task, int(largest))) if largest else self.threads_per_task
+
     def map(
         self, fn: Callable[..., Any], tasks: Sequence[tuple[Any, ...]], on_result: OnResult, *,
         devices: Sequence[str] | None = None, on_start: Callable[[int], None] | None = None,
     ) -> None:
         ray = self.ray
+        threads = self._fit_threads()
         remote = ray.remote(max_retries=self.max_retries, retry_exceptions=False)(_call)
         shared: dict[int, Any] = {}
         pending: dict[Any, int] = {}
         for index, task in enumerate(tasks):
             gpus = 1 if devices is not None and str(devices[index]).startswith("cuda") else 0
             args = [_shared_request(arg, shared, ray) for arg in task]
-            ref = remote.options(num_cpus=self.cpus_per_task, num_gpus=gpus).remote(fn, *args)
+            ref = remote.options(num_cpus=threads, num_gpus=gpus).remote(fn, threads, *args)
             pending[ref] = index
             if on_start is not None:
                 on_start(index)
@@ -119,6 +143,25 @@ class RayExecutor:
                     on_result(index, None, HwProfilesError(f"Ray gave up on the task: {exc}"))
                 else:
                     on_result(index, value, None)
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Refuse a ``host:port`` cluster address that nothing answers at, at once (Ray itself
+    would wait for minutes)."""
+    import socket
+
+    if address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise HwProfilesError(f"--ray-address {address!r}: give auto, HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise HwProfilesError(
+            f"cannot join the Ray cluster at {address!r}: nothing answers there ({exc.strerror or exc}). "
+            "Start one with `ray start --head`, or leave --ray-address out to run Ray on this machine."
+        ) from None
 
 
 def _shared_request(arg: Any, shared: dict[int, Any], ray: Any) -> Any:
@@ -151,10 +194,13 @@ class _RequestRefs:
         self.refs = refs
 
 
-def _call(fn: Callable[..., Any], *args: Any) -> Any:
-    """Runs on the worker: resolve shared parts, then call ``fn``."""
+def _call(fn: Callable[..., Any], threads: int, *args: Any) -> Any:
+    """Runs on the worker: use the driver's thread count, resolve shared parts, call ``fn``."""
     from dataclasses import replace
 
+    import torch
+
+    torch.set_num_threads(threads)
     resolved = []
     for arg in args:
         if isinstance(arg, _RequestRefs):
