@@ -71,3 +71,13 @@ class BridgeError(HwProfilesError, ValueError):
     def __init__(self, message: str, reasons: list[str] | None = None) -> None:
         super().__init__(message)
         self.reasons = list(reasons or [])
+
+
+class NotCalibratedError(HwProfilesError, RuntimeError):
+    """An analog layer with a calibrated DAC was used for inference before its input
+    bound was set from data."""
+
+
+class ConversionError(HwProfilesError, TypeError):
+    """A model could not be converted as asked (with ``strict=True``: a matrix layer
+    would stay float)."""
