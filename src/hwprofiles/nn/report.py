@@ -6,7 +6,7 @@
     layer  float type  noisy twin / why float
     -----  ----------  ---------------------------------------------------------------------------
     0      Linear      NoisyLinear
-    1      Bilinear    float: no noisy twin for this type (give one with mapping= or a plugin's ...
+    1      Bilinear    float: no noisy twin for this type (give one with mapping= or a plugin's hwprofiles_swap_layer)
 """
 
 from __future__ import annotations
