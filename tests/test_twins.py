@@ -138,6 +138,7 @@ def noisy_products(model: nn.Module) -> dict[str, list[bool]]:
     return seen
 
 
+@pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors")  # the float encoder's fused path
 @pytest.mark.parametrize("analog_attention", [False, True])
 def test_every_matmul_of_a_transformer_encoder_carries_noise(analog_attention: bool) -> None:
     model = encoder().eval()
