@@ -113,7 +113,8 @@ def side_by_side(clean: Callable[[], None], noisy: Callable[[], None], repeats: 
 def build_pair(model_name: str, profile: str | hwprofiles.Profile) -> tuple[nn.Module, nn.Module]:
     torch.manual_seed(0)
     clean = get_model(model_name, in_channels=IN_CHANNELS, num_classes=NUM_CLASSES)
-    noisy = hwprofiles.to_noisy(clean, profile)  # a deep copy: same weights, its own parameters
+    # a deep copy: same weights, its own parameters; calibrated DACs take their bounds from one batch
+    noisy = hwprofiles.to_noisy(clean, profile, calibration=[batch(32)[0]])
     hwprofiles.program(noisy, seed=0)
     return clean, noisy
 

@@ -173,7 +173,7 @@ def worker_memory(args: argparse.Namespace) -> dict[str, Any]:
 
     model = get_model(args.model, in_channels=overhead.IN_CHANNELS, num_classes=overhead.NUM_CLASSES)
     if args.profile != "clean":
-        model = hwprofiles.to_noisy(model, args.profile, inplace=True)  # no float copy left behind
+        model = hwprofiles.to_noisy(model, args.profile, inplace=True, calibration=[x])  # no float copy left behind
         hwprofiles.program(model, seed=0)
     if args.mode == "forward":
         model.eval()

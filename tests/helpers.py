@@ -11,3 +11,14 @@ def make_profile(noise: list[dict[str, Any]], **fields: Any) -> hwprofiles.Profi
     """A validated profile holding ``noise``; no DAC, ADC or tiles unless given."""
     data = {"name": "under-test", "technology": "generic", "description": "test profile", "noise": noise}
     return hwprofiles.parse_profile({**data, **fields})
+
+
+def forward_on_chip(model: Any, x: Any, seed: int) -> Any:
+    """``model(x)`` on chip instance ``seed`` (noisy models) in eval mode; run in another
+    process by the pickling tests, so it lives in a module that process can import."""
+    import torch
+
+    if hasattr(model, "_hwprofiles"):
+        hwprofiles.program(model, seed=seed)
+    with torch.no_grad():
+        return model.eval()(x)

@@ -58,7 +58,7 @@ def layer_case(layer: str) -> tuple[nn.Module, torch.Tensor, type]:
 
 
 def assert_noisy_twin_works(model: nn.Module, x: torch.Tensor, twin: type, profile: hwprofiles.Profile) -> None:
-    noisy = hwprofiles.to_noisy(model, profile).eval()
+    noisy = hwprofiles.to_noisy(model, profile, calibration=[x]).eval()
     assert type(noisy[0]) is twin
     with torch.no_grad():
         clean, y = model(x), noisy(x)
@@ -87,7 +87,7 @@ def test_resnet18_converts(profile: str) -> None:
     torch.manual_seed(0)
     model = torchvision.models.resnet18(num_classes=10).eval()
     x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
-    noisy = hwprofiles.to_noisy(model, profile).eval()
+    noisy = hwprofiles.to_noisy(model, profile, calibration=[x]).eval()
     twins = [m for m in noisy.modules() if isinstance(m, NoisyLayerMixin)]
     assert len(twins) == sum(isinstance(m, (nn.Conv2d, nn.Linear)) for m in model.modules()) == 21
     with torch.no_grad():
@@ -119,9 +119,9 @@ MIXED_INPUT = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(1)
 @pytest.mark.parametrize("profile", PROFILES)
 def test_to_clean_undoes_to_noisy(profile: str) -> None:
     model = mixed_model().eval()
-    noisy = hwprofiles.to_noisy(model, profile).eval()
+    noisy = hwprofiles.to_noisy(model, profile, calibration=[MIXED_INPUT]).eval()
     with torch.no_grad():
-        noisy(MIXED_INPUT)  # calibrate and program, as a user would
+        noisy(MIXED_INPUT)  # program the chip and cache it, as a user would
     back = hwprofiles.to_clean(noisy)
     assert [(n, type(m)) for n, m in back.named_modules()] == [(n, type(m)) for n, m in model.named_modules()]
     assert list(back.state_dict()) == list(model.state_dict())
@@ -133,15 +133,17 @@ def test_to_clean_undoes_to_noisy(profile: str) -> None:
         assert torch.equal(back(MIXED_INPUT), model(MIXED_INPUT))
 
 
-def test_state_dict_keys_are_those_of_the_float_model() -> None:
+def test_state_dict_keys_are_those_of_the_float_model_plus_input_bounds() -> None:
     model = mixed_model()
     noisy = hwprofiles.to_noisy(model, "pcm-joshi2020")
-    assert list(noisy.state_dict()) == list(model.state_dict())
-    noisy.load_state_dict(model.state_dict())  # float checkpoints load into the twin
+    keys = list(noisy.state_dict())
+    assert [k for k in keys if not k.endswith(".mvm.input_bound")] == list(model.state_dict())
+    assert [k for k in keys if k.endswith(".mvm.input_bound")] == ["0.mvm.input_bound", "3.mvm.input_bound", "6.mvm.input_bound"]
+    noisy.load_state_dict(model.state_dict())  # float checkpoints load into the twin (strict)
 
 
 def test_set_profile_switches_without_reconversion() -> None:
-    noisy = hwprofiles.to_noisy(mixed_model(), "pcm-joshi2020").eval()
+    noisy = hwprofiles.to_noisy(mixed_model(), "pcm-joshi2020", calibration=[MIXED_INPUT]).eval()
     modules = list(noisy.modules())
     with torch.no_grad():
         before = noisy(MIXED_INPUT)
@@ -197,15 +199,28 @@ def test_inplace_true_converts_the_model_itself() -> None:
     assert noisy is model and type(model[0]) is NoisyConv2d
 
 
-def test_a_bare_layer_is_refused_with_a_hint() -> None:
-    with pytest.raises(TypeError, match="nn.Sequential"):
-        hwprofiles.to_noisy(nn.Linear(4, 2), "pcm-joshi2020")
+def test_a_bare_layer_gives_its_twin() -> None:
+    layer = nn.Linear(4, 2)
+    x = torch.randn(8, 4, generator=torch.Generator().manual_seed(1))
+    noisy = hwprofiles.to_noisy(layer, "pcm-joshi2020", calibration=[x]).eval()
+    assert type(noisy) is NoisyLinear and noisy.weight is not layer.weight  # a deep copy by default
+    hwprofiles.program(noisy, seed=2)
+    with torch.no_grad():
+        y = noisy(x)
+        assert y.shape == (8, 2) and not torch.equal(y, layer(x))
+        hwprofiles.program(noisy, seed=2)
+        assert torch.equal(noisy(x), y)
+    back = hwprofiles.to_clean(noisy)
+    assert type(back) is nn.Linear and list(back.state_dict()) == ["weight", "bias"]
+    assert not back._forward_pre_hooks
+    with torch.no_grad():
+        assert torch.equal(back(x), layer(x))
 
 
 @pytest.mark.parametrize("profile", ["pcm-joshi2020", "photonic-mzi", "gaussian-combined"])
 def test_dtype_and_device_are_kept(profile: str) -> None:
     model = mixed_model().double()
-    noisy = hwprofiles.to_noisy(model, profile).eval()
+    noisy = hwprofiles.to_noisy(model, profile, calibration=[MIXED_INPUT.double()]).eval()
     assert all(p.dtype == torch.float64 and p.device == torch.device("cpu") for p in noisy.parameters())
     with torch.no_grad():
         y = noisy(MIXED_INPUT.double())
@@ -217,7 +232,8 @@ def test_user_hooks_are_kept() -> None:
     calls: list[str] = []
     model[6].register_forward_pre_hook(lambda m, args: calls.append("pre"))
     model[6].register_forward_hook(lambda m, args, out: out * 0)
-    noisy = hwprofiles.to_noisy(model, "pcm-joshi2020").eval()
+    noisy = hwprofiles.to_noisy(model, "pcm-joshi2020", calibration=[MIXED_INPUT]).eval()
+    calls.clear()  # calibration ran one forward
     with torch.no_grad():
         assert torch.equal(noisy(MIXED_INPUT), torch.zeros(2, 5))
         assert torch.equal(hwprofiles.to_clean(noisy)(MIXED_INPUT), torch.zeros(2, 5))
@@ -366,4 +382,5 @@ def test_plugin_swap_layer_hook_supplies_a_twin() -> None:
     assert type(noisy.head) is NoisyLinear  # the built-in rules still swap the rest
     a, b = torch.randn(2, 3), torch.randn(2, 4)
     assert torch.equal(twin(a, b), twin.inner(a, b) + 1.0)
-    assert type(hwprofiles.to_noisy(Pair(), "pcm-joshi2020").bilinear) is nn.Bilinear  # once unregistered
+    with pytest.warns(hwprofiles.FloatLayerWarning, match="'bilinear' \\(Bilinear: no noisy twin"):
+        assert type(hwprofiles.to_noisy(Pair(), "pcm-joshi2020").bilinear) is nn.Bilinear  # once unregistered

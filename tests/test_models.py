@@ -259,7 +259,7 @@ def test_adapted_untrained_conv_keeps_the_init_scale() -> None:
 @pytest.mark.parametrize("profile", ["pcm-joshi2020", "gaussian-additive"])
 def test_every_model_runs_as_a_noisy_twin(name: str, profile: str) -> None:
     model = build(name, in_channels=1, num_classes=10)
-    noisy = hwprofiles.to_noisy(model, profile).eval()
+    noisy = hwprofiles.to_noisy(model, profile, calibration=[torch.randn(8, 1, 28, 28)]).eval()
     hwprofiles.program(noisy, seed=0)
     with torch.no_grad():
         logits = noisy(torch.randn(2, 1, 28, 28))

@@ -79,3 +79,13 @@ class ResultsStoreError(HwProfilesError, RuntimeError):
 
 class OutputError(HwProfilesError, OSError):
     """A file cannot be written (read-only folder, full disk); what was there before is kept."""
+
+
+class NotCalibratedError(HwProfilesError, RuntimeError):
+    """An analog layer with a calibrated DAC was used for inference before its input
+    bound was set from data."""
+
+
+class ConversionError(HwProfilesError, TypeError):
+    """A model could not be converted as asked (with ``strict=True``: a matrix layer
+    would stay float)."""

@@ -136,12 +136,47 @@ class Profile(BaseModel):
         return value
 
     def with_noise_scale(self, noise_scale: float) -> Profile:
-        """A copy of this profile with another global noise scale."""
-        return self.model_copy(update={"noise_scale": float(noise_scale)})
+        """A copy of this profile with another global noise scale.
+
+        Raises:
+            ProfileError: ``noise_scale`` is NaN, infinite or negative (``model_copy``
+                would not validate it).
+
+        >>> import hwprofiles
+        >>> hwprofiles.load_profile("pcm-joshi2020").with_noise_scale(0.5).noise_scale
+        0.5
+        """
+        value = _noise_scale(noise_scale)
+        return self.model_copy(update={"noise_scale": value})
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # The class of a loaded profile is built at run time from the registered kinds
+        # (profile_model), so pickle cannot find it by name; the data, validated again
+        # on load, is what travels (deep copies, torch.save, other processes).
+        return _unpickle_profile, (self.model_dump(mode="json"),)
 
     def kinds(self) -> list[str]:
         """The ``kind`` of every noise entry, in order."""
         return [entry.kind for entry in self.noise]
+
+
+def _noise_scale(value: Any) -> float:
+    """``value`` as a valid noise scale, or ProfileError saying what is wrong with it."""
+    try:
+        scale = float(value)
+    except (TypeError, ValueError):
+        raise ProfileError(f"noise_scale must be a number, got {value!r}") from None
+    # Only what no noise can mean: a profile file is further bounded (le=1e6), but stress
+    # tests scale far beyond a device on purpose.
+    if not math.isfinite(scale) or scale < 0:
+        raise ProfileError(
+            f"noise_scale must be a finite number >= 0 (0: ideal device, 1: the profile as measured), got {value!r}"
+        )
+    return scale
+
+
+def _unpickle_profile(data: dict[str, Any]) -> Profile:
+    return parse_profile(data, source="<pickled profile>")
 
 
 def profile_model() -> type[Profile]:

@@ -180,8 +180,9 @@ def test_compensation_undoes_a_uniform_loss_through_a_layer() -> None:
 
 def test_outputs_shrink_with_time_since_programming() -> None:
     torch.manual_seed(0)
-    model = hwprofiles.to_noisy(torch.nn.Sequential(torch.nn.Linear(64, 16, bias=False)), "fefet-mlc-3bit").eval()
     x = torch.randn(32, 64)
+    model = hwprofiles.to_noisy(torch.nn.Sequential(torch.nn.Linear(64, 16, bias=False)), "fefet-mlc-3bit",
+                                calibration=[x]).eval()
     sizes = []
     for t_s in (1.0, 86_400.0, 3.15e8):
         hwprofiles.program(model, seed=4, t_inference_s=t_s)

@@ -97,7 +97,7 @@ def test_to_noisy_under_the_profile_draws_one_chip_per_seed() -> None:
     model = small_model().eval()
 
     def chip(seed: int) -> torch.Tensor:
-        noisy = hwprofiles.to_noisy(model, PROFILE).eval()
+        noisy = hwprofiles.to_noisy(model, PROFILE, calibration=[x]).eval()
         hwprofiles.program(noisy, seed=seed)
         with torch.no_grad():
             return noisy(x)

@@ -23,11 +23,20 @@ def weight_max(w: torch.Tensor, per_channel: bool) -> torch.Tensor:
     return w.abs().amax().clamp_min(1e-12)
 
 def percentile_abs(x: torch.Tensor, percentile: float) -> float:
-    """The ``percentile`` of |x| (strided subsample for very large tensors)."""
+    """The ``percentile`` of |x| (strided subsample for very large tensors).
+
+    NaN and inf are left out, so one bad value cannot make a bound (or a running
+    estimate of one) non-finite; with no finite value at all the result is the floor, 1e-8.
+    """
     flat = x.detach().flatten()
     if flat.numel() > _MAX_CALIBRATION_SAMPLES:
         flat = flat[:: math.ceil(flat.numel() / _MAX_CALIBRATION_SAMPLES)]
     flat = flat.abs().float()
+    finite = torch.isfinite(flat)
+    if not bool(finite.all()):
+        flat = flat[finite]
+        if flat.numel() == 0:
+            return 1e-8
     n = flat.numel()
     k = min(n, max(1, math.ceil(percentile / 100.0 * n)))
     above = n - k + 1  # the k-th smallest is the (n - k + 1)-th largest
@@ -66,7 +75,8 @@ def n_tiles(fan_in: int, rows: int | None) -> int:
     """How many tiles a product with ``fan_in`` inputs needs (1 without a tile limit)."""
     return 1 if rows is None else max(1, math.ceil(fan_in / rows))
 
-def _pad_dim(t: torch.Tensor, dim: int, extra: int) -> torch.Tensor:
+def pad_dim(t: torch.Tensor, dim: int, extra: int) -> torch.Tensor:
+    """``t`` with ``extra`` zeros appended along ``dim``."""
     if extra == 0:
         return t
     shape = list(t.shape)
@@ -81,8 +91,8 @@ def linear_tiles(x: torch.Tensor, w: torch.Tensor, tiles: int) -> torch.Tensor:
     fan_in = w.shape[1]
     rows = math.ceil(fan_in / tiles)
     extra = rows * tiles - fan_in
-    xt = _pad_dim(x, -1, extra).unflatten(-1, (tiles, rows))  # (..., T, R)
-    wt = _pad_dim(w, 1, extra).view(w.shape[0], tiles, rows)  # (O, T, R)
+    xt = pad_dim(x, -1, extra).unflatten(-1, (tiles, rows))  # (..., T, R)
+    wt = pad_dim(w, 1, extra).view(w.shape[0], tiles, rows)  # (O, T, R)
     return torch.einsum("...tr,otr->...to", xt, wt)
 
 def conv_tiles(
@@ -99,8 +109,8 @@ def conv_tiles(
     o_g = out // groups
     c_t = math.ceil(c_g / tiles)
     extra = c_t * tiles - c_g
-    xg = _pad_dim(x.view(n, groups, c_g, *spatial), 2, extra).reshape(n, groups * tiles * c_t, *spatial)
-    wg = _pad_dim(w.view(groups, o_g, c_g, *w.shape[2:]), 2, extra)
+    xg = pad_dim(x.view(n, groups, c_g, *spatial), 2, extra).reshape(n, groups * tiles * c_t, *spatial)
+    wg = pad_dim(w.view(groups, o_g, c_g, *w.shape[2:]), 2, extra)
     wg = wg.view(groups, o_g, tiles, c_t, *w.shape[2:]).transpose(1, 2).reshape(groups * tiles * o_g, c_t, *w.shape[2:])
     y = conv(xg, wg, None, groups=groups * tiles, **conv_args)
     return y.view(n, groups, tiles, o_g, *y.shape[2:])
@@ -121,6 +131,7 @@ __all__ = [
     "dac",
     "linear_tiles",
     "n_tiles",
+    "pad_dim",
     "percentile_abs",
     "weight_max",
 ]

@@ -2,22 +2,39 @@
 
     >>> import torch.nn as nn, hwprofiles
     >>> model = nn.Sequential(nn.Linear(8, 4), nn.ReLU(), nn.Linear(4, 2))
-    >>> noisy = hwprofiles.to_noisy(model, "pcm-joshi2020")
-    >>> hwprofiles.program(noisy, seed=1, t_inference_s=3600)  # one chip instance
+    >>> import torch
+    >>> batches = [torch.randn(16, 8) for _ in range(4)]  # training inputs
+    >>> noisy = hwprofiles.to_noisy(model, "pcm-joshi2020", calibration=batches)
+    >>> _ = hwprofiles.program(noisy, seed=1, t_inference_s=3600)  # one chip instance
     >>> clean = hwprofiles.to_clean(noisy)
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Iterable, Iterator
+import math
+from typing import Any, Iterable, Iterator
 
 import torch
 import torch.nn as nn
 
-from hwprofiles.nn.layers import DEFAULT_TWINS, NoisyLayerMixin
+from hwprofiles.nn.attention import NoisyMultiheadAttention
+from hwprofiles.nn.layers import LAYER_TWINS
+from hwprofiles.nn.calibration import FiniteInputCheck, analog_products, calibrate
+from hwprofiles.nn.mvm import AnalogMVM, NoisyTwin
+from hwprofiles.nn.recurrent import NoisyGRU, NoisyLSTM, NoisyRNN
+from hwprofiles.nn.report import EXCLUDED, MATRIX_TYPES, PLUGIN, SUBCLASS, UNSUPPORTED, ConversionReport, Converted, LeftFloat
 from hwprofiles.nn.site import NoiseSite
 from hwprofiles.profiles import Profile, load_profile
+
+DEFAULT_TWINS: dict[type[nn.Module], type[NoisyTwin]] = {
+    **LAYER_TWINS,
+    nn.MultiheadAttention: NoisyMultiheadAttention,
+    nn.RNN: NoisyRNN,
+    nn.LSTM: NoisyLSTM,
+    nn.GRU: NoisyGRU,
+}
+"""The float types :func:`to_noisy` converts (exact types), and their twins."""
 
 # Layers whose outputs carry noise under `placement: every_layer` (besides the twins),
 # as the seed study places it: normalisation, activations and pooling.
@@ -57,6 +74,18 @@ class InputNoiseHook:
         return None
 
 
+class FusedPathOff:
+    """A forward pre-hook that does nothing: torch's fused inference path of
+    ``nn.TransformerEncoderLayer`` reads the float weights directly (it would bypass the
+    twins), and torch takes it only when no module of the layer holds a hook."""
+
+    def __call__(self, module: nn.Module, args: tuple) -> None:
+        return None
+
+
+_MODEL_HOOKS = (InputNoiseHook, OutputNoiseHook, FiniteInputCheck, FusedPathOff)
+
+
 class _ModelState:
     def __init__(self, profile: Profile, exclude: frozenset[str]) -> None:
         self.profile = profile
@@ -72,16 +101,97 @@ def _excluded(name: str, exclude: Iterable[str]) -> bool:
     return any(name == e or name.startswith(e + ".") for e in exclude)
 
 
-def _swap(module: nn.Module, profile: Profile, name: str, mapping: dict) -> nn.Module | None:
+def _is_twin(module: nn.Module) -> bool:
+    return isinstance(module, (NoisyTwin, AnalogMVM))
+
+
+def _float_reason(module: nn.Module, twins: dict) -> tuple[str, str]:
+    """Why a matrix layer without a twin type stays float: (category, text)."""
+    for float_type, twin_type in twins.items():
+        if isinstance(module, float_type):
+            sub = type(module).__name__
+            return SUBCLASS, (f"a subclass of {float_type.__name__} that the mapping does not name (it may compute "
+                              f"something else); if it computes the same product, map it: "
+                              f"mapping={{{sub}: {twin_type.__name__}}}")
+    return UNSUPPORTED, "no noisy twin for this type (give one with mapping= or a plugin's hwprofiles_swap_layer)"
+
+
+def _convert(
+    model: nn.Module, profile: Profile, exclude: frozenset[str], twins: dict, options: dict[str, Any], *, dry: bool
+) -> tuple[nn.Module, ConversionReport]:
+    """Walk ``model`` once: swap (unless ``dry``) and report every matrix layer."""
     from hwprofiles.plugins import get_plugin_manager
 
-    twin = get_plugin_manager().hook.hwprofiles_swap_layer(module=module, profile=profile, name=name)
-    if twin is not None:
-        return twin
-    twin_type = mapping.get(type(module))  # exact type: a subclass may compute something else
-    if twin_type is None:
-        return None
-    return twin_type.from_float(module, NoiseSite(profile, name))
+    hook = get_plugin_manager().hook.hwprofiles_swap_layer
+    report = ConversionReport(profile.name)
+    inside: list[str] = []  # twins already placed: their children are theirs
+    root = model
+    for name, module in list(model.named_modules()):
+        if any(name.startswith(p + ".") or p == "" for p in inside):
+            continue
+        matrix = isinstance(module, MATRIX_TYPES)
+        if _is_twin(module):
+            inside.append(name)
+            continue
+        if _excluded(name, exclude):
+            if matrix:
+                report.left_float.append(LeftFloat(name, type(module), EXCLUDED, "excluded (exclude=)"))
+            continue
+        twin = hook(module=module, profile=profile, name=name)
+        if twin is module:
+            if matrix:
+                report.left_float.append(LeftFloat(name, type(module), PLUGIN, "kept float by a plugin (hwprofiles_swap_layer)"))
+            continue
+        twin_type = None if twin is not None else twins.get(type(module))  # exact type
+        if twin is None and twin_type is not None:
+            why = twin_type.unsupported(module) if issubclass(twin_type, NoisyTwin) else None
+            if why is not None:
+                report.left_float.append(LeftFloat(name, type(module), UNSUPPORTED, why))
+                continue
+            if not dry:
+                kwargs = options if issubclass(twin_type, NoisyMultiheadAttention) else {}
+                twin = twin_type.from_float(module, NoiseSite(profile, name), **kwargs)
+        if twin is None and twin_type is None:
+            if matrix:
+                report.left_float.append(LeftFloat(name, type(module), *_float_reason(module, twins)))
+            continue
+        made = type(twin) if twin is not None else twin_type
+        report.converted.append(Converted(name, type(module), made))
+        if twin_type is not None and issubclass(twin_type, NoisyTwin):
+            for sub, float_type, sub_twin in twin_type.inner_twins(module):
+                report.converted.append(Converted(f"{name}.{sub}" if name else sub, float_type, sub_twin))
+        inside.append(name)
+        if dry:
+            continue
+        if name == "":
+            root = twin
+        else:
+            parent_name, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent_name), child, twin)
+    return root, report
+
+
+def conversion_report(
+    model: nn.Module,
+    profile: Profile | str,
+    *,
+    exclude: Iterable[str] = (),
+    mapping: dict[type[nn.Module], type[nn.Module]] | None = None,
+) -> ConversionReport:
+    """What :func:`to_noisy` would do to ``model``, without converting it.
+
+    Lists each matrix layer (linear, convolution, attention, recurrent, bilinear) as
+    converted (float type -> twin type) or left float, with the reason: excluded by the
+    user, kept float by a plugin, a subclass the mapping does not name, or a type (or
+    configuration) without a twin.
+
+    >>> import torch.nn as nn, hwprofiles
+    >>> report = hwprofiles.conversion_report(nn.Sequential(nn.Linear(4, 2), nn.GRUCell(2, 2)), "pcm-joshi2020")
+    >>> [(c.name, c.twin_type.__name__) for c in report.converted], [f.name for f in report.left_float]
+    ([('0', 'NoisyLinear')], ['1'])
+    """
+    twins = {**DEFAULT_TWINS, **(mapping or {})}
+    return _convert(model, _resolve(profile), frozenset(exclude), twins, {}, dry=True)[1]
 
 
 def to_noisy(
@@ -91,44 +201,68 @@ def to_noisy(
     exclude: Iterable[str] = (),
     mapping: dict[type[nn.Module], type[nn.Module]] | None = None,
     inplace: bool = False,
-) -> nn.Module:
+    calibration: Iterable[torch.Tensor] | None = None,
+    analog_attention: bool = False,
+    strict: bool = False,
+    report: bool = False,
+) -> Any:
     """The noisy twin of ``model`` under ``profile``.
 
-    Swaps ``nn.Linear``, ``nn.Conv1d`` and ``nn.Conv2d`` (exact types) for noisy
-    twins that share the parameters; under ``placement: every_layer`` it also adds
-    output noise after the input and after every normalisation, activation and
-    pooling layer. A plugin's ``hwprofiles_swap_layer`` hook may supply the twin
-    of any module. Device, dtype and hooks are kept.
+    Swaps every matrix layer it has a twin for (exact types: ``nn.Linear``,
+    ``nn.Conv1d/2d/3d``, ``nn.ConvTranspose1d/2d/3d``, ``nn.MultiheadAttention``,
+    ``nn.RNN``, ``nn.LSTM``, ``nn.GRU``) for noisy twins that share the parameters; a bare
+    layer gives its twin. Under ``placement: every_layer`` it also adds output noise after
+    the input and after every normalisation, activation and pooling layer. A plugin's
+    ``hwprofiles_swap_layer`` hook may supply the twin of any module. Device, dtype and
+    hooks are kept. A matrix layer left float for any reason but ``exclude`` (a subclass
+    the mapping does not name, a type without a twin) gives one
+    :class:`~hwprofiles.nn.report.FloatLayerWarning` naming them all.
+
+    Under a profile whose DAC is ``bound_mode: calibrated`` the model must be calibrated
+    (``calibration=`` here, or :func:`calibrate`) before it is evaluated.
 
     Args:
-        model: the float model.
+        model: the float model, or a single layer.
         profile: a :class:`Profile`, a profile name or a profile file path.
         exclude: qualified module names (and their children) left float and noise-free;
             ``"<input>"`` leaves the network input noise-free under every-layer placement.
-        mapping: ``{float type: twin type}`` entries added to (or overriding) the defaults.
-        inplace: convert ``model`` itself instead of a deep copy.
+        mapping: ``{float type: twin type}`` entries added to (or overriding) :data:`DEFAULT_TWINS`.
+        inplace: convert ``model`` itself instead of a deep copy (a bare layer is never
+            converted in place: its twin is returned, sharing its parameters).
+        calibration: batches of (training) inputs: calibrate the DAC input bounds on them
+            right after conversion (see :func:`calibrate`).
+        analog_attention: also compute attention's ``Q K^T`` and ``softmax V`` products on the
+            chip (they multiply activations and are digital on most chips).
+        strict: raise :class:`~hwprofiles.ConversionError` instead of warning when a matrix
+            layer stays float unasked.
+        report: also return the :class:`~hwprofiles.nn.report.ConversionReport`.
 
     Returns:
-        The converted model; call :func:`program` to draw a chip instance.
+        The converted model (and the report, with ``report=True``); call :func:`program`
+        to draw a chip instance.
+
+    Raises:
+        ConversionError: with ``strict=True``, a matrix layer would stay float.
+        ValueError: a calibration batch holds NaN or inf.
+
+    >>> import torch.nn as nn, hwprofiles
+    >>> noisy, report = hwprofiles.to_noisy(nn.Linear(4, 2), "gaussian-additive", report=True)
+    >>> type(noisy).__name__, [c.name for c in report.converted]
+    ('NoisyLinear', [''])
     """
     profile = _resolve(profile)
     if not inplace:
         model = copy.deepcopy(model)
     twins = {**DEFAULT_TWINS, **(mapping or {})}
     exclude = frozenset(exclude)
-    if isinstance(model, tuple(twins)) and "" not in exclude:
-        raise TypeError("to_noisy needs a model that contains layers, not a bare layer; wrap it in nn.Sequential")
-    for name, module in list(model.named_modules()):
-        if name == "" or _excluded(name, exclude):
-            continue
-        twin = _swap(module, profile, name, twins)
-        if twin is not None:
-            parent_name, _, child = name.rpartition(".")
-            setattr(model.get_submodule(parent_name), child, twin)
+    model, conversion = _convert(model, profile, exclude, twins, {"analog_attention": analog_attention}, dry=False)
+    conversion.check(strict)
     setattr(model, _STATE, _ModelState(profile, exclude))
-    _add_every_layer_hooks(model)
+    _add_model_hooks(model)
     program(model, seed=0)
-    return model
+    if calibration is not None:
+        calibrate(model, calibration)
+    return (model, conversion) if report else model
 
 
 def _state(model: nn.Module) -> _ModelState:
@@ -138,17 +272,28 @@ def _state(model: nn.Module) -> _ModelState:
     return state
 
 
-def _remove_every_layer_hooks(model: nn.Module) -> None:
+def _remove_model_hooks(model: nn.Module) -> None:
     # Found by type rather than through handles: handles would still point at the
     # original model after a deep copy.
-    for hooks in [model._forward_pre_hooks] + [m._forward_hooks for m in model.modules()]:
-        for key in [k for k, h in hooks.items() if isinstance(h, (InputNoiseHook, OutputNoiseHook))]:
-            del hooks[key]
+    for module in model.modules():
+        for hooks in (module._forward_pre_hooks, module._forward_hooks):
+            for key in [k for k, h in hooks.items() if isinstance(h, _MODEL_HOOKS)]:
+                del hooks[key]
+        if isinstance(module, nn.TransformerEncoder) and hasattr(module, "_hwprofiles_nested"):
+            module.use_nested_tensor = module.__dict__.pop("_hwprofiles_nested")
 
 
-def _add_every_layer_hooks(model: nn.Module) -> None:
+def _add_model_hooks(model: nn.Module) -> None:
     state = _state(model)
-    _remove_every_layer_hooks(model)
+    _remove_model_hooks(model)
+    model.register_forward_pre_hook(FiniteInputCheck())
+    for module in model.modules():
+        if isinstance(module, nn.TransformerEncoderLayer):
+            module.register_forward_pre_hook(FusedPathOff())
+        elif isinstance(module, nn.TransformerEncoder) and hasattr(module, "use_nested_tensor"):
+            # Nested-tensor inputs would reach the twins, which compute on padded tensors.
+            module._hwprofiles_nested = module.use_nested_tensor
+            module.use_nested_tensor = False
     if state.profile.placement != "every_layer":
         return
     if INPUT not in state.exclude:
@@ -165,8 +310,8 @@ def noise_sites(model: nn.Module) -> Iterator[NoiseSite]:
         if isinstance(hook, InputNoiseHook):
             yield hook.site
     for module in model.modules():
-        if isinstance(module, NoisyLayerMixin):
-            yield module.noise_site
+        if isinstance(module, AnalogMVM):
+            yield module.site
         for hook in module._forward_hooks.values():
             if isinstance(hook, OutputNoiseHook):
                 yield hook.site
@@ -183,11 +328,10 @@ def set_profile(model: nn.Module, profile: Profile | str, *, noise_scale: float 
     state = _state(model)
     profile = _resolve(profile, noise_scale)
     state.profile = profile
-    for module in model.modules():
-        if isinstance(module, NoisyLayerMixin):
-            module.noise_site.set_profile(profile)  # calibrated input bounds are kept
+    for mvm in analog_products(model):
+        mvm.site.set_profile(profile)  # calibrated input bounds are kept
     first = next(noise_sites(model), None)
-    _add_every_layer_hooks(model)
+    _add_model_hooks(model)
     if first is not None:
         program(model, seed=first.chip_seed, t_inference_s=first.t_inference_s)
     return model
@@ -199,11 +343,13 @@ def noisy_layer_names(model: nn.Module, profile: Profile | str | None = None) ->
     when ``profile`` places noise after every layer."""
     every_layer = profile is not None and load_profile(profile).placement == "every_layer"
     names = [INPUT] if every_layer else []
+    inside: list[str] = []
     for name, module in model.named_modules():
-        if not name:
+        if not name or any(name.startswith(p + ".") for p in inside):
             continue
-        if type(module) in DEFAULT_TWINS or isinstance(module, NoisyLayerMixin):
+        if type(module) in DEFAULT_TWINS or isinstance(module, NoisyTwin):
             names.append(name)
+            inside.append(name)
         elif every_layer and isinstance(module, EVERY_LAYER_TYPES):
             names.append(name)
     return names
@@ -211,11 +357,15 @@ def noisy_layer_names(model: nn.Module, profile: Profile | str | None = None) ->
 
 def set_noise_scale(model: nn.Module, noise_scale: float) -> nn.Module:
     """Change only the global noise scale of a converted model (cheap enough for every
-    training step; the chip seed and inference time are kept)."""
+    training step; the chip seed and inference time are kept).
+
+    Raises:
+        ProfileError: (a ValueError) ``noise_scale`` is NaN, infinite or negative.
+    """
     state = _state(model)
     state.profile = state.profile.with_noise_scale(noise_scale)
     for site in noise_sites(model):
-        site.scale = float(noise_scale)
+        site.scale = float(state.profile.noise_scale)
         site.profile = state.profile
         site.chip_version += 1
     return model
@@ -233,42 +383,22 @@ def program(model: nn.Module, *, seed: int, t_inference_s: float | None = None) 
         model: a model made by :func:`to_noisy`.
         seed: the chip instance.
         t_inference_s: time since programming, in s (default: the profile's).
+
+    Raises:
+        ValueError: ``t_inference_s`` is negative, NaN or infinite.
     """
     _state(model)
+    if t_inference_s is not None:
+        try:
+            t_s = float(t_inference_s)
+        except (TypeError, ValueError):
+            t_s = float("nan")
+        if not (math.isfinite(t_s) and t_s >= 0):
+            raise ValueError(
+                f"t_inference_s must be a finite time in seconds >= 0 since programming, got {t_inference_s!r}"
+            )
     for index, site in enumerate(noise_sites(model)):
         site.seed(seed, index, t_inference_s)
-    return model
-
-
-@torch.no_grad()
-def calibrate(model: nn.Module, batches: Iterable[torch.Tensor]) -> nn.Module:
-    """Set every calibrated DAC's input bound from data.
-
-    Each layer takes the largest per-batch percentile of |input| seen (the
-    profile's ``calibration_percentile``). Layers with a fixed bound are untouched.
-    """
-    from hwprofiles.nn import analog
-
-    layers = [m for m in model.modules() if isinstance(m, NoisyLayerMixin)]
-    seen: dict[int, float] = {}
-
-    def record(module: nn.Module, args: tuple) -> None:
-        spec = module.noise_site.profile.dac
-        if spec is not None and spec.bound_mode == "calibrated":
-            value = analog.percentile_abs(args[0], spec.calibration_percentile)
-            seen[id(module)] = max(seen.get(id(module), 0.0), value)
-            module.input_bound = seen[id(module)]
-
-    handles = [m.register_forward_pre_hook(record) for m in layers]
-    was_training = model.training
-    model.eval()
-    try:
-        for batch in batches:
-            model(batch)
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
     return model
 
 
@@ -277,10 +407,16 @@ def to_clean(model: nn.Module, *, inplace: bool = False) -> nn.Module:
     _state(model)
     if not inplace:
         model = copy.deepcopy(model)
-    _remove_every_layer_hooks(model)
+    _remove_model_hooks(model)
+    delattr(model, _STATE)
+    if isinstance(model, NoisyTwin):
+        return model.to_float()
+    inside: list[str] = []
     for name, module in list(model.named_modules()):
-        if isinstance(module, NoisyLayerMixin):
+        if any(name.startswith(p + ".") for p in inside):
+            continue
+        if isinstance(module, NoisyTwin):
+            inside.append(name)
             parent_name, _, child = name.rpartition(".")
             setattr(model.get_submodule(parent_name), child, module.to_float())
-    delattr(model, _STATE)
     return model

@@ -20,6 +20,7 @@ import yaml
 from hwprofiles.errors import HwProfilesError
 from hwprofiles.nn import analog
 from hwprofiles.nn.convert import program, to_noisy
+from hwprofiles.nn.mvm import AnalogMVM
 from hwprofiles.noise.base import STAGES, NoiseKind, StageContext, WeightState
 from hwprofiles.profiles import Profile, dump_profile, parse_profile, profile_json_schema
 from hwprofiles.registry import NoiseModel, get_noise_model, list_noise_models, noise_models
@@ -129,12 +130,42 @@ def conformance_profile(
 
 
 # -- small models and tensors --------------------------------------------------------------
+class _SelfAttention(nn.Module):
+    """Self-attention as a one-input model (the kit's models take one tensor)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.attn(x, x, x, need_weights=False)[0]
+
+
+class _Recurrent(nn.Module):
+    """A recurrent layer's output sequence as a one-input model."""
+
+    def __init__(self, layer: nn.Module) -> None:
+        super().__init__()
+        self.rnn = layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.rnn(x)[0]
+
+
+# Options of to_noisy per test model: attention's products through the analog path too.
+_OPTIONS: dict[type[nn.Module], dict[str, Any]] = {_SelfAttention: {"analog_attention": True}}
+
+
 def _layers(device: torch.device, dtype: torch.dtype = torch.float32) -> list[tuple[str, nn.Module, torch.Tensor]]:
-    """A linear and a conv layer (each wrapped in nn.Sequential) with an input, seeded."""
+    """One small model per kind of twin (linear, conv, transposed conv, attention,
+    recurrent) with an input, seeded."""
     g = torch.Generator().manual_seed(0)
     cases = [
         ("linear", nn.Sequential(nn.Linear(FAN_IN, 8)), torch.randn(4, FAN_IN, generator=g)),
         ("conv2d", nn.Sequential(nn.Conv2d(3, 4, 3, padding=1)), torch.randn(2, 3, 6, 6, generator=g)),
+        ("conv_transpose2d", nn.Sequential(nn.ConvTranspose2d(3, 4, 3, stride=2)), torch.randn(2, 3, 4, 4, generator=g)),
+        ("attention", _SelfAttention(), torch.randn(2, 5, 8, generator=g)),
+        ("lstm", _Recurrent(nn.LSTM(6, 8, batch_first=True)), torch.randn(2, 4, 6, generator=g)),
     ]
     for _, model, _ in cases:
         with torch.no_grad():
@@ -144,9 +175,14 @@ def _layers(device: torch.device, dtype: torch.dtype = torch.float32) -> list[tu
 
 
 def _converted(case: _Case, model: nn.Module, *, seed: int = 0, training: bool = False, profile: Profile | None = None) -> nn.Module:
-    noisy = to_noisy(model, profile or case.profile)
+    noisy = to_noisy(model, profile or case.profile, **_OPTIONS.get(type(model), {}))
     program(noisy, seed=seed)
     return noisy.train(training)
+
+
+def _chips(noisy: nn.Module) -> list[torch.Tensor]:
+    """The programmed weights every analog product of ``noisy`` holds (cached chips only)."""
+    return [m._chip[1] for m in noisy.modules() if isinstance(m, AnalogMVM) and m._chip is not None]
 
 
 def _stage_input(stage: str, device: torch.device) -> torch.Tensor:
@@ -321,19 +357,19 @@ def _chip_semantics(case: _Case) -> None:
     stages = set(case.stages)
     for name, model, x in _layers(case.device):
         noisy = _converted(case, model, seed=3)
-        twin = noisy[0]
         with torch.no_grad():
             y1 = noisy(x)
             y2 = noisy(x)
             if "program" in stages:
-                held = twin._chip[1].clone()
+                held = [w.clone() for w in _chips(noisy)]
+                _require(bool(held), f"{name} layer: no programmed chip was held after a forward in eval mode")
                 noisy(x)
-                _require(torch.equal(twin._chip[1], held), f"{name} layer: the programmed weights changed between "
-                         "two forwards of one chip instance in eval mode")
+                _require(all(torch.equal(a, b) for a, b in zip(_chips(noisy), held)), f"{name} layer: the programmed "
+                         "weights changed between two forwards of one chip instance in eval mode")
                 program(noisy, seed=3)
                 noisy(x)
-                _require(torch.equal(twin._chip[1], held), f"{name} layer: programming seed 3 again gave other "
-                         "weights: program() must depend only on ctx.generator and the weights")
+                _require(all(torch.equal(a, b) for a, b in zip(_chips(noisy), held)), f"{name} layer: programming "
+                         "seed 3 again gave other weights: program() must depend only on ctx.generator and the weights")
                 if stages == {"program"}:
                     _require(torch.equal(y1, y2), f"{name} layer: a kind acting only when programming must give one "
                              "answer per chip instance, but two forwards differ")
@@ -355,10 +391,13 @@ def _gradients(case: _Case) -> None:
                  "cut the graph (add or multiply noise to the tensor instead of detaching it)")
         c = torch.randn(y.shape, generator=torch.Generator().manual_seed(2)).to(y)
         (y * c).sum().backward()
-        grad = noisy[0].weight.grad
-        _require(grad is not None, f"{name} layer: no gradient reached the weight in training mode")
-        _require(bool(torch.isfinite(grad).all()), f"{name} layer: the weight's gradient holds NaN or inf")
-        _require(bool(grad.abs().sum() > 0), f"{name} layer: the weight's gradient is zero everywhere")
+        for param_name, param in noisy.named_parameters():
+            if "weight" not in param_name:
+                continue
+            grad = param.grad
+            _require(grad is not None, f"{name} layer: no gradient reached {param_name} in training mode")
+            _require(bool(torch.isfinite(grad).all()), f"{name} layer: the gradient of {param_name} holds NaN or inf")
+            _require(bool(grad.abs().sum() > 0), f"{name} layer: the gradient of {param_name} is zero everywhere")
         _require(x.grad is not None and bool(torch.isfinite(x.grad).all()), f"{name} layer: the input's gradient "
                  "is missing or not finite; compute noise magnitudes from detached values")
 
@@ -432,7 +471,8 @@ def check_noise_kind(
     """Check that a registered noise kind keeps the contract of :class:`~hwprofiles.noise.NoiseKind`.
 
     The kind is checked alone, in a profile holding only its entry (see
-    :func:`conformance_profile`), on a small linear and a small conv layer.
+    :func:`conformance_profile`), on one small layer of each kind of twin: linear,
+    conv, transposed conv, attention (with its attention products analog) and LSTM.
 
     Args:
         kind: the registered kind, e.g. ``"pcm_drift"``.

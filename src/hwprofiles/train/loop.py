@@ -79,15 +79,13 @@ def _noise_scale_at(config: TrainConfig, target: float, step: int, steps_per_epo
     return target * min(1.0, (step + 1) / (config.ramp_epochs * steps_per_epoch))
 
 
-def _input_bounds(model: nn.Module) -> dict[str, float]:
-    from hwprofiles.nn.layers import NoisyLayerMixin
-
-    return {n: m.input_bound for n, m in model.named_modules() if isinstance(m, NoisyLayerMixin) and m.input_bound is not None}
-
-
 def _restore_input_bounds(model: nn.Module, bounds: dict[str, float]) -> None:
+    """Input bounds of a checkpoint written before they were saved in the state dict
+    (under ``input_bounds``, by layer name)."""
     for name, bound in bounds.items():
-        model.get_submodule(name).input_bound = float(bound)
+        layer = model.get_submodule(name)
+        if not layer.mvm.calibrated:
+            layer.mvm.set_bound(float(bound))
 
 
 def train(
@@ -186,7 +184,6 @@ def train(
                 "scheduler": scheduler.state_dict(),
                 "epoch": epoch + 1,
                 "history": history,
-                "input_bounds": _input_bounds(model),
                 "meta": {"config": config.to_dict(), "versions": _versions(), "finished": epoch + 1 == config.epochs,
                          "num_classes": splits.num_classes, "in_channels": splits.in_channels},
             })

@@ -49,7 +49,9 @@ def model_for_evaluation(model: nn.Module, state_dict: dict[str, torch.Tensor], 
 
     QAT models keep their activation quantizers and have their weights quantized
     once (the weights a chip would be programmed with); every other method gives
-    the plain float model (the noisy twins of NIT share the float layers' keys).
+    the plain float model (the noisy twins of NIT share the float layers' keys; the
+    input bounds their analog products calibrated in training are dropped, as the
+    evaluation profile calibrates its own).
     """
     if config.method in ("qat", "qat-learned"):
         from hwprofiles.nn.qat import bake_qat, to_qat
@@ -57,5 +59,7 @@ def model_for_evaluation(model: nn.Module, state_dict: dict[str, torch.Tensor], 
         model = to_qat(model, bits=config.bits, act_scale=config.act_scale, learned=config.method == "qat-learned")
         model.load_state_dict(state_dict)
         return bake_qat(model)
-    model.load_state_dict(state_dict)
+    from hwprofiles.nn.mvm import strip_calibration
+
+    model.load_state_dict(strip_calibration(state_dict))
     return model

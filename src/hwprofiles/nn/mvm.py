@@ -1,0 +1,445 @@
+"""One analog matrix product: the pipeline of NOISE-MODELS section 6, reused by every twin.
+
+An :class:`AnalogMVM` takes the input, the weight tensor and the bias explicitly, and owns
+what belongs to one product on a chip: its noise site (profile kinds and seeded streams),
+its calibrated input bound (a buffer, so it is saved with the model) and its programmed
+chip instance (cached until the next :func:`hwprofiles.program`). How the product itself
+is computed (a linear map, a convolution, a batched matmul) is a :class:`Product` passed
+in by the twin, so the Linear, Conv, attention and recurrent twins share one pipeline:
+
+    inputs stage -> DAC -> programmed weights (per chip) -> read noise (per forward)
+    -> product per tile -> tile noise + ADC -> digital sum, scale back, bias -> outputs stage
+
+    >>> import torch, hwprofiles
+    >>> from hwprofiles.nn.mvm import LINEAR, AnalogMVM
+    >>> from hwprofiles.nn.site import NoiseSite
+    >>> mvm = AnalogMVM(NoiseSite(hwprofiles.load_profile("gaussian-additive"), "demo"))
+    >>> mvm(torch.ones(2, 3), torch.eye(3), None, LINEAR).shape
+    torch.Size([2, 3])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+from typing import Any, Callable, ClassVar, Iterator, Protocol
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from hwprofiles.errors import NotCalibratedError
+from hwprofiles.nn import analog
+from hwprofiles.nn.site import NoiseSite
+from hwprofiles.noise.base import WeightState
+
+_CALIBRATION_MOMENTUM = 0.1
+UNCALIBRATED = 0.0  # the value of an input-bound buffer not yet set from data (bounds are >= 1e-8)
+BOUND = "input_bound"  # the buffer's name in every AnalogMVM
+_BOUND_KEY = re.compile(r"(^|\.)mvm[A-Za-z0-9_]*\.input_bound$")
+
+Stages = Callable[[torch.Tensor, int], torch.Tensor]
+
+
+class Product(Protocol):
+    """The parts of an analog product that depend on the layer type."""
+
+    def float(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+        """The float product plus bias (used when the profile has no analog stage)."""
+
+    def tiles(self, w: torch.Tensor, rows: int) -> int:
+        """How many tiles of at most ``rows`` rows the product needs."""
+
+    def rows_per_tile(self, w: torch.Tensor, tiles: int) -> int:
+        """Rows one tile uses when the inputs are split into ``tiles``."""
+
+    def tiled(self, x: torch.Tensor, w: torch.Tensor, tiles: int, stages: Stages) -> torch.Tensor:
+        """The product of normalised ``w``; each tile's partial sums go through ``stages``, then are summed."""
+
+    def weight_max(self, w: torch.Tensor, per_channel: bool) -> torch.Tensor:
+        """max |w| per output channel (broadcastable to ``w``) or per tensor."""
+
+    def scale_view(self, w_max: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``w_max`` shaped to broadcast against the output ``y``."""
+
+    def bias_view(self, b: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The bias shaped to broadcast against the output ``y``."""
+
+
+class LinearProduct:
+    """``x @ w.T`` over the last dimension of ``x`` (``w``: out x in)."""
+
+    def float(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+        return F.linear(x, w, b)
+
+    def tiles(self, w: torch.Tensor, rows: int) -> int:
+        return analog.n_tiles(w.shape[1], rows)
+
+    def rows_per_tile(self, w: torch.Tensor, tiles: int) -> int:
+        return math.ceil(w.shape[1] / tiles)
+
+    def tiled(self, x: torch.Tensor, w: torch.Tensor, tiles: int, stages: Stages) -> torch.Tensor:
+        if tiles == 1:
+            return stages(F.linear(x, w), 1)
+        return stages(analog.linear_tiles(x, w, tiles), tiles).sum(dim=-2)
+
+    def weight_max(self, w: torch.Tensor, per_channel: bool) -> torch.Tensor:
+        return analog.weight_max(w, per_channel)
+
+    def scale_view(self, w_max: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return analog.channel_view(w_max, y.dim(), y.dim() - 1)
+
+    def bias_view(self, b: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return analog.channel_view(b, y.dim(), y.dim() - 1)
+
+
+class BatchedProduct:
+    """``x @ w.transpose(-1, -2)`` with one matrix per batch element (``w``: batch x out x in),
+    as attention's QK^T and AV products are; the "weights" are activations."""
+
+    def float(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+        y = torch.matmul(x, w.transpose(-1, -2))
+        return y if b is None else y + b
+
+    def tiles(self, w: torch.Tensor, rows: int) -> int:
+        return analog.n_tiles(w.shape[-1], rows)
+
+    def rows_per_tile(self, w: torch.Tensor, tiles: int) -> int:
+        return math.ceil(w.shape[-1] / tiles)
+
+    def tiled(self, x: torch.Tensor, w: torch.Tensor, tiles: int, stages: Stages) -> torch.Tensor:
+        if tiles == 1:
+            return stages(torch.matmul(x, w.transpose(-1, -2)), 1)
+        fan_in = w.shape[-1]
+        rows = math.ceil(fan_in / tiles)
+        extra = rows * tiles - fan_in
+        xt = analog.pad_dim(x, -1, extra).unflatten(-1, (tiles, rows))  # (B, L, T, R)
+        wt = analog.pad_dim(w, -1, extra).unflatten(-1, (tiles, rows))  # (B, O, T, R)
+        y = torch.einsum("bltr,botr->blto", xt, wt)
+        return stages(y, tiles).sum(dim=-2)
+
+    def weight_max(self, w: torch.Tensor, per_channel: bool) -> torch.Tensor:
+        dims = (-1,) if per_channel else (-2, -1)
+        return w.abs().amax(dim=dims, keepdim=True).clamp_min(1e-12)
+
+    def scale_view(self, w_max: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return w_max.transpose(-1, -2)  # (B, O, 1) -> (B, 1, O): one scale per output column
+
+    def bias_view(self, b: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return b
+
+
+LINEAR = LinearProduct()
+BATCHED = BatchedProduct()
+
+
+class AnalogMVM(nn.Module):
+    """One analog matrix product of a twin, with its noise site, input bound and chip.
+
+    Args:
+        site: the noise site of this product (its name is the one errors give).
+        dynamic: the "weights" are activations written anew on every forward (attention's
+            K and V): their programmed state is never cached. In eval mode the static
+            stream still gives each chip one fixed pattern of device variation.
+        device: where the input-bound buffer lives (the layer's device).
+
+    The input bound (buffer ``input_bound``, 0 until calibrated) is used only under a
+    profile whose DAC has ``bound_mode: calibrated``: set it with
+    :func:`hwprofiles.calibrate`; in training mode a running estimate follows the data.
+    """
+
+    def __init__(self, site: NoiseSite, *, dynamic: bool = False, device: torch.device | None = None) -> None:
+        super().__init__()
+        self.site = site
+        self.dynamic = dynamic
+        # float64: bounds round-trip exactly through a state dict.
+        self.register_buffer(BOUND, torch.full((), UNCALIBRATED, dtype=torch.float64, device=device))
+        self._bound_cache: tuple[torch.Tensor, int, float] | None = None
+        self._chip: tuple[Any, torch.Tensor, torch.Tensor | float] | None = None
+        self._calibrating = False
+        self._holding = False
+
+    # -- the input bound ----------------------------------------------------------------
+    @property
+    def bound(self) -> float:
+        """The calibrated input bound (activation units), or 0 when not calibrated."""
+        buf = self.input_bound
+        cache = self._bound_cache
+        # A Python copy avoids a device sync per forward; the tensor's identity and version
+        # tell when load_state_dict, .to() or a user wrote the buffer since.
+        if cache is None or cache[0] is not buf or cache[1] != buf._version:
+            cache = (buf, buf._version, float(buf))
+            self._bound_cache = cache
+        return cache[2]
+
+    def set_bound(self, value: float) -> None:
+        """Set the input bound (``UNCALIBRATED``, 0, forgets it)."""
+        buf = self.input_bound
+        with torch.no_grad():
+            buf.fill_(value)
+        self._bound_cache = (buf, buf._version, float(value))
+
+    @property
+    def calibrated(self) -> bool:
+        return self.bound != UNCALIBRATED
+
+    @contextlib.contextmanager
+    def calibration(self) -> Iterator[None]:
+        """Within this block every forward raises the bound to the largest percentile seen
+        (what :func:`hwprofiles.calibrate` runs); the bound starts afresh."""
+        self._calibrating = True
+        self._seen = UNCALIBRATED
+        try:
+            yield
+        finally:
+            self._calibrating = False
+            del self._seen
+
+    def _record(self, x: torch.Tensor) -> None:
+        spec = self.site.profile.dac
+        if spec is not None and spec.bound_mode == "calibrated":
+            self._seen = max(self._seen, analog.percentile_abs(x, spec.calibration_percentile))
+            self.set_bound(self._seen)
+
+    def _input_bound(self, x: torch.Tensor) -> float:
+        spec = self.site.profile.dac
+        assert spec is not None
+        if spec.bound_mode == "fixed":
+            return spec.bound
+        bound = self.bound
+        if self.training and not self._calibrating:
+            measured = analog.percentile_abs(x, spec.calibration_percentile)
+            # a running estimate, as BatchNorm keeps its statistics
+            bound = measured if bound == UNCALIBRATED else bound + _CALIBRATION_MOMENTUM * (measured - bound)
+            self.set_bound(bound)
+        elif bound == UNCALIBRATED:
+            raise NotCalibratedError(
+                f"layer '{self.site.name}' has a calibrated DAC (profile '{self.site.profile.name}', "
+                "dac.bound_mode: calibrated) but its input bound was never set from data, so every output "
+                "would depend on whatever batch came first. Calibrate once before evaluating: "
+                "hwprofiles.calibrate(model, training_batches) with a few batches of training inputs, "
+                "or hwprofiles.to_noisy(model, profile, calibration=training_batches)."
+            )
+        return bound
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, local_metadata: dict, strict: bool,
+                              missing_keys: list, unexpected_keys: list, error_msgs: list) -> None:
+        key = prefix + BOUND
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+        if key not in state_dict:
+            # A float checkpoint, or one saved before bounds were saved: loads, and the
+            # bound is forgotten (it belonged to other weights).
+            if key in missing_keys:
+                missing_keys.remove(key)
+            self.set_bound(UNCALIBRATED)
+
+    # -- the chip ------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        """Keep one programmed chip for every product in the block, in training mode too
+        (a recurrent layer's steps all run on the chip drawn for that forward)."""
+        self._holding = True
+        try:
+            yield
+        finally:
+            self._holding = False
+            if self.training:
+                self._chip = None
+
+    def reset(self) -> None:
+        """Forget the cached chip instance (it is drawn again from the seed when needed)."""
+        self._chip = None
+
+    def _chip_weights(self, w_n: torch.Tensor, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | float]:
+        """The programmed weights of the current chip instance (normalised) and output gain."""
+        site = self.site
+        cache = not self.dynamic and (not self.training or self._holding)
+        key = (site.chip_version, weight._version, weight.data_ptr(), w_n.device, w_n.dtype, w_n.shape)
+        if cache and self._chip is not None and self._chip[0] == key:
+            return self._chip[1], self._chip[2]
+        stream = "read" if self.training else "static"  # training: a new chip every step
+        ctx = site.context(stream, w_n, self.training)
+        state = WeightState(target=w_n, g_max_us=ctx.g_max_us)
+        for kind in site.by_stage["program"]:
+            kind.check(ctx)
+            kind.program(state, ctx)
+        programmed, gain = state.weights(), state.out_gain
+        if cache:
+            self._chip = (key, programmed, gain)
+        return programmed, gain
+
+    def _weights(self, weight: torch.Tensor, product: Product) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | float]:
+        """Normalised weights as one product reads them, w_max, and output gain."""
+        site = self.site
+        w_max = product.weight_max(weight.detach(), site.profile.mapping.scale == "per_channel")
+        w_n = weight / w_max
+        gain: torch.Tensor | float = 1.0
+        if site.has("program") or site.has("read"):
+            with torch.no_grad():
+                w_read = w_n.detach()
+                if site.has("program"):
+                    w_read, gain = self._chip_weights(w_read, weight)
+                if site.has("read"):
+                    ctx = site.context("read", w_read, self.training)
+                    for kind in site.by_stage["read"]:
+                        w_read = kind.read(w_read, ctx)
+                delta = w_read - w_n.detach()
+            w_n = w_n + delta  # straight-through: the gradient reaches the float weights unchanged
+        return w_n, w_max, gain
+
+    # -- the product ---------------------------------------------------------------------
+    def is_analog(self) -> bool:
+        """Whether the product goes through the analog path (DAC, ADC or weight noise)."""
+        p = self.site.profile
+        site = self.site
+        return p.dac is not None or p.adc is not None or site.has("program") or site.has("read") or site.has("tile_outputs")
+
+    def acts(self) -> bool:
+        """Whether this product differs from the float one at all."""
+        return self.is_analog() or self.site.has("inputs") or self.site.has("outputs")
+
+    def tiles(self, weight: torch.Tensor, product: Product) -> int:
+        p = self.site.profile
+        if p.tile is None or not (p.adc is not None or self.site.has("tile_outputs")):
+            return 1  # without per-tile noise or ADC, splitting changes nothing
+        return product.tiles(weight, p.tile.rows)
+
+    def _tile_stages(self, y: torch.Tensor, rows: int) -> torch.Tensor:
+        site = self.site
+        p = site.profile
+        # A column's full scale: the rows the layer actually occupies in one tile.
+        out_bound = analog.adc_bound(p.adc, rows) if p.adc is not None else float(rows)
+        if site.has("tile_outputs"):
+            ctx = site.context("read", y, self.training, out_bound=out_bound, tile_rows=rows)
+            for kind in site.by_stage["tile_outputs"]:
+                y = kind.tile_outputs(y, ctx)
+        if p.adc is not None:
+            y = analog.adc(y, p.adc, out_bound)
+        return y
+
+    def forward(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, product: Product) -> torch.Tensor:
+        """``product`` of ``x`` and ``weight`` (plus ``bias``) as the chip computes it."""
+        if self._calibrating:
+            self._record(x)
+        site = self.site
+        if site.has("inputs"):
+            ctx = site.context("read", x, self.training)
+            for kind in site.by_stage["inputs"]:
+                x = kind.inputs(x, ctx)
+        if self.is_analog():
+            y = self._analog_forward(x, weight, bias, product)
+        else:
+            y = product.float(x, weight, bias)
+        return site.apply_outputs(y, self.training)
+
+    def _analog_forward(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                        product: Product) -> torch.Tensor:
+        p = self.site.profile
+        in_bound = 1.0
+        if p.dac is not None:
+            in_bound = self._input_bound(x)
+            x = analog.dac(x, p.dac, in_bound)
+        w_n, w_max, gain = self._weights(weight, product)
+        tiles = self.tiles(weight, product)
+        rows = product.rows_per_tile(weight, tiles)
+        # x / in_bound is the normalised input; dividing the (small) weight tensor
+        # instead saves a pass over the activations and gives the same product.
+        y = product.tiled(x, w_n / in_bound, tiles, lambda t, _: self._tile_stages(t, rows))
+        scale = product.scale_view(w_max, y) * (in_bound * gain)
+        if bias is None:
+            return y * scale
+        return torch.addcmul(product.bias_view(bias, y), y, scale)  # bias + y * scale
+
+    def extra_repr(self) -> str:
+        return f"site={self.site.name!r}, dynamic={self.dynamic}" if self.dynamic else f"site={self.site.name!r}"
+
+
+class NoisyTwin:
+    """What every noisy twin shares: made from its float layer (sharing parameters,
+    buffers and hooks) and turned back into it; its :class:`AnalogMVM` children hold the noise.
+
+    A twin subclasses its float layer; ``_init_noise`` adds the products.
+    """
+
+    _float_type: ClassVar[type[nn.Module]]
+    _noise_attrs: ClassVar[tuple[str, ...]] = ("_float_cls",)
+
+    @classmethod
+    def from_float(cls, module: nn.Module, site: NoiseSite, **options: Any) -> nn.Module:
+        """The twin of ``module``, sharing its parameters, buffers and hooks.
+
+        Args:
+            module: the float layer.
+            site: where the layer's noise acts (its profile and qualified name).
+            options: twin-specific switches (``analog_attention`` for attention).
+        """
+        twin = cls.__new__(cls)
+        twin.__dict__ = module.__dict__.copy()  # shares parameters, buffers and hook dicts
+        # Children of its own: the products added here must not land in the float layer.
+        twin.__dict__["_modules"] = type(module._modules)(module._modules)
+        twin.__dict__["_float_cls"] = type(module)  # e.g. out_proj's NonDynamicallyQuantizableLinear
+        twin._init_noise(site, **options)
+        return twin
+
+    @classmethod
+    def unsupported(cls, module: nn.Module) -> str | None:
+        """Why ``module`` cannot have this twin (None when it can)."""
+        return None
+
+    @classmethod
+    def inner_twins(cls, module: nn.Module) -> list[tuple[str, type[nn.Module], type[nn.Module]]]:
+        """Layers inside ``module`` this twin converts too: (relative name, float type, twin type)."""
+        return []
+
+    def _init_noise(self, site: NoiseSite, **options: Any) -> None:
+        raise NotImplementedError
+
+    def to_float(self) -> nn.Module:
+        """The float layer back, with the same parameters, buffers and hooks."""
+        base = self.__dict__.get("_float_cls", self._float_type)
+        module = base.__new__(base)
+        state = {k: v for k, v in self.__dict__.items() if k not in self._noise_attrs}
+        children = type(self._modules)()  # type: ignore[attr-defined]
+        for name, child in self._modules.items():  # type: ignore[attr-defined]
+            if isinstance(child, AnalogMVM):
+                continue
+            children[name] = child.to_float() if isinstance(child, NoisyTwin) else child
+        state["_modules"] = children
+        module.__dict__ = state
+        return module
+
+    def analog_products(self) -> list[AnalogMVM]:
+        """The analog products of this twin (its own, and those of twins inside it)."""
+        return [m for m in self.modules() if isinstance(m, AnalogMVM)]  # type: ignore[attr-defined]
+
+    def _acts(self) -> bool:
+        return any(m.acts() for m in self.analog_products())
+
+
+def is_calibration_key(key: str) -> bool:
+    """Whether a state-dict key is an analog product's input bound (absent from float models)."""
+    return bool(_BOUND_KEY.search(key))
+
+
+def strip_calibration(state_dict: dict[str, Any]) -> dict[str, Any]:
+    """``state_dict`` without the input bounds of analog products, ready for the float model.
+
+    >>> strip_calibration({"0.weight": 1, "0.mvm.input_bound": 2})
+    {'0.weight': 1}
+    """
+    return {k: v for k, v in state_dict.items() if not is_calibration_key(k)}
+
+
+__all__ = [
+    "BATCHED",
+    "LINEAR",
+    "AnalogMVM",
+    "BatchedProduct",
+    "LinearProduct",
+    "NoisyTwin",
+    "Product",
+    "is_calibration_key",
+    "strip_calibration",
+]

@@ -1,0 +1,242 @@
+"""Calibration is an explicit, saved step; non-finite values are refused or kept in their sample.
+
+A calibrated DAC's input bound is set by ``hwprofiles.calibrate`` (or ``to_noisy(...,
+calibration=...)``) from representative data, lives in the model's state dict, and is
+never moved by whatever batch is evaluated first.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+
+import hwprofiles
+from hwprofiles.nn import analog
+from hwprofiles.nn.convert import analog_products
+from helpers import make_profile
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def mlp() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10)).eval()
+
+
+G = torch.Generator().manual_seed(1)
+TRAIN = [torch.randn(64, 64, generator=G) for _ in range(4)]
+TEST = torch.randn(256, 64, generator=G)
+TINY = 0.01 * torch.randn(1, 64, generator=G)  # one sample, far smaller than the data
+
+
+def bounds(model: nn.Module) -> list[float]:
+    return [m.bound for m in analog_products(model)]
+
+
+@torch.no_grad()
+def relative_error(noisy: nn.Module, model: nn.Module, seed: int = 0) -> float:
+    hwprofiles.program(noisy, seed=seed)
+    y, clean = noisy(TEST), model(TEST)
+    return float((y - clean).norm() / clean.norm())
+
+
+# -- the bound is set by calibration only ----------------------------------------------------
+def test_a_tiny_first_batch_changes_neither_the_bound_nor_the_error() -> None:
+    model = mlp()
+    noisy = hwprofiles.to_noisy(model, "pcm-joshi2020", calibration=TRAIN).eval()
+    calibrated = bounds(noisy)
+    assert all(b > 0 for b in calibrated)
+    representative = relative_error(noisy, model)
+    with torch.no_grad():
+        noisy(TINY)  # an unrepresentative first batch at evaluation
+    assert bounds(noisy) == calibrated
+    assert relative_error(noisy, model) == representative
+    assert representative < 0.3  # measured 0.17
+    # What is at stake: a bound taken from that one sample clips nearly every input.
+    from_tiny = hwprofiles.to_noisy(model, "pcm-joshi2020", calibration=[TINY]).eval()
+    assert relative_error(from_tiny, model) > 0.9  # measured 0.99
+
+
+def test_calibrate_takes_the_largest_percentile_over_the_batches() -> None:
+    noisy = hwprofiles.to_noisy(mlp(), "pcm-joshi2020").train()
+    assert hwprofiles.calibrate(noisy, TRAIN) is noisy
+    assert noisy[0].mvm.bound == max(analog.percentile_abs(x, 99.99) for x in TRAIN)
+    assert noisy.training  # back in the mode it was in
+
+
+def test_an_uncalibrated_model_refuses_to_evaluate_and_says_how_to_calibrate() -> None:
+    noisy = hwprofiles.to_noisy(mlp(), "pcm-joshi2020").eval()
+    with pytest.raises(hwprofiles.NotCalibratedError) as info:
+        with torch.no_grad():
+            noisy(TEST)
+    message = str(info.value)
+    assert "layer '0'" in message and "pcm-joshi2020" in message
+    assert "hwprofiles.calibrate(model, training_batches)" in message and "calibration=" in message
+    assert isinstance(info.value, RuntimeError) and isinstance(info.value, hwprofiles.HwProfilesError)
+
+
+def test_training_keeps_a_running_estimate_and_fixed_bounds_need_no_calibration() -> None:
+    noisy = hwprofiles.to_noisy(mlp(), "pcm-joshi2020").train()
+    noisy(TRAIN[0])
+    after_one = bounds(noisy)
+    assert all(b > 0 for b in after_one)
+    noisy(3 * TRAIN[1])
+    assert bounds(noisy)[0] > after_one[0]  # follows the data
+    with torch.no_grad():
+        assert torch.isfinite(noisy.eval()(TEST)).all()
+    fixed = make_profile([], dac={"bits": 8, "bound": 3.0, "bound_mode": "fixed"})
+    with torch.no_grad():
+        assert torch.isfinite(hwprofiles.to_noisy(mlp(), fixed).eval()(TEST)).all()
+
+
+def test_calibration_batches_must_be_finite_and_present() -> None:
+    noisy = hwprofiles.to_noisy(mlp(), "pcm-joshi2020")
+    bad = TRAIN[1].clone()
+    bad[5, 3] = float("nan")
+    with pytest.raises(ValueError, match=r"calibration batch 1 holds 1 non-finite value\(s\) \(NaN or inf\) in sample\(s\) 5"):
+        hwprofiles.calibrate(noisy, [TRAIN[0], bad])
+    with pytest.raises(ValueError, match="at least one batch"):
+        hwprofiles.calibrate(noisy, [])
+
+
+# -- the bound is saved ------------------------------------------------------------------------
+def test_a_calibrated_model_reloads_with_its_bounds_and_outputs() -> None:
+    model = mlp()
+    noisy = hwprofiles.to_noisy(model, "pcm-joshi2020", calibration=TRAIN).eval()
+    buffer = io.BytesIO()
+    torch.save(noisy.state_dict(), buffer)
+    buffer.seek(0)
+    again = hwprofiles.to_noisy(model, "pcm-joshi2020").eval()
+    again.load_state_dict(torch.load(buffer, weights_only=True))
+    assert bounds(again) == bounds(noisy)
+    hwprofiles.program(noisy, seed=4)
+    hwprofiles.program(again, seed=4)
+    with torch.no_grad():
+        assert torch.equal(again(TEST), noisy(TEST))
+
+
+def test_a_float_checkpoint_loads_into_a_twin_which_is_then_uncalibrated() -> None:
+    model = mlp()
+    noisy = hwprofiles.to_noisy(model, "pcm-joshi2020", calibration=TRAIN).eval()
+    noisy.load_state_dict(model.state_dict())  # strict: the bounds may be missing
+    assert bounds(noisy) == [0.0, 0.0]
+    with pytest.raises(hwprofiles.NotCalibratedError):
+        with torch.no_grad():
+            noisy(TEST)
+
+
+def test_a_nit_state_dict_loads_into_the_float_model_for_evaluation() -> None:
+    from hwprofiles.train import TrainConfig
+    from hwprofiles.train.methods import model_for_evaluation
+
+    noisy = hwprofiles.to_noisy(mlp(), "pcm-joshi2020", calibration=TRAIN)
+    assert any(k.endswith("input_bound") for k in noisy.state_dict())
+    config = TrainConfig(model="mlp", dataset="synthetic", method="nit", profile="pcm-joshi2020")
+    fresh = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+    loaded = model_for_evaluation(fresh, noisy.state_dict(), config)
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in mlp().state_dict().items())
+
+
+def test_resume_reads_the_bounds_of_checkpoints_written_before_they_were_buffers(tmp_path) -> None:
+    from hwprofiles.data import load_dataset
+    from hwprofiles.train import TrainConfig, load_checkpoint, train
+    from hwprofiles.train import loop
+    from hwprofiles.train.checkpoint import save_checkpoint
+
+    synthetic = load_dataset("synthetic", seed=0, train_subset=256, test_subset=64)
+    cfg = TrainConfig(model="lenet5", dataset="synthetic", width=0.5, epochs=2, batch_size=64, lr=5e-3, seed=3,
+                      method="nit", profile="pcm-joshi2020")
+    train(cfg, tmp_path / "straight.pt", data=synthetic, progress=False)
+    path = tmp_path / "old.pt"
+    real_save = loop.save_checkpoint
+
+    def save_then_stop(p, payload):
+        real_save(p, payload)
+        raise KeyboardInterrupt
+
+    loop.save_checkpoint = save_then_stop
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(cfg, path, data=synthetic, progress=False)
+    finally:
+        loop.save_checkpoint = real_save
+    # Rewrite the epoch-1 checkpoint as older versions wrote it: bounds beside the state dict.
+    state = load_checkpoint(path)
+    suffix = ".mvm.input_bound"
+    state["input_bounds"] = {k[: -len(suffix)]: float(v) for k, v in state["state_dict"].items() if k.endswith(suffix)}
+    state["state_dict"] = {k: v for k, v in state["state_dict"].items() if not k.endswith(suffix)}
+    assert state["input_bounds"]
+    save_checkpoint(path, {k: v for k, v in state.items() if k not in ("format", "version")})
+    train(cfg, path, resume=True, data=synthetic, progress=False)
+    straight, resumed = load_checkpoint(tmp_path / "straight.pt")["state_dict"], load_checkpoint(path)["state_dict"]
+    assert straight.keys() == resumed.keys()
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+
+
+# -- non-finite values -------------------------------------------------------------------------
+@pytest.mark.parametrize("profile", ["pcm-joshi2020", "photonic-mzi", "rram-neurram", "sram-cim-8bit", "gaussian-additive"])
+def test_a_nan_in_one_sample_of_the_input_is_refused(profile: str) -> None:
+    noisy = hwprofiles.to_noisy(mlp(), profile, calibration=TRAIN).eval()
+    x = TEST[:8].clone()
+    x[2, 7] = float("nan")
+    x[6, 0] = float("inf")
+    with pytest.raises(ValueError, match=r"holds 2 non-finite value\(s\) \(NaN or inf\) in sample\(s\) 2, 6 "
+                                         r"\(index along dim 0, of 8\)"):
+        with torch.no_grad():
+            noisy(x)
+
+
+class PoisonFirstSample(nn.Module):
+    """A layer whose output is NaN for sample 0 (a NaN made inside the network)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mask = torch.zeros_like(x)
+        mask[0] = float("nan")
+        return x + mask
+
+
+def test_a_nan_made_inside_the_network_stays_in_its_sample() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 64), PoisonFirstSample(), nn.Linear(64, 10))
+    noisy = hwprofiles.to_noisy(model, "pcm-joshi2020").train()
+    y = noisy(TRAIN[0])
+    assert torch.isfinite(y[1:]).all()  # (sample 0 is what torch's DAC quantiser makes of NaN)
+    assert all(math.isfinite(b) and b > 0 for b in bounds(noisy))  # the running estimate ignores it
+    noisy.eval()
+    clean = nn.Sequential(noisy[0], nn.Identity(), noisy[2])  # the same twins, without the poison
+    hwprofiles.program(noisy, seed=1)
+    with torch.no_grad():
+        poisoned = noisy(TEST)
+        hwprofiles.program(noisy, seed=1)
+        unpoisoned = clean(TEST)
+    assert torch.equal(poisoned[1:], unpoisoned[1:])
+
+
+def test_percentile_ignores_nan_and_inf() -> None:
+    x = torch.randn(10_000, generator=torch.Generator().manual_seed(0))
+    spoiled = torch.cat([x, torch.tensor([float("nan"), float("inf"), -float("inf")])])
+    assert analog.percentile_abs(spoiled, 99.0) == analog.percentile_abs(x, 99.0)
+    assert analog.percentile_abs(torch.full((4,), float("nan")), 99.0) == 1e-8
+
+
+@pytest.mark.parametrize("t_s", [-1.0, float("nan"), float("inf")])
+def test_program_refuses_a_time_that_is_not_a_time(t_s: float) -> None:
+    noisy = hwprofiles.to_noisy(mlp(), "pcm-joshi2020")
+    with pytest.raises(ValueError, match="t_inference_s must be a finite time in seconds >= 0"):
+        hwprofiles.program(noisy, seed=0, t_inference_s=t_s)
+
+
+@pytest.mark.parametrize("scale", [-0.5, float("nan"), float("inf")])
+def test_noise_scales_must_be_finite_and_not_negative(scale: float) -> None:
+    noisy = hwprofiles.to_noisy(mlp(), "gaussian-additive")
+    match = "noise_scale must be a finite number >= 0"
+    with pytest.raises(ValueError, match=match):
+        hwprofiles.set_noise_scale(noisy, scale)
+    with pytest.raises(hwprofiles.ProfileError, match=match):
+        hwprofiles.load_profile("gaussian-additive").with_noise_scale(scale)
+    with pytest.raises(ValueError, match=match):
+        hwprofiles.set_profile(noisy, "pcm-joshi2020", noise_scale=scale)
