@@ -9,12 +9,14 @@
 #   --tests       the pytest selection that runs against each mutant (default: the test
 #                 files that exercise the noise engine, see DEFAULT_TESTS below)
 #   --max-children  parallel test processes (default 1: the machine is shared)
+#   --fresh       forget earlier results (mutmut does not retest cached survivors when
+#                 only the tests changed: use this after adding tests)
 #
 # It works in a scratch copy of the working tree (.mutation/, ignored by git), so the
 # tree itself is never touched; a rerun with the same arguments reuses mutmut's cache
-# there and only tests what changed (other arguments start afresh). At the end it prints, per module, the mutants
-# killed over the total and the score, then every surviving mutant by name; look at one
-# with `cd .mutation && mutmut show NAME`.
+# there and only tests mutants of changed source (other arguments start afresh). At the
+# end it prints, per module, the mutants killed over the total and the score, then every
+# surviving mutant by name; look at one with `cd .mutation && mutmut show NAME`.
 #
 # Environment: PYTHON (default .venv/bin/python, else python3) must have mutmut 3
 # installed (pip install -e '.[dev]').
@@ -25,12 +27,14 @@ WORK="$ROOT/.mutation"
 DEFAULT_TESTS="tests/test_noise_exact.py tests/test_noise_stats.py tests/test_analog_path.py tests/test_chip_semantics.py tests/test_conformance.py tests/test_rng.py"
 TESTS="$DEFAULT_TESTS"
 CHILDREN=1
+FRESH=0
 PATHS=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --tests) TESTS="$2"; shift 2 ;;
         --max-children) CHILDREN="$2"; shift 2 ;;
-        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        --fresh) FRESH=1; shift ;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
         *) PATHS+=("${1%/}"); shift ;;
     esac
 done
@@ -64,7 +68,7 @@ PY
 cd "$WORK"
 # mutmut keeps a file it copied unmutated as "unmodified": start afresh when paths or tests change.
 args="paths: ${PATHS[*]}; tests: $TESTS"
-if [ "$(cat .mutation-args 2>/dev/null)" != "$args" ]; then
+if [ "$FRESH" = 1 ] || [ "$(cat .mutation-args 2>/dev/null)" != "$args" ]; then
     rm -rf mutants
     echo "$args" > .mutation-args
 fi

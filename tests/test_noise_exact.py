@@ -192,7 +192,8 @@ def photonic_phase_expected(target: torch.Tensor, bits: int | None, v_pi: float,
 @pytest.mark.parametrize("bits, scale", [(None, 1.0), (4, 1.0), (8, 0.5)])
 def test_photonic_phase_program(bits: int | None, scale: float) -> None:
     fields = dict(bits=bits, v_pi=4.36, gain_sigma=0.05, crosstalk=0.01)
-    target = torch.rand(6, 2, 5, generator=torch.Generator().manual_seed(1), dtype=F64) * 2.2 - 1.1  # some beyond +-1
+    target = torch.rand(6, 2, 5, generator=torch.Generator().manual_seed(1), dtype=F64) * 2 - 1
+    target[0, 0, :2] = torch.tensor([-1.05, 1.05])  # beyond +-1: set as -1 and 1
     state = WeightState(target=target, g_max_us=1.0)
     make_kind("photonic_phase", **fields).program(state, context(scale))
     close(state.weights(), photonic_phase_expected(target, scale=scale, **fields))
@@ -209,6 +210,11 @@ def test_photonic_phase_read() -> None:
     w = signal() / 5.5
     out = make_kind("photonic_phase", phase_noise_rad=0.05).read(w, context(0.5))
     close(out, torch.cos(torch.arccos(w) + 0.025 * Draws().randn(64)))
+    # weights pushed beyond +-1 by an earlier read stage are read as +-1 (phases pi and 0)
+    beyond = torch.tensor([1.2, -1.3], dtype=F64)
+    d = Draws().randn(2)
+    close(make_kind("photonic_phase", phase_noise_rad=0.05).read(beyond, context()),
+          torch.cos(torch.tensor([0.0, math.pi], dtype=F64) + 0.05 * d))
     # no phase noise: the weights are returned as they are
     assert make_kind("photonic_phase", phase_noise_rad=0.0).read(w, context()) is w
 
@@ -375,10 +381,34 @@ def test_rram_relaxation_accepts_published_times_to_a_millionth() -> None:
     kind = make_kind("rram_relaxation")
     kind.check(context(t_inference_s=86_400.0 * (1 + 0.9e-6)))
     kind.check(context(t_inference_s=1.0 + 0.9e-6))
+    kind.check(context(t_inference_s=1.0 - 0.9e-6))
     with pytest.raises(NoiseConfigError):
-        kind.check(context(t_inference_s=86_400.0 * (1 + 2e-6)))
+        kind.check(context(t_inference_s=86_400.0 * (1 + 1.5e-6)))
     with pytest.raises(NoiseConfigError):
-        kind.check(context(t_inference_s=1.0 + 2e-6))
+        kind.check(context(t_inference_s=1.0 + 1.5e-6))
+
+
+def test_neurram_sigma_us_at_its_reference_g_max() -> None:
+    from hwprofiles.noise.rram import neurram_sigma_us
+
+    x = torch.linspace(0, 1, 11, dtype=F64)
+    c4, c3, c2, c1, c0 = NEURRAM[86_400.0]
+    reference = (c4 * x**4 + c3 * x**3 + c2 * x**2 + c1 * x + c0).clamp_min(0)
+    close(neurram_sigma_us(x, 86_400.0, 40.0), reference)  # the published polynomial, in uS at 40 uS
+    close(neurram_sigma_us(x, 86_400.0, 40.0, 20.0), 2 * reference)
+
+
+def test_rram_relaxation_with_another_reference_g_max() -> None:
+    # polynomials fitted at g_max_ref = 20 uS, used at 40 uS: sigma doubles
+    target = pair_target()
+    state = WeightState(target=target, g_max_us=40.0)
+    make_kind("rram_relaxation", g_max_ref_us=20.0).program(state, context(g_max_us=40.0, t_inference_s=1.0))
+    d = Draws()
+    c4, c3, c2, c1, c0 = NEURRAM[1.0]
+    for g, g0 in zip(state.conductances(), device_pair(target, 40.0)):
+        x = g0 / 40.0
+        s = (c4 * x**4 + c3 * x**3 + c2 * x**2 + c1 * x + c0).clamp_min(0) * 2.0
+        close(g, (g0 + s * d.randn(200)).clamp_min(0))
 
 
 @pytest.mark.parametrize("g_max, scale", [(88.2, 1.0), (40.0, 0.5)])
@@ -408,3 +438,9 @@ def test_pcm_drift_after_programming_noise_uses_the_target_state() -> None:
         mu, sd = nu_stats(g0 / 25.0)
         nu = (mu + sd * d.randn(200)).abs()
         close(g, g_prog * ((t_s + 20.0) / 20.0) ** (-nu))
+
+
+@pytest.mark.parametrize("kind, fields", [("weight_read_noise", {"sigma": 0.02}), ("pcm_drift", {})])
+def test_repr_names_the_kind_and_its_entry(kind: str, fields: dict[str, Any]) -> None:
+    text = repr(make_kind(kind, **fields))
+    assert text.startswith(type(make_kind(kind, **fields)).__name__ + "(") and f"kind='{kind}'" in text
