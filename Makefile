@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: test demo data env clean bench-study bench-speed
+.PHONY: test demo data env clean bench-study bench-speed mutation
 
 env: $(STAMP)
 
@@ -28,6 +28,10 @@ data:
 test: $(STAMP) data
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e plugins/hwprofiles-fefet
 	$(BIN)/python -m pytest -q tests plugins/hwprofiles-fefet/tests
+
+# Mutation testing of the noise engine (docs/testing.md): about 10-20 min on 2 cores.
+mutation: $(STAMP)
+	PYTHON=$(BIN)/python benchmarks/mutation.sh
 
 demo: $(STAMP) data
 	$(BIN)/hwprofiles demo

@@ -483,3 +483,213 @@ def test_noise_scale_multiplies_programming_noise(kind: str, fields, g_max_us: f
         deltas.append(g - 0.9 * g_max_us)
     assert deltas[0].abs().max() > 0
     torch.testing.assert_close(deltas[1], 2 * deltas[0])
+
+
+# -- Weight read noise (NOISE-MODELS 2, per-MVM short-term read noise) ----------------------
+# The std of a std estimate from n Gaussian draws is sigma / sqrt(2n); with n >= 100,000 the
+# 1.5% tolerance of rel_std_close is more than 6 standard errors, and a factor 2 is far off.
+def test_weight_read_noise_kind_std_is_sigma() -> None:
+    kind = make_kind("weight_read_noise", sigma=0.0175)
+    w = torch.full((N_DEVICES,), 0.3, dtype=torch.float64)
+    rel_std_close(float((kind.read(w, context()) - w).std()), 0.0175)
+
+
+def test_weight_read_noise_std_is_a_fraction_of_w_max_through_a_linear() -> None:
+    # Every output channel has w_max = 0.5 (per-channel mapping); a one-hot input reads each
+    # weight, so the read error is sigma * w_max per weight.
+    sigma, w_max = 0.0175, 0.5
+    model = noisy_linear(make_profile([{"kind": "weight_read_noise", "sigma": sigma}]), w_max * pm_ones(1000, 100))
+    eye = torch.eye(100, dtype=torch.float64)
+    with torch.no_grad():
+        first, second = model(eye), model(eye)
+    weight = model[0].weight.detach().T
+    rel_std_close(float((first - weight).std()), sigma * w_max)  # 100,000 draws
+    # fresh on every read: two reads differ by sqrt(2) sigma
+    rel_std_close(float((first - second).std()), math.sqrt(2) * sigma * w_max)
+
+
+# -- Photonic: phase noise, gain variation, thermal crosstalk (NOISE-MODELS 4) ------------------
+# At phi = pi/2 (w = 0) a phase error e gives w' = cos(pi/2 + e) = -sin(e), so
+# e = -arcsin(w') exactly: the phase errors are read back without approximation.
+def photonic_ideal(**fields: Any) -> dict[str, Any]:
+    """A photonic_phase entry with every effect off except ``fields``."""
+    return {"kind": "photonic_phase", "bits": None, "gain_sigma": 0.0, "crosstalk": 0.0,
+            "phase_noise_rad": 0.0, **fields}
+
+
+def test_photonic_phase_noise_std_is_phase_noise_rad() -> None:
+    entry = photonic_ideal(phase_noise_rad=0.05)
+    del entry["kind"]
+    kind = make_kind("photonic_phase", **entry)
+    w = torch.zeros(N_DEVICES, dtype=torch.float64)
+    phase_error = -torch.arcsin(kind.read(w, context()))
+    rel_std_close(float(phase_error.std()), 0.05)
+    assert abs(float(phase_error.mean())) < 5 * 0.05 / math.sqrt(N_DEVICES)  # unbiased
+
+
+def test_photonic_phase_noise_through_a_linear() -> None:
+    # Column 0 holds w_max = 1 (phase 0); the other 99 columns hold w = 0 (phase pi/2).
+    weight = torch.zeros(1000, 100, dtype=torch.float64)
+    weight[:, 0] = 1.0
+    model = noisy_linear(make_profile([photonic_ideal(phase_noise_rad=0.05)]), weight)
+    with torch.no_grad():
+        read = model(torch.eye(100, dtype=torch.float64)).T  # (out, in): the weights as read
+    phase_error = -torch.arcsin(read[:, 1:])
+    rel_std_close(float(phase_error.std()), 0.05)  # 99,000 draws
+
+
+# A Gaussian truncated at +-3 sigma has std sqrt(1 - 6 phi(3) / (2 Phi(3) - 1)) = 0.98658
+# sigma; clipped at +-3 sigma instead, 0.99749 sigma. The 3% tolerance below takes either.
+TRUNCATED_3_STD = math.sqrt(1 - 6 * math.exp(-4.5) / math.sqrt(2 * math.pi) / math.erf(3 / math.sqrt(2)))
+
+
+def test_photonic_gain_variation_is_relative_and_bounded_at_3_sigma() -> None:
+    # w = 0 is phi = pi/2; a relative gain error g gives phi' = pi/2 (1 + g), so
+    # g = -arcsin(w') / (pi/2). An absolute phase error would come out pi/2 times smaller.
+    gain_sigma = 0.02
+    kind = make_kind("photonic_phase", **{k: v for k, v in photonic_ideal(gain_sigma=gain_sigma).items() if k != "kind"})
+    state = WeightState(target=torch.zeros(N_DEVICES, dtype=torch.float64), g_max_us=1.0)
+    kind.program(state, context())
+    gain = -torch.arcsin(state.weights()) / (math.pi / 2)
+    rel_std_close(float(gain.std()), gain_sigma * TRUNCATED_3_STD, rel=0.03)
+    assert float(gain.abs().max()) <= 3 * gain_sigma + 1e-12
+    assert float(gain.abs().max()) > 2.5 * gain_sigma  # the tails are there up to the bound
+
+
+def test_photonic_gain_variation_through_a_linear_is_held_per_chip() -> None:
+    gain_sigma = 0.02
+    weight = torch.zeros(1000, 100, dtype=torch.float64)
+    weight[:, 0] = 1.0
+    model = noisy_linear(make_profile([photonic_ideal(gain_sigma=gain_sigma)]), weight)
+    eye = torch.eye(100, dtype=torch.float64)
+    with torch.no_grad():
+        read, again = model(eye).T, model(eye).T
+    assert torch.equal(read, again)  # a chip instance's gains are held
+    gain = -torch.arcsin(read[:, 1:]) / (math.pi / 2)
+    rel_std_close(float(gain.std()), gain_sigma * TRUNCATED_3_STD, rel=0.03)
+
+
+def crosstalk_expected(target: torch.Tensor, c: float) -> torch.Tensor:
+    """cos(phi_i + c (phi_(i-1) + phi_(i+1))) along each row, edges with one neighbour."""
+    phi = torch.arccos(target)
+    padded = torch.nn.functional.pad(phi, (1, 1))
+    return torch.cos(phi + c * (padded[:, :-2] + padded[:, 2:]))
+
+
+def test_photonic_thermal_crosstalk_adds_both_neighbours() -> None:
+    c = 0.01
+    target = torch.rand(16, 24, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 2 - 1
+    kind = make_kind("photonic_phase", **{k: v for k, v in photonic_ideal(crosstalk=c).items() if k != "kind"})
+    state = WeightState(target=target, g_max_us=1.0)
+    kind.program(state, context())
+    torch.testing.assert_close(state.weights(), crosstalk_expected(target, c), rtol=0, atol=1e-12)
+    # noise_scale multiplies c
+    state = WeightState(target=target, g_max_us=1.0)
+    kind.program(state, context(scale=0.5))
+    torch.testing.assert_close(state.weights(), crosstalk_expected(target, c / 2), rtol=0, atol=1e-12)
+
+
+def test_photonic_thermal_crosstalk_through_a_linear() -> None:
+    c = 0.01
+    weight = torch.rand(8, 12, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 2 - 1
+    model = noisy_linear(make_profile([photonic_ideal(crosstalk=c)], mapping={"scale": "per_tensor"}), weight)
+    w_max = float(weight.abs().max())
+    with torch.no_grad():
+        read = model(torch.eye(12, dtype=torch.float64)).T / w_max
+    torch.testing.assert_close(read, crosstalk_expected(weight / w_max, c), rtol=0, atol=1e-12)
+
+
+# -- Per-row ADC bound (adc.per_row, as in sram-cim-8bit) ---------------------------------------
+def sram_cim_without_noise() -> hwprofiles.Profile:
+    """The shipped sram-cim-8bit with its column noise off: DAC, per-row ADC and tiles remain."""
+    return hwprofiles.load_profile("sram-cim-8bit").with_noise_scale(0.0)
+
+
+@pytest.mark.parametrize("fan_in, rows_used, tiles", [
+    (100, 100, 1),
+    (255, 255, 1),
+    (300, 150, 2),  # 255-row tiles: split evenly into two tiles of 150 rows
+    (600, 200, 3),
+])
+def test_per_row_adc_saturates_at_bound_times_rows_in_use(fan_in: int, rows_used: int, tiles: int) -> None:
+    # All-ones weights and inputs: each tile's partial sum is rows_used, which an ADC bound of
+    # 0.5 per row clips to 0.5 rows_used; the digital sum over tiles gives 0.5 fan_in rounded up.
+    profile = sram_cim_without_noise().model_copy(update={"adc": hwprofiles.profiles.ADC(bits=8, bound=0.5, per_row=True)})
+    model = noisy_linear(profile, torch.ones(4, fan_in, dtype=torch.float64))
+    with torch.no_grad():
+        y = model(torch.ones(2, fan_in, dtype=torch.float64))
+    assert model[0].input_bound == pytest.approx(1.0)
+    torch.testing.assert_close(y, torch.full_like(y, 0.5 * rows_used * tiles), rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("fan_in, rows_used", [(100, 100), (300, 150)])
+def test_per_row_adc_step_is_bound_times_rows_over_levels(fan_in: int, rows_used: int) -> None:
+    # sram-cim-8bit: ADC bound 1 per row, 8 signed bits (127 levels a side). Random +-1 weights
+    # and inputs in [0, 1] give partial sums of order sqrt(rows), well inside the bound: every
+    # output is a multiple of rows_used / 127 (the sum over tiles too), and no coarser step fits.
+    profile = sram_cim_without_noise()
+    assert profile.adc.per_row and profile.adc.bound == 1.0 and profile.adc.bits == 8
+    weight = pm_ones(64, fan_in)
+    x = torch.rand(32, fan_in, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    x[0] = 1.0  # calibration takes the 99.99th percentile of |x| as the DAC bound: make it 1
+    model = noisy_linear(profile, weight)
+    with torch.no_grad():
+        y = model(x)
+    step = rows_used / 127
+    k = y / step
+    torch.testing.assert_close(k, torch.round(k), rtol=0, atol=1e-3)  # the ADC rounds in float32
+    assert (y - x.clamp(-1, 1).mul(127).round().div(127) @ weight.T).abs().max() <= tiles_of(fan_in) * step / 2 + 1e-4
+    # the step for one row more or less does not fit these outputs
+    for wrong in (rows_used - 1, rows_used + 1):
+        k = y / (wrong / 127)
+        assert (k - torch.round(k)).abs().max() > 0.1
+
+
+def tiles_of(fan_in: int) -> int:
+    return math.ceil(fan_in / 255)
+
+
+def test_per_row_false_keeps_the_bound_in_normalised_units() -> None:
+    profile = sram_cim_without_noise().model_copy(update={"adc": hwprofiles.profiles.ADC(bits=8, bound=0.5, per_row=False)})
+    model = noisy_linear(profile, torch.ones(4, 300, dtype=torch.float64))
+    with torch.no_grad():
+        y = model(torch.ones(2, 300, dtype=torch.float64))
+    torch.testing.assert_close(y, torch.full_like(y, 0.5 * 2), rtol=0, atol=1e-5)  # two tiles of 0.5
+
+
+# -- PCM 1/f read noise acts on the drifted conductance ----------------------------------------
+def test_pcm_read_1f_noise_is_relative_to_the_drifted_conductance() -> None:
+    # After a year with nu = 0.1 a device holds g(t) = 0.23 g_target; the 1/f noise is
+    # |g(t)| Q_s(x) sqrt(ln((t + t_r)/(2 t_r))) with x = g_target / g_max (NOISE-MODELS 2).
+    # Noise relative to g_target would be 1/0.23 = 4.4 times larger; Q_s at the drifted x,
+    # 0.23^-0.65 = 2.6 times larger.
+    t_s, nu, x = 365 * 86_400.0, 0.1, 0.5
+    drift = ((t_s + 20.0) / 20.0) ** -nu
+    assert drift < 0.25
+    q_s = 0.0088 / x**0.65
+    rel_sigma = q_s * math.sqrt(math.log((t_s + 250e-9) / (2 * 250e-9)))
+    state = WeightState(target=torch.full((N_DEVICES,), x, dtype=torch.float64), g_max_us=25.0)
+    ctx = dict(g_max_us=25.0, t_inference_s=t_s)
+    make_kind("pcm_drift", nu_mean=nu, nu_std=0.0, compensation=False).program(state, context(seed=1, **ctx))
+    g_t = state.conductances()[0].clone()
+    torch.testing.assert_close(g_t, torch.full_like(g_t, x * 25.0 * drift))
+    make_kind("pcm_read_1f").program(state, context(seed=2, **ctx))
+    g = state.conductances()[0]
+    rel_std_close(float(((g - g_t) / g_t).std()), rel_sigma)
+    assert torch.equal(state.conductances()[1], torch.zeros_like(g))  # the idle device: |g| = 0, no noise
+
+
+def test_pcm_read_1f_after_drift_through_a_linear() -> None:
+    # Column 0 at x = 1, column 1 at x = 0.5; drift (nu = 0.1, no compensation) then 1/f noise.
+    t_s, nu = 365 * 86_400.0, 0.1
+    drift = ((t_s + 20.0) / 20.0) ** -nu
+    noise = [{"kind": "pcm_drift", "nu_mean": nu, "nu_std": 0.0, "compensation": False}, {"kind": "pcm_read_1f"}]
+    weight = torch.tensor([1.0, 0.5], dtype=torch.float64).repeat(60_000, 1)
+    model = noisy_linear(make_profile(noise, t_inference_s=t_s), weight)
+    with torch.no_grad():
+        read = model(torch.eye(2, dtype=torch.float64)).T  # (out, in): normalised weights as programmed
+    log_term = math.sqrt(math.log((t_s + 250e-9) / (2 * 250e-9)))
+    for column, x in [(0, 1.0), (1, 0.5)]:
+        g_t = x * drift
+        assert float(read[:, column].mean()) == pytest.approx(g_t, rel=0.01)
+        rel_std_close(float(read[:, column].std() / g_t), min(0.0088 / x**0.65, 0.2) * log_term, rel=0.02)
