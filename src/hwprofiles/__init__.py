@@ -23,9 +23,11 @@ from hwprofiles.errors import (
     HwProfilesError,
     NoiseConfigError,
     PluginError,
+    PluginWarning,
     ProfileError,
     UnknownNoiseModelError,
     UnknownProfileError,
+    YamlError,
 )
 from hwprofiles.plugins import get_plugin_manager, hookimpl
 from hwprofiles.profiles import (
@@ -77,12 +79,14 @@ __all__ = [
     "NoiseConfigError",
     "NoiseEntry",
     "PluginError",
+    "PluginWarning",
     "Profile",
     "ProfileError",
     "Tile",
     "UnknownNoiseModelError",
     "UnknownProfileError",
     "VarianceAware",
+    "YamlError",
     "__version__",
     "add_profile_dirs",
     "dump_profile",

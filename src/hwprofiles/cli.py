@@ -18,7 +18,8 @@ and found invalid profiles (``validate``, or ``list`` over a library holding a
 broken file); 2 when a command could not do what was asked (an unknown profile,
 a broken plugin, two profiles with one name, a usage error). Every
 :class:`~hwprofiles.errors.HwProfilesError` is printed to stderr as one block
-starting ``error:``, never as a traceback.
+starting ``error:``, never as a traceback. Names taken from files and archives are
+printed with control characters escaped.
 
 ``profiles list`` over a library with a broken file still shows the valid
 profiles (the broken one marked invalid) and then prints the file's errors: one
@@ -42,6 +43,7 @@ from typer.core import TyperGroup
 
 import hwprofiles
 from hwprofiles.errors import HwProfilesError, ProfileError
+from hwprofiles.untrusted import printable
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
@@ -55,7 +57,9 @@ VALIDATE_SUFFIXES = (".yaml", ".yml", ".json")
 
 def error_block(exc: BaseException | str) -> str:
     """``error: <message>``, later lines of the message indented under the first."""
-    lines = str(exc).strip().splitlines() or [type(exc).__name__]
+    # Names from files and archives reach messages; escape anything that could
+    # drive the terminal (docs/security.md).
+    lines = [printable(line) for line in str(exc).strip().splitlines()] or [type(exc).__name__]
     return "\n".join([f"error: {lines[0]}", *(f"  {line}" for line in lines[1:])])
 
 
@@ -109,7 +113,7 @@ def _table(*columns: str) -> Table:
 def _cell(value: Any) -> Any:
     from rich.text import Text
 
-    return Text("-" if value is None or value == "" else str(value))
+    return Text("-" if value is None or value == "" else printable(str(value)))
 
 
 def _version_callback(value: bool) -> None:
@@ -208,7 +212,7 @@ def profiles_validate(
                 _print_error(exc)
                 failed += 1
             else:
-                typer.echo(f"ok: {path}")
+                typer.echo(f"ok: {printable(str(path))}")
     if failed:
         raise typer.Exit(EXIT_INVALID)
 
@@ -248,7 +252,7 @@ def plugins() -> None:
 
 
 def _print_note(kind: str, message: str) -> None:
-    lines = message.strip().splitlines() or [""]
+    lines = [printable(line) for line in message.strip().splitlines()] or [""]
     print("\n".join([f"{kind}: {lines[0]}", *(f"  {line}" for line in lines[1:])]), file=sys.stderr)
 
 
@@ -294,9 +298,9 @@ def profiles_import(
         for skipped in result.skipped:
             _print_note("warning", f"skipped an invalid file:\n{skipped.error}")
     for path in result.replaced:
-        typer.echo(f"replaced: {path}")
+        typer.echo(f"replaced: {printable(str(path))}")
     for path in result.written:
-        typer.echo(f"imported: {path.stem} -> {path}")
+        typer.echo(f"imported: {printable(path.stem)} -> {printable(str(path))}")
 
 
 @profiles_app.command("export")
@@ -321,7 +325,7 @@ def profiles_export(
     else:
         raise typer.BadParameter(f"'{file_format}': use yaml or aihwkit", param_hint="--format")
     for path in written:
-        typer.echo(f"exported: {path}")
+        typer.echo(f"exported: {printable(str(path))}")
 
 
 @profiles_app.command("fit")
@@ -362,7 +366,7 @@ def profiles_fit(
     typer.echo(f"stuck: SA0 {result.p_sa0.text('.3g', 100, '%')}, SA1 {result.p_sa1.text('.3g', 100, '%')}")
     if plot is not None:
         typer.echo(f"plot: {plot_fit(result, plot)}")
-    typer.echo(f"wrote: {written}")
+    typer.echo(f"wrote: {printable(str(written))}")
 
 
 def main(argv: list[str] | None = None) -> int:
