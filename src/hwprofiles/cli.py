@@ -14,12 +14,13 @@ Commands::
     hwprofiles --version
 
 Exit codes follow ``diff`` and ``grep``: 0 when all is well; 1 when a command ran
-and found invalid profiles (``validate``, or ``list`` over a library holding a
-broken file); 2 when a command could not do what was asked (an unknown profile,
-a broken plugin, two profiles with one name, a usage error). Every
+and found something invalid (``validate``, ``list`` over a library holding a
+broken file, ``plugins`` with a plugin that could not be loaded); 2 when a command
+could not do what was asked (an unknown profile, two profiles with one name, a
+usage error, a broken plugin under ``HWPROFILES_STRICT_PLUGINS``). Every
 :class:`~hwprofiles.errors.HwProfilesError` is printed to stderr as one block
-starting ``error:``, never as a traceback. Names taken from files and archives are
-printed with control characters escaped.
+starting ``error:``, never as a traceback; a plugin left out is one ``warning:``.
+Names taken from files and archives are printed with control characters escaped.
 
 ``profiles list`` over a library with a broken file still shows the valid
 profiles (the broken one marked invalid) and then prints the file's errors: one
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -42,7 +44,7 @@ import typer
 from typer.core import TyperGroup
 
 import hwprofiles
-from hwprofiles.errors import HwProfilesError, ProfileError
+from hwprofiles.errors import HwProfilesError, PluginWarning, ProfileError
 from hwprofiles.untrusted import printable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -73,11 +75,23 @@ class _Group(TyperGroup):
     """The root group: turns a :class:`HwProfilesError` from any command into an error block."""
 
     def invoke(self, ctx: Any) -> Any:
-        try:
-            return super().invoke(ctx)
-        except HwProfilesError as exc:
-            _print_error(exc)
-            raise typer.Exit(EXIT_ERROR) from None
+        with warnings.catch_warnings():
+            # A plugin left out is one `warning:` line (printed once: plugins load once).
+            warnings.simplefilter("always", PluginWarning)
+            show = warnings.showwarning
+
+            def _show(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+                if issubclass(category, PluginWarning):
+                    _print_note("warning", str(message))
+                else:
+                    show(message, category, *args, **kwargs)
+
+            warnings.showwarning = _show
+            try:
+                return super().invoke(ctx)
+            except HwProfilesError as exc:
+                _print_error(exc)
+                raise typer.Exit(EXIT_ERROR) from None
 
 
 app = typer.Typer(
@@ -225,11 +239,14 @@ def profiles_schema() -> None:
 
 @app.command("plugins")
 def plugins() -> None:
-    """The loaded plugins, the hooks they implement and the noise kinds they register."""
-    from hwprofiles.plugins import plugin_infos
+    """The loaded plugins, their hooks and noise kinds; then any plugin left out, and why. Exit 1 if any is."""
+    from hwprofiles.plugins import broken_plugins, plugin_infos
     from hwprofiles.registry import noise_models
 
-    infos = plugin_infos()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PluginWarning)  # shown below, in a table of their own
+        infos = plugin_infos()
+        broken = broken_plugins()
     kinds: dict[str, list[str]] = {}
     for kind, model in sorted(noise_models().items()):
         kinds.setdefault(model.owner, []).append(kind)
@@ -243,6 +260,16 @@ def plugins() -> None:
             _cell(", ".join(kinds.get(info.name, []))),
         )
     _console().print(table)
+    if broken:
+        failed = _table("not loaded", "distribution", "version", "why")
+        for info in broken:
+            failed.add_row(_cell(info.name), _cell(info.distribution), _cell(info.version), _cell(info.error))
+        _console().print(failed)
+        _print_error(
+            f"{len(broken)} plugin{'s' if len(broken) > 1 else ''} could not be loaded (listed above); "
+            "the others work. Fix or uninstall them, or skip them with HWPROFILES_DISABLE_PLUGINS=name."
+        )
+        raise typer.Exit(EXIT_INVALID)
 
 
 # --------------------------------------------------------------------------------------

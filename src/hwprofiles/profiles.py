@@ -309,12 +309,9 @@ def user_profile_dir() -> Path:
 
 
 def _sources() -> list[tuple[Path, str]]:
-    from hwprofiles.plugins import call_each
+    from hwprofiles.plugins import profile_paths
 
-    found: list[tuple[Path, str]] = []
-    for info, paths in call_each("hwprofiles_profile_paths"):
-        for p in paths or []:
-            found.append((Path(p), info.name))
+    found = profile_paths()  # a plugin's bad paths are left out with a warning
     found.append((user_profile_dir(), "user"))
     for raw in os.environ.get(PATH_ENV, "").split(os.pathsep):
         if raw.strip():
