@@ -101,8 +101,11 @@ def test_load_yaml_counts_aliases_as_expanded_before_anything_walks_them() -> No
         (HEAD + "x: 2024-13-01\n", "cannot read this value: month must be in 1..12"),
         (HEAD + "? [a, b]\n: c\n", "found unhashable key"),
         (HEAD + "x: !!python/object/apply:os.system [echo hi]\n", "could not determine a constructor"),
+        (HEAD + "x: \x1b[2J\n", "line 4, column 4: not valid YAML: the character #x001b is not allowed in YAML"),
+        (HEAD + "x: a\x1eb\n", "the character #x001e is not allowed"),
     ],
-    ids=["deep", "recursive alias", "many aliases", "long scalar", "long int", "bad date", "unhashable key", "python tag"],
+    ids=["deep", "recursive alias", "many aliases", "long scalar", "long int", "bad date", "unhashable key", "python tag",
+         "escape", "record separator"],
 )
 def test_validate_refuses_odd_yaml_with_file_and_reason(cli, tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "odd.yaml"
@@ -111,7 +114,7 @@ def test_validate_refuses_odd_yaml_with_file_and_reason(cli, tmp_path: Path, tex
     assert result.exit_code == 1
     assert result.stderr.startswith(f"error: {path}: line ")
     assert message in result.stderr
-    assert result.stderr.count("error:") == 1
+    assert result.stderr.count("error:") == 1 and result.stderr.count("\n") == 1
 
 
 def test_a_file_over_the_size_limit_is_refused_before_it_is_read(tmp_path: Path, monkeypatch) -> None:

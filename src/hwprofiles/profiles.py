@@ -207,7 +207,7 @@ def _message(error: dict[str, Any]) -> str:
 
 def format_validation_error(exc: ValidationError, data: Any, source: str) -> str:
     """One line per error: ``source: field.path: message``."""
-    lines = [f"{source}: {_loc(tuple(e['loc']), data)}: {_message(e)}" for e in exc.errors()]
+    lines = [printable(f"{source}: {_loc(tuple(e['loc']), data)}: {_message(e)}") for e in exc.errors()]
     return "\n".join(lines)
 
 

@@ -165,12 +165,20 @@ def load_yaml(data: str | bytes, source: str = "<yaml>", limits: YamlLimits = DE
             data = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise YamlError(f"{source}: not UTF-8 text: {exc}") from None
-    loader = _BoundedLoader(data)
-    loader.limits = limits
+    loader = None
     try:
+        loader = _BoundedLoader(data)  # refuses control characters as it starts reading
+        loader.limits = limits
         return loader.get_single_data()
     except _LimitHit as exc:
         raise YamlError(f"{source}: {_where(exc.mark)}refusing this file: {exc.what} (see docs/security.md)") from None
+    except yaml.reader.ReaderError as exc:
+        line = data.count("\n", 0, exc.position)
+        column = exc.position - (data.rfind("\n", 0, exc.position) + 1)
+        raise YamlError(
+            f"{source}: line {line + 1}, column {column + 1}: not valid YAML: the character "
+            f"#x{exc.character:04x} is not allowed in YAML ({exc.reason})"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
@@ -178,7 +186,8 @@ def load_yaml(data: str | bytes, source: str = "<yaml>", limits: YamlLimits = DE
     except RecursionError:  # a last guard: the depth limit should make this unreachable
         raise YamlError(f"{source}: refusing this file: nested too deeply to read") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def read_yaml_file(path: str | Path, limits: YamlLimits = DEFAULT_YAML_LIMITS) -> Any:
