@@ -211,7 +211,7 @@ def read_yaml_file(path: str | Path, limits: YamlLimits = DEFAULT_YAML_LIMITS) -
             data = handle.read(limits.max_bytes + 1)  # the file may have grown since stat
     except FileNotFoundError:
         raise YamlError(f"{shown}: no such file") from None
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
         raise YamlError(f"{shown}: cannot be read: {printable(str(exc))}") from None
     return load_yaml(data, source=shown, limits=limits)
 
