@@ -328,3 +328,30 @@ def test_file_names_and_profile_names_reach_the_terminal_escaped(cli, tmp_path: 
         assert result.exit_code == 1
         assert "\x1b" not in result.output and "\x07" not in result.output
         assert "\\x1b]0;pwned" in result.output
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+class _RunsCode:
+    """Unpickling this calls a function: what a hostile checkpoint would do."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+@pytest.mark.parametrize("loader", ["load_checkpoint", "load_state_dict_file"])
+def test_a_checkpoint_carrying_code_is_refused_without_running_it(tmp_path: Path, loader: str) -> None:
+    torch = pytest.importorskip("torch")
+    from hwprofiles.errors import CheckpointError
+    from hwprofiles.train import checkpoint
+
+    marker = tmp_path / "code-ran"
+    path = tmp_path / "hostile.pt"
+    torch.save({"format": "hwprofiles-checkpoint", "state_dict": {"w": torch.zeros(1)}, "payload": _RunsCode(marker)}, path)
+    with pytest.raises(CheckpointError, match="hostile.pt: not a valid"):
+        getattr(checkpoint, loader)(path)
+    assert not marker.exists(), "loading ran code from the file"
