@@ -355,3 +355,13 @@ def test_a_checkpoint_carrying_code_is_refused_without_running_it(tmp_path: Path
     with pytest.raises(CheckpointError, match="hostile.pt: not a valid"):
         getattr(checkpoint, loader)(path)
     assert not marker.exists(), "loading ran code from the file"
+
+
+def test_every_test_docs_security_cites_exists() -> None:
+    import re
+
+    doc = (Path(__file__).parents[1] / "docs" / "security.md").read_text()
+    cited = re.findall(r"`tests/(\w+\.py)::(\w+)", doc)
+    assert len(cited) >= 30
+    for module, name in cited:
+        assert f"def {name}(" in (Path(__file__).parent / module).read_text(), f"{module}::{name}"
