@@ -209,6 +209,8 @@ def read_yaml_file(path: str | Path, limits: YamlLimits = DEFAULT_YAML_LIMITS) -
             raise _too_big(shown, info.st_size, limits)
         with open(path, "rb", opener=_no_block) as handle:
             data = handle.read(limits.max_bytes + 1)  # the file may have grown since stat
+    except YamlError:
+        raise
     except FileNotFoundError:
         raise YamlError(f"{shown}: no such file") from None
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
