@@ -25,9 +25,11 @@ from hwprofiles.errors import (
     NoiseConfigError,
     NotCalibratedError,
     PluginError,
+    PluginWarning,
     ProfileError,
     UnknownNoiseModelError,
     UnknownProfileError,
+    YamlError,
 )
 from hwprofiles.plugins import get_plugin_manager, hookimpl
 from hwprofiles.profiles import (
@@ -84,12 +86,14 @@ __all__ = [
     "NotCalibratedError",
     "NoiseEntry",
     "PluginError",
+    "PluginWarning",
     "Profile",
     "ProfileError",
     "Tile",
     "UnknownNoiseModelError",
     "UnknownProfileError",
     "VarianceAware",
+    "YamlError",
     "__version__",
     "add_profile_dirs",
     "dump_profile",

@@ -32,11 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from hwprofiles.entries.rram import NEURRAM_RELAXATION_US
-from hwprofiles.errors import BridgeError, ProfileError
+from hwprofiles.errors import BridgeError, ProfileError, YamlError
 from hwprofiles.profiles import Profile, parse_profile
+from hwprofiles.untrusted import read_yaml_file
 
 # The published defaults of aihwkit's models and dataclasses, used when a field is absent.
 PCM_PROG_COEFF = (0.26348, 1.9650, -1.1731)
@@ -735,13 +734,9 @@ def read_aihwkit_file(path: str | Path, *, name: str | None = None, lenient: boo
     """
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))  # JSON is YAML
-    except FileNotFoundError:
-        raise BridgeError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BridgeError(f"{path}: cannot be read: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise BridgeError(f"{path}: not valid JSON or YAML: {getattr(exc, 'problem', None) or exc}") from None
+        data = read_yaml_file(path)  # JSON is YAML; a safe loader, within limits (docs/security.md)
+    except YamlError as exc:
+        raise BridgeError(str(exc)) from None
     if name is None:
         name = re.sub(r"[^a-z0-9._-]+", "-", path.stem.lower()).strip("-._") or "aihwkit-import"
     try:

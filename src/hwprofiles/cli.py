@@ -14,11 +14,13 @@ Commands::
     hwprofiles --version
 
 Exit codes follow ``diff`` and ``grep``: 0 when all is well; 1 when a command ran
-and found invalid profiles (``validate``, or ``list`` over a library holding a
-broken file); 2 when a command could not do what was asked (an unknown profile,
-a broken plugin, two profiles with one name, a usage error). Every
+and found something invalid (``validate``, ``list`` over a library holding a
+broken file, ``plugins`` with a plugin that could not be loaded); 2 when a command
+could not do what was asked (an unknown profile, two profiles with one name, a
+usage error, a broken plugin under ``HWPROFILES_STRICT_PLUGINS``). Every
 :class:`~hwprofiles.errors.HwProfilesError` is printed to stderr as one block
-starting ``error:``, never as a traceback.
+starting ``error:``, never as a traceback; a plugin left out is one ``warning:``.
+Names taken from files and archives are printed with control characters escaped.
 
 ``profiles list`` over a library with a broken file still shows the valid
 profiles (the broken one marked invalid) and then prints the file's errors: one
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -41,7 +44,8 @@ import typer
 from typer.core import TyperGroup
 
 import hwprofiles
-from hwprofiles.errors import HwProfilesError, ProfileError
+from hwprofiles.errors import HwProfilesError, PluginWarning, ProfileError
+from hwprofiles.untrusted import printable
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
@@ -55,7 +59,9 @@ VALIDATE_SUFFIXES = (".yaml", ".yml", ".json")
 
 def error_block(exc: BaseException | str) -> str:
     """``error: <message>``, later lines of the message indented under the first."""
-    lines = str(exc).strip().splitlines() or [type(exc).__name__]
+    # Names from files and archives reach messages; escape anything that could
+    # drive the terminal (docs/security.md).
+    lines = [printable(line) for line in str(exc).strip().splitlines()] or [type(exc).__name__]
     return "\n".join([f"error: {lines[0]}", *(f"  {line}" for line in lines[1:])])
 
 
@@ -69,11 +75,23 @@ class _Group(TyperGroup):
     """The root group: turns a :class:`HwProfilesError` from any command into an error block."""
 
     def invoke(self, ctx: Any) -> Any:
-        try:
-            return super().invoke(ctx)
-        except HwProfilesError as exc:
-            _print_error(exc)
-            raise typer.Exit(EXIT_ERROR) from None
+        with warnings.catch_warnings():
+            # A plugin left out is one `warning:` line (printed once: plugins load once).
+            warnings.simplefilter("always", PluginWarning)
+            show = warnings.showwarning
+
+            def _show(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+                if issubclass(category, PluginWarning):
+                    _print_note("warning", str(message))
+                else:
+                    show(message, category, *args, **kwargs)
+
+            warnings.showwarning = _show
+            try:
+                return super().invoke(ctx)
+            except HwProfilesError as exc:
+                _print_error(exc)
+                raise typer.Exit(EXIT_ERROR) from None
 
 
 app = typer.Typer(
@@ -109,7 +127,7 @@ def _table(*columns: str) -> Table:
 def _cell(value: Any) -> Any:
     from rich.text import Text
 
-    return Text("-" if value is None or value == "" else str(value))
+    return Text("-" if value is None or value == "" else printable(str(value)))
 
 
 def _version_callback(value: bool) -> None:
@@ -208,7 +226,7 @@ def profiles_validate(
                 _print_error(exc)
                 failed += 1
             else:
-                typer.echo(f"ok: {path}")
+                typer.echo(f"ok: {printable(str(path))}")
     if failed:
         raise typer.Exit(EXIT_INVALID)
 
@@ -221,11 +239,14 @@ def profiles_schema() -> None:
 
 @app.command("plugins")
 def plugins() -> None:
-    """The loaded plugins, the hooks they implement and the noise kinds they register."""
-    from hwprofiles.plugins import plugin_infos
+    """The loaded plugins, their hooks and noise kinds; then any plugin left out, and why. Exit 1 if any is."""
+    from hwprofiles.plugins import broken_plugins, plugin_infos
     from hwprofiles.registry import noise_models
 
-    infos = plugin_infos()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PluginWarning)  # shown below, in a table of their own
+        infos = plugin_infos()
+        broken = broken_plugins()
     kinds: dict[str, list[str]] = {}
     for kind, model in sorted(noise_models().items()):
         kinds.setdefault(model.owner, []).append(kind)
@@ -239,6 +260,16 @@ def plugins() -> None:
             _cell(", ".join(kinds.get(info.name, []))),
         )
     _console().print(table)
+    if broken:
+        failed = _table("not loaded", "distribution", "version", "why")
+        for info in broken:
+            failed.add_row(_cell(info.name), _cell(info.distribution), _cell(info.version), _cell(info.error))
+        _console().print(failed)
+        _print_error(
+            f"{len(broken)} plugin{'s' if len(broken) > 1 else ''} could not be loaded (listed above); "
+            "the others work. Fix or uninstall them, or skip them with HWPROFILES_DISABLE_PLUGINS=name."
+        )
+        raise typer.Exit(EXIT_INVALID)
 
 
 # --------------------------------------------------------------------------------------
@@ -248,7 +279,7 @@ def plugins() -> None:
 
 
 def _print_note(kind: str, message: str) -> None:
-    lines = message.strip().splitlines() or [""]
+    lines = [printable(line) for line in message.strip().splitlines()] or [""]
     print("\n".join([f"{kind}: {lines[0]}", *(f"  {line}" for line in lines[1:])]), file=sys.stderr)
 
 
@@ -294,9 +325,9 @@ def profiles_import(
         for skipped in result.skipped:
             _print_note("warning", f"skipped an invalid file:\n{skipped.error}")
     for path in result.replaced:
-        typer.echo(f"replaced: {path}")
+        typer.echo(f"replaced: {printable(str(path))}")
     for path in result.written:
-        typer.echo(f"imported: {path.stem} -> {path}")
+        typer.echo(f"imported: {printable(path.stem)} -> {printable(str(path))}")
 
 
 @profiles_app.command("export")
@@ -321,7 +352,7 @@ def profiles_export(
     else:
         raise typer.BadParameter(f"'{file_format}': use yaml or aihwkit", param_hint="--format")
     for path in written:
-        typer.echo(f"exported: {path}")
+        typer.echo(f"exported: {printable(str(path))}")
 
 
 @profiles_app.command("fit")
@@ -362,7 +393,7 @@ def profiles_fit(
     typer.echo(f"stuck: SA0 {result.p_sa0.text('.3g', 100, '%')}, SA1 {result.p_sa1.text('.3g', 100, '%')}")
     if plot is not None:
         typer.echo(f"plot: {plot_fit(result, plot)}")
-    typer.echo(f"wrote: {written}")
+    typer.echo(f"wrote: {printable(str(written))}")
 
 
 def main(argv: list[str] | None = None) -> int:

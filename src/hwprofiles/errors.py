@@ -15,6 +15,10 @@ class ProfileError(HwProfilesError, ValueError):
     """A profile file or object is malformed, or two profiles share a name."""
 
 
+class YamlError(HwProfilesError, ValueError):
+    """A YAML or JSON file cannot be read: not UTF-8, not YAML, or over a limit on untrusted files."""
+
+
 class UnknownProfileError(HwProfilesError, KeyError):
     """No profile has the requested name."""
 
@@ -89,3 +93,11 @@ class NotCalibratedError(HwProfilesError, RuntimeError):
 class ConversionError(HwProfilesError, TypeError):
     """A model could not be converted as asked (with ``strict=True``: a matrix layer
     would stay float)."""
+
+
+class PluginWarning(UserWarning):
+    """A plugin was left out (it failed to load), or one of its hooks gave something unusable.
+
+    The command line prints each as one ``warning:`` line; with
+    ``HWPROFILES_STRICT_PLUGINS=1`` a :class:`PluginError` is raised instead.
+    """

@@ -23,7 +23,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, create_model, field_validator
 
 from hwprofiles.entries.base import NoiseEntry
-from hwprofiles.errors import ProfileError, UnknownProfileError
+from hwprofiles.errors import ProfileError, UnknownProfileError, YamlError
+from hwprofiles.untrusted import printable, read_yaml_file
 
 PATH_ENV = "HWPROFILES_PATH"
 USER_DIR_ENV = "HWPROFILES_USER_DIR"
@@ -241,7 +242,7 @@ def _message(error: dict[str, Any]) -> str:
 
 def format_validation_error(exc: ValidationError, data: Any, source: str) -> str:
     """One line per error: ``source: field.path: message``."""
-    lines = [f"{source}: {_loc(tuple(e['loc']), data)}: {_message(e)}" for e in exc.errors()]
+    lines = [printable(f"{source}: {_loc(tuple(e['loc']), data)}: {_message(e)}") for e in exc.errors()]
     return "\n".join(lines)
 
 
@@ -279,21 +280,11 @@ def parse_profile(data: Any, source: str = "<profile>") -> Profile:
 
 def read_profile_file(path: str | Path) -> Profile:
     """Load and validate one profile file (YAML or JSON, read with a safe loader)."""
-    path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ProfileError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProfileError(f"{path}: cannot be read: {exc}") from None
-    try:
-        data = yaml.safe_load(text)  # JSON is YAML; safe_load never constructs objects
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ProfileError(f"{path}: {where}not valid YAML: {problem}") from None
-    return parse_profile(data, source=str(path))
+        data = read_yaml_file(path)  # JSON is YAML; a safe loader, within limits (docs/security.md)
+    except YamlError as exc:
+        raise ProfileError(str(exc)) from None
+    return parse_profile(data, source=printable(str(path)))
 
 
 def dump_profile(profile: Profile) -> str:
@@ -353,12 +344,9 @@ def user_profile_dir() -> Path:
 
 
 def _sources() -> list[tuple[Path, str]]:
-    from hwprofiles.plugins import call_each
+    from hwprofiles.plugins import profile_paths
 
-    found: list[tuple[Path, str]] = []
-    for info, paths in call_each("hwprofiles_profile_paths"):
-        for p in paths or []:
-            found.append((Path(p), info.name))
+    found = profile_paths()  # a plugin's bad paths are left out with a warning
     found.append((user_profile_dir(), "user"))
     for raw in os.environ.get(PATH_ENV, "").split(os.pathsep):
         if raw.strip():
@@ -371,8 +359,8 @@ def _profile_name(path: Path) -> str:
     # The name inside the file is the truth; fall back to the file stem for files
     # too broken to say (they still fail loudly when loaded).
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = read_yaml_file(path)
+    except YamlError:
         return path.stem
     if isinstance(data, dict) and isinstance(data.get("name"), str):
         return data["name"]

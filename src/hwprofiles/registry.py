@@ -124,10 +124,25 @@ def get_noise_model(kind: str) -> NoiseModel:
 
 
 def unknown_kind_message(kind: str) -> str:
+    from hwprofiles.plugins import broken_plugins
+    from hwprofiles.untrusted import printable
+
+    kind = printable(str(kind))
+    broken = broken_plugins()
+    for info in broken:
+        if kind in info.kinds:
+            return (
+                f"noise kind '{kind}' comes from plugin '{info.name}' (distribution '{info.distribution}'), "
+                f"which is not loaded: {info.error}. Fix or reinstall that plugin; `hwprofiles plugins` shows it."
+            )
     valid = sorted(_noise_models)
-    close = difflib.get_close_matches(str(kind), valid, n=3)
+    close = difflib.get_close_matches(kind, valid, n=3)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    return f"unknown noise kind '{kind}'.{hint} Valid kinds: {', '.join(valid)}."
+    message = f"unknown noise kind '{kind}'.{hint} Valid kinds: {', '.join(valid)}."
+    if broken:
+        names = ", ".join(f"'{info.name}'" for info in broken)
+        message += f" Plugins that failed to load, which may bring it: {names} (`hwprofiles plugins` shows why)."
+    return message
 
 
 def list_noise_models(pattern: str = "*") -> list[str]:
@@ -147,10 +162,22 @@ class NoiseModelRegistrar:
 
     def __init__(self, owner: str) -> None:
         self.owner = owner
+        self.kinds: list[str] = []  # every kind it was asked to add, registered or refused
 
     def add(self, entry_model: type[NoiseEntry], implementation: type[NoiseKind] | str) -> None:
         """Register ``entry_model`` (keyed by its ``kind``) with its implementation."""
+        self.kinds.append(_kind_of(entry_model))
         register_noise_model(entry_model, implementation, owner=self.owner)
+
+
+def forget_owner(owner: str) -> list[str]:
+    """Unregister every kind ``owner`` registered (a plugin left out); returns their names."""
+    gone = sorted(k for k, m in _noise_models.items() if m.owner == owner)
+    for kind in gone:
+        del _noise_models[kind]
+    if gone:
+        _profile_model_cache.clear()
+    return gone
 
 
 # profiles.profile_model() caches the discriminated union built from the kinds above;

@@ -24,6 +24,7 @@ from hwprofiles.nn.mvm import AnalogMVM
 from hwprofiles.noise.base import STAGES, NoiseKind, StageContext, WeightState
 from hwprofiles.profiles import Profile, dump_profile, parse_profile, profile_json_schema
 from hwprofiles.registry import NoiseModel, get_noise_model, list_noise_models, noise_models
+from hwprofiles.untrusted import load_yaml
 
 CHECKS: tuple[str, ...] = (
     "entry_round_trip",  # the entry survives YAML and JSON, alone and inside a profile
@@ -232,9 +233,9 @@ def _entry_round_trip(case: _Case) -> None:
     _require(data["kind"] == case.kind, f"the entry dumps kind '{data['kind']}', not '{case.kind}'")
     via_json = model.model_validate(json.loads(json.dumps(data)))
     _require(via_json == entry, f"the entry does not survive JSON: {data} came back as {via_json.model_dump()}")
-    via_yaml = model.model_validate(yaml.safe_load(yaml.safe_dump(data)))
+    via_yaml = model.model_validate(load_yaml(yaml.safe_dump(data)))
     _require(via_yaml == entry, f"the entry does not survive YAML: {data} came back as {via_yaml.model_dump()}")
-    again = parse_profile(yaml.safe_load(dump_profile(case.profile)))
+    again = parse_profile(load_yaml(dump_profile(case.profile)))
     _require(again == case.profile, "a profile holding the entry does not survive dump_profile and parse_profile")
     _require(type(again.noise[0]) is model, f"a profile's entry of kind '{case.kind}' is read as "
              f"{type(again.noise[0]).__name__}, not {model.__name__}")
