@@ -48,12 +48,15 @@ def programmed(kind, x: float, *, g_max_us: float = 25.0, n: int = N_DEVICES, **
     return state
 
 
-def noisy_linear(profile: hwprofiles.Profile, weight: torch.Tensor, seed: int = 1) -> nn.Module:
-    """An eval-mode noisy model of one bias-free Linear holding ``weight`` (float64)."""
+def noisy_linear(profile: hwprofiles.Profile, weight: torch.Tensor, seed: int = 1,
+                 calibration: torch.Tensor | None = None) -> nn.Module:
+    """An eval-mode noisy model of one bias-free Linear holding ``weight`` (float64),
+    its DAC calibrated on ``calibration`` where the profile calibrates it."""
     layer = nn.Linear(weight.shape[1], weight.shape[0], bias=False).double()
     with torch.no_grad():
         layer.weight.copy_(weight)
-    model = hwprofiles.to_noisy(nn.Sequential(layer), profile)
+    model = hwprofiles.to_noisy(nn.Sequential(layer), profile,
+                                calibration=None if calibration is None else [calibration])
     hwprofiles.program(model, seed=seed)
     return model.eval()
 
@@ -615,10 +618,11 @@ def test_per_row_adc_saturates_at_bound_times_rows_in_use(fan_in: int, rows_used
     # All-ones weights and inputs: each tile's partial sum is rows_used, which an ADC bound of
     # 0.5 per row clips to 0.5 rows_used; the digital sum over tiles gives 0.5 fan_in rounded up.
     profile = sram_cim_without_noise().model_copy(update={"adc": hwprofiles.profiles.ADC(bits=8, bound=0.5, per_row=True)})
-    model = noisy_linear(profile, torch.ones(4, fan_in, dtype=torch.float64))
+    x = torch.ones(2, fan_in, dtype=torch.float64)
+    model = noisy_linear(profile, torch.ones(4, fan_in, dtype=torch.float64), calibration=x)
     with torch.no_grad():
-        y = model(torch.ones(2, fan_in, dtype=torch.float64))
-    assert model[0].input_bound == pytest.approx(1.0)
+        y = model(x)
+    assert float(model[0].mvm.input_bound) == pytest.approx(1.0)
     torch.testing.assert_close(y, torch.full_like(y, 0.5 * rows_used * tiles), rtol=0, atol=1e-4)
 
 
@@ -632,7 +636,7 @@ def test_per_row_adc_step_is_bound_times_rows_over_levels(fan_in: int, rows_used
     weight = pm_ones(64, fan_in)
     x = torch.rand(32, fan_in, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     x[0] = 1.0  # calibration takes the 99.99th percentile of |x| as the DAC bound: make it 1
-    model = noisy_linear(profile, weight)
+    model = noisy_linear(profile, weight, calibration=x)
     with torch.no_grad():
         y = model(x)
     step = rows_used / 127
@@ -651,9 +655,10 @@ def tiles_of(fan_in: int) -> int:
 
 def test_per_row_false_keeps_the_bound_in_normalised_units() -> None:
     profile = sram_cim_without_noise().model_copy(update={"adc": hwprofiles.profiles.ADC(bits=8, bound=0.5, per_row=False)})
-    model = noisy_linear(profile, torch.ones(4, 300, dtype=torch.float64))
+    x = torch.ones(2, 300, dtype=torch.float64)
+    model = noisy_linear(profile, torch.ones(4, 300, dtype=torch.float64), calibration=x)
     with torch.no_grad():
-        y = model(torch.ones(2, 300, dtype=torch.float64))
+        y = model(x)
     torch.testing.assert_close(y, torch.full_like(y, 0.5 * 2), rtol=0, atol=1e-5)  # two tiles of 0.5
 
 

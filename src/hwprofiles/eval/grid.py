@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+from functools import partial
 import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
@@ -131,9 +132,12 @@ def prepare(
                        {"eval_profile": profile.name, **(labels or {})}, hashes, keys)
 
 
-def measure(request: EvalRequest, seeds: Sequence[int]) -> tuple[list[float], float]:
+def measure(
+    request: EvalRequest, seeds: Sequence[int], on_chip: Callable[[int, float], None] | None = None,
+) -> tuple[list[float], float]:
     """Accuracy of each chip instance in ``seeds``, and the seconds it took: the work
-    an executor runs (in this process or on a Ray worker)."""
+    an executor runs (in this process or on a Ray worker). ``on_chip(seed, accuracy)``,
+    where the caller can take it (in this process), hears of each chip as it is measured."""
     from hwprofiles.nn.convert import calibrate, noisy_layer_names, program, to_noisy
     from hwprofiles.train.loop import accuracy
 
@@ -148,6 +152,8 @@ def measure(request: EvalRequest, seeds: Sequence[int]) -> tuple[list[float], fl
     for seed in seeds:
         program(noisy, seed=seed, t_inference_s=request.t_inference_s)
         accuracies.append(accuracy(noisy, request.batches, request.device))
+        if on_chip is not None:
+            on_chip(seed, accuracies[-1])
     return accuracies, time.perf_counter() - started
 
 
@@ -239,6 +245,15 @@ def run_requests(
         counts.running += 1
         counts.report()
 
+    def record(index: int, seed: int, value: float) -> None:
+        request = requests[index]
+        found[index][seed] = value
+        if store is not None:  # the driver is the only writer
+            store.put_eval(request.keys[seed], value, request.labels,
+                           noise_scale=float(request.profile.noise_scale), t_inference_s=request.t_inference_s)
+        if on_sample is not None:
+            on_sample()
+
     def finished(task: int, result: tuple[list[float], float] | None, error: BaseException | None) -> None:
         index, seeds = todo[task]
         request = requests[index]
@@ -254,18 +269,17 @@ def run_requests(
         stats.compute_s += seconds
         stats.chips_measured += len(seeds)
         for seed, value in zip(seeds, accuracies):
-            found[index][seed] = value
-            if store is not None:  # the driver is the only writer
-                store.put_eval(request.keys[seed], value, request.labels,
-                               noise_scale=float(request.profile.noise_scale), t_inference_s=request.t_inference_s)
-            if on_sample is not None:
-                on_sample()
+            if seed not in found[index]:  # not recorded as it was measured
+                record(index, seed, value)
         counts.done += 1
         counts.report()
 
     counts.report()
-    executor.map(measure, [(requests[i], seeds) for i, seeds in todo], finished,
-                 devices=[requests[i].device for i, _ in todo], on_start=started_one)
+    # In this process each chip is stored the moment it is measured, so an interrupt loses
+    # at most one; a remote task reports its chips together when it ends.
+    in_process = executor.name == "local"
+    tasks = [(requests[i], seeds, partial(record, i) if in_process else None) for i, seeds in todo]
+    executor.map(measure, tasks, finished, devices=[requests[i].device for i, _ in todo], on_start=started_one)
     stats.requests += len(requests)
     stats.wall_s += time.perf_counter() - started
     if len(requests) == 1 and errors:
