@@ -62,3 +62,28 @@ def test_a_boolean_is_not_a_number_of_bits(cli, workdir):
     (workdir / "p.yaml").write_text("name: p\ntechnology: generic\ndescription: d\nadc: {bits: true}\n")
     result = cli("profiles", "validate", "p.yaml")
     assert result.exit_code != 0 and "p.yaml: adc.bits" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_eval_lists_what_was_converted_and_warns_of_float_layers(cli, workdir, monkeypatch):
+    ok(cli(*TRAIN, "--epochs", "1", "-o", "m.pt"))
+    result = ok(cli("eval", "m.pt", "-p", "gaussian-additive", "-k", "1", "--quiet", "--conversion"))
+    assert "NoisyConv2d" in result.stdout and "NoisyLinear" in result.stdout and "float:" not in result.stdout
+
+    (workdir / "bilinear.py").write_text(
+        "import torch, torch.nn as nn\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.fc = nn.Linear(784, 8)\n"
+        "        self.mix = nn.Bilinear(8, 8, 10)\n"
+        "    def forward(self, x):\n"
+        "        h = self.fc(x.flatten(1))\n"
+        "        return self.mix(h, h)\n")
+    monkeypatch.syspath_prepend(str(workdir))
+    import bilinear
+
+    torch.save(bilinear.Net().state_dict(), workdir / "w.pt")
+    result = ok(cli("eval", "--model", "bilinear:Net", "--weights", "w.pt", "--dataset", "synthetic", "-p",
+                    "gaussian-additive", "-k", "1", "--quiet", "--conversion"))
+    assert "mix" in result.stdout and "float: no noisy twin" in result.stdout
+    assert result.stderr.count("warning:") == 1 and "mix" in result.stderr and "Traceback" not in result.stderr

@@ -44,7 +44,7 @@ import typer
 from typer.core import TyperGroup
 
 import hwprofiles
-from hwprofiles.errors import HwProfilesError, PluginWarning, ProfileError
+from hwprofiles.errors import FloatLayerWarning, HwProfilesError, PluginWarning, ProfileError
 from hwprofiles.untrusted import printable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -76,12 +76,12 @@ class _Group(TyperGroup):
 
     def invoke(self, ctx: Any) -> Any:
         with warnings.catch_warnings():
-            # A plugin left out is one `warning:` line (printed once: plugins load once).
+            # A plugin left out, or a layer left float, is one `warning:` line.
             warnings.simplefilter("always", PluginWarning)
             show = warnings.showwarning
 
             def _show(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
-                if issubclass(category, PluginWarning):
+                if issubclass(category, (PluginWarning, FloatLayerWarning)):
                     _print_note("warning", str(message))
                 else:
                     show(message, category, *args, **kwargs)

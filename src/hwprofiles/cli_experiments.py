@@ -222,6 +222,7 @@ def eval_command(
     data_root: DataRoot = None,
     download: Download = False,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the results as JSON here.")] = None,
+    conversion: Annotated[bool, typer.Option("--conversion", help="Also list, per model, every matrix layer: converted to its noisy twin, or left float and why.")] = False,
     results_db: ResultsDb = None,
     executor: ExecutorOpt = ExecutorName.local,
     ray_address: RayAddress = None,
@@ -237,6 +238,11 @@ def eval_command(
     runner = _executor(executor, ray_address)
     loaders = _loaders(splits)
     test_set = test_set_id(splits, test_subset)
+    if conversion:
+        from hwprofiles.nn.convert import conversion_report
+
+        for trained in models:
+            typer.echo(f"{trained.label} under {names[0]}:\n{conversion_report(trained.model, names[0])}\n")
     cells = [(trained, name) for trained in models for name in names]
     requests = [checkpoint_request(trained, name, loaders, samples=samples, noise_scale=noise_scale,
                                    t_inference_s=t_inference, test_set=test_set, device=device) for trained, name in cells]

@@ -101,3 +101,7 @@ class PluginWarning(UserWarning):
     The command line prints each as one ``warning:`` line; with
     ``HWPROFILES_STRICT_PLUGINS=1`` a :class:`PluginError` is raised instead.
     """
+
+
+class FloatLayerWarning(UserWarning):
+    """A matrix layer of a converted model stayed float, so its products carry no noise."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import torch.nn as nn
 
-from hwprofiles.errors import ConversionError
+from hwprofiles.errors import ConversionError, FloatLayerWarning
 
 # Layers that compute matrix products: each is converted, or named as left float.
 MATRIX_TYPES: tuple[type[nn.Module], ...] = (
@@ -28,10 +28,6 @@ PLUGIN = "plugin"  # kept float by a plugin's hwprofiles_swap_layer (the hardwar
 SUBCLASS = "subclass"  # a subclass of a type with a twin: it may compute something else
 UNSUPPORTED = "unsupported"  # no twin for this type, or for this configuration of it
 DELIBERATE = frozenset({EXCLUDED, PLUGIN})
-
-
-class FloatLayerWarning(UserWarning):
-    """A matrix layer of a converted model stayed float, so its products carry no noise."""
 
 
 @dataclass(frozen=True)
