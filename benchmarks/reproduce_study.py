@@ -65,6 +65,9 @@ from hwprofiles.eval import Summary, evaluate_checkpoint, load_trained
 from hwprofiles.eval.chips import Trained, test_set_id
 from hwprofiles.eval.sweep import log_grid, midpoint
 from hwprofiles.io import write_text
+from hwprofiles.eval.chips import checkpoint_request
+from hwprofiles.eval.grid import GridStats, run_requests
+from hwprofiles.executors import EXECUTORS, get_executor
 from hwprofiles.results import ResultsStore
 from hwprofiles.train import TrainConfig, TrainingDivergedError, load_checkpoint, train
 
@@ -170,6 +173,8 @@ class Study:
         self.work.mkdir(parents=True, exist_ok=True)
         self.out.mkdir(parents=True, exist_ok=True)
         self.store = ResultsStore(self.work / "results.sqlite")
+        self.executor = get_executor(args.executor, address=args.ray_address)
+        self.grid_stats = GridStats()
         self.scales = log_grid(0.1, 1000.0, budget.grid_points)
         self.started = time.time()
         self.report_path = self.out / "study.json"
@@ -227,13 +232,19 @@ class Study:
     def sweep(self, trained: Trained, loaders: Any, test_set: str, label: str) -> dict[str, Any]:
         b = self.budget
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        curve: list[tuple[float, Summary]] = []
+        # The whole curve and the noise-free point go to the executor as one grid.
+        device = self.args.device
+        requests = [checkpoint_request(trained, PROFILE, loaders, samples=b.samples, noise_scale=scale,
+                                       test_set=test_set, device=device) for scale in self.scales]
+        requests.append(checkpoint_request(trained, "ideal", loaders, samples=1, test_set=test_set, device=device))
         with Progress(*columns, console=self.console, disable=not self.args.progress) as progress:
-            task = progress.add_task(f"sweep {label}", total=len(self.scales))
-            for scale in self.scales:
-                curve.append((scale, self.evaluate(trained, loaders, test_set, scale, b.samples)))
-                progress.advance(task)
-        clean = self.evaluate(trained, loaders, test_set, None, 1).mean
+            task = progress.add_task(f"sweep {label}", total=len(self.scales) * b.samples + 1)
+            results = run_requests(requests, store=self.store, executor=self.executor,
+                                   on_sample=lambda: progress.advance(task), stats=self.grid_stats)
+        if any(r is None for r in results):
+            raise RuntimeError(f"sweep {label} failed: {self.grid_stats.failures}")
+        curve: list[tuple[float, Summary]] = list(zip(self.scales, results[:-1]))
+        clean = results[-1].mean
         chance = 1.0 / 10
         # The reference is the model's peak, not only its noise-free accuracy: an NIT model with
         # batch norm keeps the statistics of its training noise and can do worse with less noise.
@@ -370,7 +381,7 @@ class Study:
                               out_dir=self.work / f"transfer-{arch}", splits=splits, loaders=loaders,
                               samples=b.transfer_samples, scale_mode=self.args.transfer_scales, store=self.store,
                               test_set=test_set, progress=self.args.progress, device=self.args.device,
-                              on_event=self.log)
+                              on_event=self.log, executor=self.executor, stats=self.grid_stats)
         paths = result.write(self.out, stem=f"transfer-{arch}")
         worst = result.worst_off_diagonal()
         self.report["transfer"][arch] = {
@@ -633,6 +644,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--nit-scales", default=None,
                         help="override the budget's NIT training noise scales (comma-separated; sigma = 0.1 x scale)")
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    parser.add_argument("--executor", choices=EXECUTORS, default="local",
+                        help="where sweeps and transfer cells run: local, or ray (tasks on a Ray cluster)")
+    parser.add_argument("--ray-address", default=None,
+                        help="Ray cluster to join (auto, HOST:PORT; also $HWPROFILES_RAY_ADDRESS); none starts Ray here")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's own)")
     parser.add_argument("--transfer-scales", choices=("published", "matched"), default="published",
                         help="noise scale of each profile in the transfer matrix (default: the profile files')")
@@ -676,6 +691,7 @@ def main(argv: list[str] | None = None) -> int:
             study.run_arch(arch)
     study.write()
     study.log(f"wrote {study.out / 'study.json'} and {study.out / 'study.md'}")
+    study.log(f"{args.executor} executor: {study.grid_stats.summary()}")
     return 0
 
 

@@ -94,3 +94,19 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def synthetic() -> Any:
+    """The synthetic dataset (seed 0): 512 training and 256 test images, 10 classes, in memory."""
+    from hwprofiles.data import load_dataset
+
+    return load_dataset("synthetic", seed=0)
+
+
+@pytest.fixture(scope="session")
+def loaders(synthetic: Any) -> Any:
+    """Unshuffled loaders of :func:`synthetic`, batches of 128."""
+    from hwprofiles.data import make_loaders
+
+    return make_loaders(synthetic, 128, seed=0, shuffle=False)

@@ -16,20 +16,6 @@ from hwprofiles.results import ResultsStore
 from hwprofiles.train import TrainConfig, TrainingDivergedError, load_checkpoint, train
 
 
-@pytest.fixture(scope="module")
-def synthetic():
-    from hwprofiles.data import load_dataset
-
-    return load_dataset("synthetic", seed=0)
-
-
-@pytest.fixture(scope="module")
-def loaders(synthetic):
-    from hwprofiles.data import make_loaders
-
-    return make_loaders(synthetic, 128, seed=0, shuffle=False)
-
-
 def config(**overrides) -> TrainConfig:
     base = dict(model="lenet5", dataset="synthetic", width=0.5, epochs=1, batch_size=32, lr=5e-3, seed=3)
     return TrainConfig(**{**base, **overrides})

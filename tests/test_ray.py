@@ -35,14 +35,8 @@ GRID = [0.5, 2.0, 8.0]
 
 
 @pytest.fixture(scope="module")
-def synthetic():
-    from hwprofiles.data import load_dataset
-
-    return load_dataset("synthetic", seed=0)
-
-
-@pytest.fixture(scope="module")
 def loaders(synthetic):
+    """Batches of 256, as the command line evaluates."""
     from hwprofiles.data import make_loaders
 
     return make_loaders(synthetic, 256, seed=0, shuffle=False)

@@ -70,6 +70,7 @@ _LAZY = {
     "register_model": "hwprofiles.models",
     "load_dataset": "hwprofiles.data",
     "evaluate": "hwprofiles.eval.chips",
+    "ResultsStore": "hwprofiles.results",
     "EvaluationResult": "hwprofiles.eval.chips",
 }
 

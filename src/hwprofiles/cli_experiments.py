@@ -430,6 +430,8 @@ def demo_command(
     data_root: DataRoot = None,
     download: Download = False,
     quick: Annotated[bool, typer.Option("--quick", help="A much smaller run (synthetic data, one small model) to check the set-up.")] = False,
+    executor: ExecutorOpt = ExecutorName.local,
+    ray_address: RayAddress = None,
     device: Device = "cpu",
     quiet: Quiet = False,
 ) -> None:
@@ -437,5 +439,6 @@ def demo_command(
     from hwprofiles.demo import run_demo
 
     report = run_demo(out, nit_profile=nit_profile, samples=samples, data_root=data_root, download=download,
-                      quick=quick, device=device, progress=not quiet, echo=typer.echo)
+                      quick=quick, device=device, progress=not quiet, echo=typer.echo,
+                      executor=_executor(executor, ray_address))
     typer.echo(f"\nreport written to {report}")

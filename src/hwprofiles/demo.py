@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from hwprofiles.io import write_text
 
@@ -41,6 +41,7 @@ def run_demo(
     download: bool = False,
     quick: bool = False,
     device: str = "cpu",
+    executor: Any = None,
     progress: bool = True,
     echo: Callable[[str], None] = print,
 ) -> Path:
@@ -75,7 +76,7 @@ def run_demo(
                            seed=0, train_subset=plan["train_subset"], test_subset=plan["test_subset"], data_root=data_root)
         result = run_transfer(base, train_profiles=[nit_profile], eval_profiles=profiles, out_dir=out / spec.name,
                               splits=splits, loaders=loaders, samples=samples, store=store, test_set=test_set,
-                              progress=progress, device=device, on_event=echo)
+                              progress=progress, device=device, on_event=echo, executor=executor)
         echo(result.to_markdown())
         sections.append(f"## {spec.name} (width {spec.width}, {spec.epochs} epochs)\n\n{result.to_markdown()}\n"
                         f"![accuracy]({spec.name}/transfer.png)\n")
@@ -91,7 +92,8 @@ def run_demo(
             curves, mids = {}, {}
             for label, path in result.checkpoints.items():
                 trained = load_trained(path, splits)
-                curves[label] = sweep.sweep_noise(trained, profile, grid, loaders, samples=samples, store=store, test_set=test_set, device=device)
+                curves[label] = sweep.sweep_noise(trained, profile, grid, loaders, samples=samples, store=store,
+                                                  test_set=test_set, device=device, executor=executor)
                 clean = evaluate_checkpoint(trained, "ideal", loaders, samples=1, store=store, test_set=test_set, device=device).mean
                 mids[label] = sweep.midpoint(grid, [s.mean for _, s in curves[label]], clean, 1 / splits.num_classes)
             plot = plots.plot_curves(curves, out / f"sweep-gaussian-additive-{spec.name}.png",
