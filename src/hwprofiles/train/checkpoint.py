@@ -7,6 +7,7 @@ never execute code.
 from __future__ import annotations
 
 import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -31,14 +32,19 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     return Path(path)
 
 
+def _unsafe_global(exc: BaseException) -> str | None:
+    """The class or function a refused file asked to load, if that is why it was refused."""
+    for line in str(exc).splitlines():
+        match = re.search(r"unsupported global:\s*(?:GLOBAL\s+)?([\w.]+)", line, flags=re.IGNORECASE)
+        if match:
+            return match.group(1)
+    return None
+
+
 def _reason(exc: BaseException) -> str:
     # torch's own text suggests loading with weights_only=False, which would run any code
     # the file holds: never pass that on. Keep only the cause.
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    for line in lines:
-        if "unsupported global" in line.lower():  # weights_only refused a class: say which
-            name = line.split(":", 1)[-1].split(" was ")[0].strip()
-            return f"it holds code or objects other than tensors and plain data ({name}), so it was not loaded"
     causes = [line for line in lines if not line.startswith(("Weights only load failed", "Please file an issue",
                                                              "Check the documentation", "WeightsUnpickler error"))]
     return (causes[0] if causes else type(exc).__name__)[:200]
@@ -70,6 +76,13 @@ def _load_plain(path: Path, map_location: str | torch.device, what: str) -> Any:
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError, OSError) as exc:
+        unsafe = _unsafe_global(exc)
+        if unsafe is not None:
+            raise CheckpointError(
+                f"{path}: holds code or Python objects ({unsafe}), not only tensors and plain data, so it was not "
+                "loaded: hwprofiles never runs what a file says. Save the weights alone "
+                "(torch.save(model.state_dict(), path)) where the file was made."
+            ) from None
         raise CheckpointError(
             f"{path}: not a valid {what} file ({_reason(exc)}). "
             "It may be truncated or from another program; point at another file."
