@@ -188,6 +188,7 @@ def train_command(
     results: ResultsDb = None,
     device: Device = "cpu",
     quiet: Quiet = False,
+    nproc: Annotated[int, typer.Option("--nproc", min=1, help="Train data-parallel in N processes on this machine (CUDA: one GPU each); --batch-size stays the global batch.")] = 1,
 ) -> None:
     """Train a model clean, with QAT, or with noise injection under a profile."""
     from hwprofiles.train import TrainConfig, train
@@ -199,7 +200,9 @@ def train_command(
         test_subset=test_subset, data_root=data_root, download=download,
     )
     path = out or OUT / "checkpoints" / f"{model.replace(':', '-')}-{config.label.replace(':', '-')}-s{seed}.pt"
-    result = train(config, path, resume=resume, device=device, progress=not quiet)
+    result = train(config, path, resume=resume, device=device, progress=not quiet, nproc=nproc)
+    if result.rank != 0:  # under torchrun every process runs this command; rank 0 reports
+        return
     from hwprofiles.eval.chips import load_trained
 
     trained = load_trained(path)

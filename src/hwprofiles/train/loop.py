@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ class TrainResult:
     test_accuracy: float
     history: list[dict[str, float]] = field(default_factory=list)
     resumed_from_epoch: int = 0
+    rank: int = 0  # in data-parallel training, the process that returned this (0 writes the checkpoint)
 
 
 def _versions() -> dict[str, str]:
@@ -88,6 +90,14 @@ def _restore_input_bounds(model: nn.Module, bounds: dict[str, float]) -> None:
             layer.mvm.set_bound(float(bound))
 
 
+def _diverged(loss: float, config: TrainConfig, epoch: int, step: int) -> TrainingDivergedError:
+    return TrainingDivergedError(
+        f"the loss became {loss} at epoch {epoch + 1}, step {step + 1} of {config.label} "
+        f"training ({config.model}). Lower the learning rate (--lr) or the noise scale, or use "
+        "--schedule ramp. The last good checkpoint is kept."
+    )
+
+
 def train(
     config: TrainConfig,
     checkpoint: str | Path,
@@ -96,8 +106,15 @@ def train(
     device: str = "cpu",
     progress: bool = True,
     data: Any = None,
+    nproc: int = 1,
+    _rank: Any = None,
 ) -> TrainResult:
     """Train ``config`` and write a checkpoint after every epoch (atomically).
+
+    With ``nproc`` > 1, or when started by torchrun (``WORLD_SIZE`` > 1 in the environment),
+    the model is trained data-parallel: see :mod:`hwprofiles.train.distributed` for how the
+    batches (``batch_size`` stays the global batch), seeds and calibration buffers are
+    shared out. Only rank 0 writes the checkpoint, in the single-process format.
 
     Args:
         config: the run.
@@ -106,14 +123,30 @@ def train(
         device: torch device.
         progress: show a progress bar.
         data: already loaded dataset splits (default: load ``config.dataset``).
+        nproc: training processes to start on this machine (CUDA: one GPU each).
 
     Raises:
         TrainingDivergedError: the loss became NaN.
+        DistributedTrainingError: ``nproc`` cannot run here, or a training process failed.
+
+    >>> from hwprofiles.train import TrainConfig, train
+    >>> cfg = TrainConfig(dataset="synthetic", epochs=1, width=0.5, train_subset=256, test_subset=64)
+    >>> train(cfg, "m.pt", nproc=2, progress=False).test_accuracy  # doctest: +SKIP
+    0.53125
     """
+    if _rank is None and (nproc != 1 or os.environ.get("WORLD_SIZE", "1") != "1"):
+        return _train_data_parallel(config, checkpoint, resume=resume, device=device, progress=progress,
+                                    data=data, nproc=nproc)
     from hwprofiles.data import load_dataset, make_loaders
     from hwprofiles.nn.convert import program, set_noise_scale
 
     checkpoint = Path(checkpoint)
+    rank = _rank  # None: a single process, on today's path (no torch.distributed)
+    main = rank is None or rank.is_main
+    if rank is not None:
+        from hwprofiles.train import distributed as ddp
+
+        device = str(rank.device)
     splits = data or load_dataset(
         config.dataset, root=config.data_root, download=config.download,
         train_subset=config.train_subset, test_subset=config.test_subset, seed=config.seed,
@@ -135,21 +168,25 @@ def train(
         _restore_input_bounds(model, state.get("input_bounds", {}))
         start_epoch, history = int(state["epoch"]), list(state.get("history", []))
     resumed_from = start_epoch
+    net = model if rank is None else ddp.wrap(model, rank)
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     bar = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        TextColumn("{task.fields[stats]}"), disable=not progress, transient=False,
+        TextColumn("{task.fields[stats]}"), disable=not (progress and main), transient=False,
     )
     test_acc = history[-1]["test_accuracy"] if history else float("nan")
     with bar:
         for epoch in range(start_epoch, config.epochs):
             seed = _epoch_seed(config.seed, epoch)
-            torch.manual_seed(seed)
+            own_seed = seed if rank is None else rank.seed(seed)  # each rank its own noise
+            torch.manual_seed(own_seed)
             if noisy:
-                program(model, seed=seed)
+                program(model, seed=own_seed)
             train_loader, test_loader = make_loaders(splits, config.batch_size, seed=seed)
+            if rank is not None:
+                train_loader = ddp.rank_loader(splits.train, config.batch_size, seed=seed, rank=rank)
             task = bar.add_task(f"{config.label} epoch {epoch + 1}/{config.epochs}", total=len(train_loader), stats="")
             model.train()
             loss_sum = correct = seen = 0.0
@@ -157,34 +194,71 @@ def train(
                 if noisy and config.schedule == "ramp":
                     set_noise_scale(model, _noise_scale_at(config, target_scale, epoch * steps_per_epoch + step, steps_per_epoch))
                 x, y = x.to(device), y.to(device)
-                logits = model(x)
-                loss = F.cross_entropy(logits, y)
-                if not torch.isfinite(loss):
-                    raise TrainingDivergedError(
-                        f"the loss became {float(loss.detach())} at epoch {epoch + 1}, step {step + 1} of {config.label} "
-                        f"training ({config.model}). Lower the learning rate (--lr) or the noise scale, or use "
-                        "--schedule ramp. The last good checkpoint is kept."
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                logits = net(x)
+                if rank is None:
+                    loss = F.cross_entropy(logits, y)
+                    if not torch.isfinite(loss):
+                        raise _diverged(float(loss.detach()), config, epoch, step)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    step_loss, step_correct, step_seen = float(loss.detach()) * y.numel(), float((logits.argmax(1) == y).sum()), y.numel()
+                else:
+                    # summed over this rank's share, scaled so DDP's mean over ranks is the batch mean
+                    total, mine = ddp.batch_sizes(len(splits.train), config.batch_size, step, rank)
+                    losses = F.cross_entropy(logits, y, reduction="none")[:mine]
+                    optimizer.zero_grad(set_to_none=True)
+                    (losses.sum() * (rank.world / total)).backward()
+                    # after backward, so no buffer an autograd graph saved is written under it
+                    step_loss, step_correct, step_seen = ddp.sync_step(
+                        model, [float(losses.detach().sum()), float((logits[:mine].argmax(1) == y[:mine]).sum()), mine], rank)
+                    if not math.isfinite(step_loss):  # the batch's loss: every rank stops together
+                        raise _diverged(step_loss / step_seen, config, epoch, step)
                 optimizer.step()
                 scheduler.step()
-                loss_sum += float(loss.detach()) * y.numel()
-                correct += float((logits.argmax(1) == y).sum())
-                seen += y.numel()
+                loss_sum += step_loss
+                correct += step_correct
+                seen += step_seen
                 bar.update(task, advance=1, stats=f"loss {loss_sum / seen:.3f} acc {correct / seen:.3f}")
-            if noisy:
-                program(model, seed=0)  # report accuracy on one fixed chip of the training profile
-            test_acc = accuracy(model, test_loader, device)
+            if main:
+                if noisy:
+                    program(model, seed=0)  # report accuracy on one fixed chip of the training profile
+                test_acc = accuracy(model, test_loader, device)
+            if rank is not None:
+                test_acc = ddp.broadcast_value(test_acc, rank)
             history.append({"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_accuracy": correct / seen, "test_accuracy": test_acc})
             bar.update(task, stats=f"loss {loss_sum / seen:.3f} acc {correct / seen:.3f} test {test_acc:.3f}")
-            save_checkpoint(checkpoint, {
-                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "epoch": epoch + 1,
-                "history": history,
-                "meta": {"config": config.to_dict(), "versions": _versions(), "finished": epoch + 1 == config.epochs,
-                         "num_classes": splits.num_classes, "in_channels": splits.in_channels},
-            })
-    return TrainResult(checkpoint=checkpoint, test_accuracy=test_acc, history=history, resumed_from_epoch=resumed_from)
+            if main:
+                save_checkpoint(checkpoint, {
+                    "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "epoch": epoch + 1,
+                    "history": history,
+                    "meta": {"config": config.to_dict(), "versions": _versions(), "finished": epoch + 1 == config.epochs,
+                             "num_classes": splits.num_classes, "in_channels": splits.in_channels},
+                })
+    if rank is not None:
+        ddp.barrier(rank)  # every rank returns once the last checkpoint is written
+    return TrainResult(checkpoint=checkpoint, test_accuracy=test_acc, history=history, resumed_from_epoch=resumed_from,
+                       rank=0 if rank is None else rank.rank)
+
+
+def _train_data_parallel(config: TrainConfig, checkpoint: str | Path, *, resume: bool, device: str, progress: bool,
+                         data: Any, nproc: int) -> TrainResult:
+    """Start ``nproc`` processes here, or join the run of an outside launcher (torchrun)."""
+    from hwprofiles.train import distributed as ddp
+
+    world = ddp.env_world_size()
+    if world > 1:
+        if nproc not in (1, world):
+            raise ddp.DistributedTrainingError(
+                f"--nproc {nproc} under a launcher that started {world} processes (WORLD_SIZE): leave --nproc out"
+            )
+        ddp.check_request(int(os.environ.get("LOCAL_WORLD_SIZE", world)), device)  # GPUs are per machine
+        rank = ddp.rank_from_env(device)
+        return train(config, checkpoint, resume=resume, device=device, progress=progress, data=data, _rank=rank)
+    ddp.check_request(nproc, device)
+    done = ddp.launch(nproc, config=config, checkpoint=checkpoint, resume=resume, device=device, progress=progress,
+                      data=data)
+    return TrainResult(checkpoint=Path(checkpoint), test_accuracy=done["test_accuracy"], history=done["history"],
+                       resumed_from_epoch=done["resumed_from_epoch"])
