@@ -93,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     from hwprofiles.data import load_dataset, make_loaders
     from hwprofiles.eval.chips import test_set_id
     from hwprofiles.executors import get_executor
+    from hwprofiles.io import write_text
 
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
@@ -127,10 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(f"{arch}: {tasks} tasks, local {local_wall:.1f} s, ray {ray_wall:.1f} s "
               f"(x{ray_wall / local_wall:.2f}), identical numbers: {same}", flush=True)
-    report["load_average_after"] = os.getloadavg()
-    from hwprofiles.io import write_text
-
-    write_text(args.out, json.dumps(report, indent=2))
+        report["load_average_after"] = os.getloadavg()
+        write_text(args.out, json.dumps(report, indent=2))  # after each architecture: a long run keeps its parts
     print("\n| arch | tasks | chips | local wall (s) | Ray wall (s) | Ray / local | compute per task (s) | Ray overhead per task (s) |")
     print("|---|---|---|---|---|---|---|---|")
     for arch, r in report["archs"].items():

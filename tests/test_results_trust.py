@@ -26,6 +26,8 @@ from hwprofiles.train import TrainConfig, train
 from test_cli_experiments import failed, ok  # noqa: F401 - shared CLI assertions
 
 K = 3
+TRAIN_CLI = ["train", "--dataset", "synthetic", "--model", "lenet5", "--width", "0.5", "--epochs", "1",
+             "--batch-size", "32", "--quiet"]
 NOISY = dict(noise_scale=15.0)  # gaussian-additive at sigma 1.5: accuracy well below clean, chip to chip
 
 
@@ -307,3 +309,21 @@ def test_a_checkpoint_that_does_not_fit_its_model_is_named(cli, workdir, checkpo
         result = failed(cli(*args, "-k", "1", "--quiet"))
         assert "bad.pt: " in result.stderr
         assert ("lacks" if damage == "meta-without-config" else "do not fit") in result.stderr
+
+
+@pytest.mark.parametrize("damage", ["other-architecture", "empty-state-dict", "no-optimizer"])
+def test_resuming_a_checkpoint_that_does_not_fit_is_a_clean_error(cli, workdir, damage):
+    from hwprofiles.train.checkpoint import save_checkpoint
+
+    ok(cli(*TRAIN_CLI, "-o", "m.pt"))
+    state = torch.load(workdir / "m.pt", weights_only=True)
+    if damage == "other-architecture":
+        state["state_dict"] = hwprofiles.get_model("mlp", in_channels=1, num_classes=10).state_dict()
+    elif damage == "empty-state-dict":
+        state["state_dict"] = {}
+    else:
+        del state["optimizer"]
+    state.pop("format"), state.pop("version")
+    save_checkpoint(workdir / "m.pt", state)
+    result = failed(cli(*TRAIN_CLI, "-o", "m.pt", "--resume"))  # the same configuration: loading is what fails
+    assert "m.pt: does not fit the model, optimizer or schedule" in result.stderr and "Train afresh" in result.stderr

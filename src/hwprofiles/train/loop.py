@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from hwprofiles.errors import HwProfilesError
+from hwprofiles.errors import CheckpointError, HwProfilesError
 from hwprofiles.train.checkpoint import load_checkpoint, save_checkpoint
 from hwprofiles.train.config import TrainConfig
 from hwprofiles.train.methods import prepare_for_training
@@ -159,14 +159,25 @@ def train(
     start_epoch, history = 0, []
     if resume and checkpoint.exists():
         state = load_checkpoint(checkpoint)
-        saved = TrainConfig.from_dict(state["meta"]["config"])
+        try:
+            saved = TrainConfig.from_dict(state["meta"]["config"])
+        except (KeyError, TypeError) as exc:
+            raise CheckpointError(f"{checkpoint}: its metadata lacks {exc}; it cannot be resumed. "
+                                  "Train afresh to another --out.") from None
         if saved != config:
             raise HwProfilesError(f"{checkpoint}: was written by another configuration; cannot resume it with this one")
-        model.load_state_dict(state["state_dict"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+        try:
+            model.load_state_dict(state["state_dict"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            start_epoch, history = int(state["epoch"]), list(state.get("history", []))
+        except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+            detail = " ".join(line.strip() for line in str(exc).splitlines()[:3] if line.strip())[:300]
+            raise CheckpointError(
+                f"{checkpoint}: does not fit the model, optimizer or schedule of its own configuration "
+                f"({config.model}, {config.method}): {detail or exc!r}. Train afresh to another --out."
+            ) from None
         _restore_input_bounds(model, state.get("input_bounds", {}))
-        start_epoch, history = int(state["epoch"]), list(state.get("history", []))
     resumed_from = start_epoch
     net = model if rank is None else ddp.wrap(model, rank)
 
