@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import time
 from itertools import islice
 from pathlib import Path
 from types import SimpleNamespace
@@ -100,6 +101,7 @@ def test_the_ideal_profile_gives_the_float_models_accuracy_on_every_chip():
         float_acc = sum(int((model(x).argmax(1) == y).sum()) for x, y in data) / 96
     result = evaluate(model, data, "ideal", samples=3)
     assert 0.1 < float_acc < 0.9 and result.accuracies == (float_acc,) * 3
+    assert evaluate(model, data, "ideal").n == 5  # the documented default number of chips
     assert (result.mean, result.std, result.ci_low, result.ci_high) == (float_acc, 0.0, float_acc, float_acc)
 
 
@@ -214,12 +216,15 @@ def test_what_identifies_the_model_in_a_key(tmp_path):
     assert prepare(model, data, "gaussian-additive", samples=2, model_hash="h" * 64).keys[0].model == "h" * 64
     described = prepare(model, data, "gaussian-additive", samples=2, description={"method": "qat"})
     assert described.hashes["model"] == model_digest(model, {"method": "qat"}) != base.hashes["model"]
+    result = evaluate(model, data, "gaussian-additive", samples=2, description={"method": "qat"})
+    assert result.hashes["model"] == described.hashes["model"] and result.keys == tuple(k.id for k in described.keys)
     assert prepare(model, data, "gaussian-additive", samples=2, device=torch.device("cpu")).keys == base.keys
     assert [k.seed for k in base.keys] == [0, 1] and {k.device for k in base.keys} == {"cpu"}
     layer = prepare(model, data, "gaussian-additive", samples=2, only_layer="0")
     assert {k.layer for k in layer.keys} == {"0"} and {k.layer for k in base.keys} == {""}
     assert base.labels == {"eval_profile": "gaussian-additive"} and base.device == "cpu"
     assert base.t_inference_s == 1.0 and base.samples == 2 and base.batches == data
+    assert prepare(model, data, "ideal").samples == 5 and len(prepare(model, data, "ideal").keys) == 5
 
 
 # -- many requests --------------------------------------------------------------------------------
@@ -317,6 +322,7 @@ def test_grid_stats_summary_reports_counts_and_parallelism():
     assert stats.summary() == ("4 evaluations: 9 chip instances measured, 3 read from the results store; "
                                "12.0 s of compute in 4.0 s wall (3.00x)")
     assert GridStats().summary().endswith("0.0 s of compute in 0.0 s wall (0.00x)")
+    assert GridStats(compute_s=0.3, wall_s=0.5).summary().endswith("(0.60x)")
 
 
 # -- the summary over chips -------------------------------------------------------------------------
@@ -417,7 +423,7 @@ def test_a_checkpoint_that_does_not_fit_is_refused_with_its_name(tmp_path):
 
     path = write_checkpoint(tmp_path / "a.pt", mlp())
     with pytest.raises(CheckpointError, match=r"a.pt: its weights do not fit the model its metadata describes "
-                                              r"\(mlp, width 0.25, 3 input channels, 10 classes\)"):
+                                              r"\(mlp, width 0.25, 3 input channels, 10 classes\): .*size mismatch"):
         chips.load_trained(path, SimpleNamespace(name="rgb", in_channels=3, num_classes=10))
     state = torch.load(path, weights_only=True)
     del state["meta"]["num_classes"]
@@ -433,14 +439,19 @@ def test_weights_trained_elsewhere_are_labelled_as_such(tmp_path):
     torch.save(trained.model.state_dict(), tmp_path / "w.pt")
     theirs = chips.load_weights(tmp_path / "w.pt", "mlp", SPLITS, width=0.25)
     assert theirs.label == "weights:w.pt" and theirs.meta["weights"] == str(tmp_path / "w.pt")
+    assert theirs.path == tmp_path / "w.pt" and theirs.meta["config"] == theirs.config.to_dict()
     assert theirs.config.dataset == "tiny" and theirs.config.width == 0.25 and not theirs.model.training
     assert theirs.store_labels("t")["method"] == "external" and theirs.store_labels("t")["model"] == "mlp"
     data = images()
     assert (evaluate(theirs.model, data, "ideal", samples=1).accuracies
             == evaluate(trained.model, data, "ideal", samples=1).accuracies)
     with pytest.raises(CheckpointError, match=r"w.pt: its weights do not fit model 'mlp' built for tiny "
-                                              r"\(1 input channels, 10 classes, width 1\).*Check --model"):
+                                              r"\(1 input channels, 10 classes, width 1\): .*size mismatch for .*"
+                                              r"Check --model"):
         chips.load_weights(tmp_path / "w.pt", "mlp", SPLITS)
+    three = SimpleNamespace(name="three", in_channels=1, num_classes=3)
+    torch.save(hwprofiles.get_model("mlp", in_channels=1, num_classes=3, width=0.25).state_dict(), tmp_path / "w3.pt")
+    assert chips.load_weights(tmp_path / "w3.pt", "mlp", three, width=0.25).model(images()[0][0]).shape == (32, 3)
 
 
 def test_a_checkpoint_is_calibrated_on_its_first_training_batches(tmp_path):
@@ -473,9 +484,73 @@ def test_evaluate_checkpoint_stores_what_it_measured(tmp_path):
     assert again.accuracies == first.accuracies and again.cached == 2 and len(ticks) == 2
     rows = store.rows("evals")
     assert [(r["layer"], r["checkpoint"], r["test_set"]) for r in rows] == [("layers.4", str(trained.path), "tiny/test/all")] * 2
+    default = evaluate_checkpoint(trained, "ideal", loaders, store=store)  # the documented defaults
+    assert default.n == 5 and store.rows("evals")[-1]["test_set"] == "test"
+    assert chips.checkpoint_request(trained, "ideal", loaders).samples == 5
 
 
 def test_the_test_set_label():
     splits = SimpleNamespace(name="mnist")
     assert chips.test_set_id(splits, None) == "mnist/test/all" and chips.test_set_id(splits, 500) == "mnist/test/500"
 
+
+
+class FailsOnChip(nn.Module):
+    """The planted model, whose forward fails from the given chip on (a fault mid-task)."""
+
+    def __init__(self, from_call: int) -> None:
+        super().__init__()
+        self.net = planted()
+        self.calls = 0
+        self.from_call = from_call
+
+    def forward(self, x):
+        self.calls += 1
+        if self.calls > self.from_call:
+            raise RuntimeError()  # no message: the failure is named by its type
+        return self.net(x)
+
+
+def test_in_this_process_each_chip_is_stored_the_moment_it_is_measured(tmp_path):
+    data = task()  # three batches: chip 0 takes three forwards, chip 1 fails on its first
+    faulty = prepare(FailsOnChip(from_call=3), data, "ideal", samples=3, labels={"model": "faulty"})
+    good = prepare(planted(), data, "ideal", samples=1)
+    store = ResultsStore(tmp_path / "r.sqlite")
+    stats = GridStats()
+    results = run_requests([faulty, good], store=store, stats=stats)
+    assert results[0] is None and results[1].accuracies == (1.0,)
+    assert stats.failures[0].error == "RuntimeError" and stats.failures[0].name.startswith("faulty under ideal")
+    assert store.get_eval(faulty.keys[0]) == 1.0 and store.get_eval(faulty.keys[1]) is None  # chip 0 kept
+
+
+class AllAtOnce:
+    """Starts every task before any ends, like a cluster with room for all of them."""
+
+    name = "cluster"
+
+    def map(self, fn, tasks, on_result, *, devices=None, on_start=None):
+        for index in range(len(tasks)):
+            on_start(index)
+        for index, task in enumerate(tasks):
+            try:
+                on_result(index, fn(*task), None)
+            except RuntimeError as exc:  # a task's own fault
+                on_result(index, None, exc)
+
+
+def test_progress_counts_tasks_running_at_once_and_stats_add_up_over_calls():
+    data = task()
+    requests = [prepare(planted(), data, "ideal", samples=1), prepare(Broken(), data, "ideal", samples=1),
+                prepare(Broken(), data, "ideal", samples=2), prepare(planted(), data, "ideal", samples=2)]
+    progress, stats = [], GridStats()
+    before = time.perf_counter()
+    results = run_requests(requests, executor=AllAtOnce(), stats=stats, on_progress=lambda *c: progress.append(c))
+    elapsed = time.perf_counter() - before
+    assert [r is None for r in results] == [False, True, True, False]
+    assert progress == [(0, 0, 0), (0, 1, 0), (0, 2, 0), (0, 3, 0), (0, 4, 0),
+                        (1, 3, 0), (1, 2, 1), (1, 1, 2), (2, 0, 2)]
+    assert 0 < stats.compute_s <= stats.wall_s <= elapsed  # one process: compute time within the wall time
+    first = (stats.requests, stats.chips_measured, stats.compute_s, stats.wall_s)
+    run_requests(requests[:1], stats=stats)
+    assert stats.requests == first[0] + 1 and stats.chips_measured == first[1] + 1
+    assert stats.compute_s > first[2] and stats.wall_s > first[3] and len(stats.failures) == 2

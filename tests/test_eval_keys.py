@@ -25,6 +25,11 @@ from hwprofiles.eval.labels import slug, unique_labels
 from hwprofiles.results import LABELS, ResultsStore, export_rows
 
 
+@pytest.fixture(autouse=True)
+def _one_thread(one_thread):
+    yield
+
+
 def net() -> nn.Module:
     torch.manual_seed(0)
     return nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3), nn.Linear(3, 2))
@@ -233,6 +238,7 @@ def test_datasets_without_tensors_and_loaders_without_a_dataset():
     ds = TensorDataset(torch.arange(10.0).view(5, 2), torch.zeros(5))
     loader = DataLoader(ds, batch_sampler=BatchSampler(SequentialSampler(ds), 4, drop_last=False))
     assert loader_identity(loader) == (dataset_digest(ds), 4)  # the batch size of its batch sampler
+    assert loader_identity(DataLoader(ds, batch_size=None)) == (dataset_digest(ds), 0)  # unbatched samples
     batches = [(torch.ones(2, 2), torch.zeros(2))]
     assert loader_identity(batches) == (batches_digest(batches), 0)  # no dataset: its batches, in order
 
@@ -244,7 +250,13 @@ def test_labels_of_repeated_models_ignore_where_data_came_from():
     same = [{"opt": {"a": 1, "b": 2}}, {"opt": {"b": 2, "a": 1}}]  # equal values, keys in another order
     assert unique_labels(["nit:x", "nit:x"], same, ["a.pt", "b.pt"]) == ["nit:x[a.pt]", "nit:x[b.pt]"]
     assert unique_labels(["a", "b", "a"], [{}, {}, {}], ["x.pt", "y.pt", "z.pt"]) == ["a[x.pt]", "b", "a[z.pt]"]
+    assert unique_labels(["b", "a", "a"], [{}, {}, {}], ["x.pt", "y.pt", "z.pt"]) == ["b", "a[y.pt]", "a[z.pt]"]
+    two = [{"bits": 4, "act_scale": 1.0}, {"bits": 8, "act_scale": 2.0}]
+    assert unique_labels(["qat", "qat"], two, ["a.pt", "b.pt"]) == ["qat[act_scale=1,bits=4]", "qat[act_scale=2,bits=8]"]
     assert slug("  weights:w.pt / x  ") == "weights-w.pt-x"
+    assert slug("X:QAT[act_scale=4]") == "X-QAT-act_scale=4"  # capitals kept, only the separators go
+    assert unique_labels(["nit", "nit"], [{"profile": "a"}, {"profile": "b"}], ["a.pt", "b.pt"]) == [
+        "nit[profile=a]", "nit[profile=b]"]
 
 
 def test_relabel_gives_each_model_its_unique_label_in_place():

@@ -68,6 +68,7 @@ def test_a_log_grid_is_even_in_log_and_refuses_bounds_it_cannot_log():
     assert log_grid() == pytest.approx([10 ** (-2 + k / 4) for k in range(17)])
     assert log_grid(0.1, 1000.0, 5) == pytest.approx([0.1, 1.0, 10.0, 100.0, 1000.0])
     assert log_grid(3.0, 30.0, 2) == pytest.approx([3.0, 30.0])
+    assert log_grid(1e-3, 0.1, 3) == pytest.approx([1e-3, 1e-2, 0.1])  # a grid entirely below 1
     assert log_grid(0.5, 8.0, 1) == [0.5] and log_grid(0.5, 8.0, 0) == [0.5]
     for low, high in ((0.0, 1.0), (1.0, 0.0), (-1.0, 1.0), (1.0, -2.0), (math.inf, 1.0), (1.0, math.inf), (math.nan, 1.0),
                       (1.0, math.nan)):
@@ -80,6 +81,7 @@ def test_the_midpoint_crosses_the_half_level_in_log_scale():
     assert midpoint([1.0, 100.0], [0.9, 0.1], clean=0.9, chance=0.1) == pytest.approx(10.0)
     # a quarter of the way from 0.7 to 0.3 is at 0.6: level 0.6 (clean 1.0, chance 0.2)
     assert midpoint([0.1, 1.0, 10.0], [0.95, 0.8, 0.0], clean=1.0, chance=0.2) == pytest.approx(10 ** 0.25)
+    assert midpoint([10.0, 1000.0], [0.9, 0.1], clean=0.9, chance=0.1) == pytest.approx(100.0)
     # the first crossing counts, not a later one
     assert midpoint([1.0, 10.0, 100.0, 1000.0], [0.9, 0.1, 0.9, 0.1], clean=0.9, chance=0.1) == pytest.approx(10 ** 0.5)
     # a point exactly at the level is "at or above": the crossing starts there
@@ -114,6 +116,51 @@ def test_a_noise_sweep_measures_each_scale_and_the_clean_model_and_finds_the_mid
 def test_a_noise_sweep_defaults_to_the_studys_grid():
     report = run_sweep([trained()], "gaussian-additive", LOADERS, samples=1)
     assert [x for x, _ in report.curves["clean"]] == log_grid()
+
+
+def test_the_documented_defaults_of_a_sweep(tmp_path):
+    store = ResultsStore(tmp_path / "r.sqlite")
+    report = run_sweep([trained()], "gaussian-additive", LOADERS, grid=[1.0], store=store)
+    assert report.samples == 5 and report.chance == 0.1 and report.curves["clean"][0][1].n == 5
+    assert {r["test_set"] for r in store.rows("evals")} == {"test"}
+
+
+class Spy:
+    """Runs every task here, in order, and records where each was asked to run."""
+
+    name = "spy"
+
+    def __init__(self) -> None:
+        self.devices: list[str] = []
+
+    def map(self, fn, tasks, on_result, *, devices=None, on_start=None):
+        self.devices += list(devices or [])
+        for index, task in enumerate(tasks):
+            if on_start is not None:
+                on_start(index)
+            on_result(index, fn(*task), None)
+
+
+def test_a_sweep_passes_its_store_test_set_device_executor_and_callbacks_on(tmp_path):
+    model = trained()
+    profile = hwprofiles.load_profile("gaussian-additive")
+    for over, points in (("noise", [1.0, 10.0]), ("time", [1.0, 60.0]), ("layer", None)):
+        store, spy, ticks, progress = ResultsStore(tmp_path / f"{over}.sqlite"), Spy(), [], []
+        report = run_sweep([model], profile, LOADERS, over=over, grid=points, samples=2, store=store, test_set="tiny",
+                           device="cpu:0", executor=spy, on_sample=lambda: ticks.append(1),
+                           on_progress=lambda *c: progress.append(c))
+        requests = {"noise": 3, "time": 2, "layer": 3}[over]  # a noise sweep adds the clean model; three layers
+        assert spy.devices == ["cpu:0"] * requests and progress[-1] == (requests, 0, 0)
+        rows = store.rows("evals")
+        assert len(ticks) == len(rows) and {r["test_set"] for r in rows} == {"tiny"} and rows
+    single = {"noise": (sweep_noise, [1.0, 10.0]), "time": (sweep_time, [1.0, 60.0]), "layer": (sweep_layers, None)}
+    for over, (fn, points) in single.items():
+        store, spy, ticks = ResultsStore(tmp_path / f"single-{over}.sqlite"), Spy(), []
+        args = (model, profile, points, LOADERS) if points is not None else (model, profile, LOADERS)
+        fn(*args, samples=2, store=store, test_set="tiny", device="cpu:0", executor=spy, on_sample=lambda: ticks.append(1))
+        rows = store.rows("evals")
+        assert spy.devices == ["cpu:0"] * (2 if points else 3) and len(ticks) == len(rows) == 2 * len(spy.devices)
+        assert {r["test_set"] for r in rows} == {"tiny"}
 
 
 def test_a_time_sweep_evaluates_at_each_time_since_programming(tmp_path):
@@ -309,6 +356,16 @@ def test_the_matched_scale_costs_the_clean_model_the_target_drop():
                          store=None, test_set="t", steps=0) == 1.0
 
 
+def test_the_matched_scale_search_is_stored_at_the_scales_it_tried(tmp_path):
+    model = trained()
+    store = ResultsStore(tmp_path / "r.sqlite")
+    matched_scale(model, "gaussian-additive", LOADERS, target_drop=0.3, clean_accuracy=1.0, samples=3, store=store,
+                  test_set="tiny", steps=2)
+    rows = store.rows("evals")
+    assert sorted({r["noise_scale"] for r in rows}) == pytest.approx([1.0, 10 ** 1.5])  # 10**0, then 10**1.5
+    assert len(rows) == 6 and {r["test_set"] for r in rows} == {"tiny"} and {r["seed"] for r in rows} == {0, 1, 2}
+
+
 # -- run_transfer end to end ------------------------------------------------------------------------
 BASE = TrainConfig(model="mlp", dataset="synthetic", width=0.25, epochs=1, batch_size=64, train_subset=64)
 
@@ -317,8 +374,13 @@ BASE = TrainConfig(model="mlp", dataset="synthetic", width=0.25, epochs=1, batch
 def synthetic():
     from hwprofiles.data import load_dataset, make_loaders
 
-    splits = load_dataset("synthetic", seed=0)
-    return splits, make_loaders(splits, 128, seed=0, shuffle=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # module fixtures come before the one-thread fixture of each test
+    try:
+        splits = load_dataset("synthetic", seed=0)
+        return splits, make_loaders(splits, 128, seed=0, shuffle=False)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def checkpoint_name(config: TrainConfig) -> str:
@@ -378,17 +440,27 @@ def test_a_matched_transfer_scales_each_noisy_profile_and_names_the_scale(tmp_pa
     for seed, method in enumerate(("clean", "qat")):
         write_checkpoint(ckpt / f"mlp-{method}-s0.pt", TrainConfig(**{**BASE.to_dict(), "method": method}), seed=seed)
     events: list[str] = []
-    result = run_transfer(BASE, train_profiles=[], eval_profiles=["ideal", "gaussian-additive"], out_dir=tmp_path,
-                          splits=splits, loaders=loaders, samples=2, scale_mode="matched", target_drop=0.2,
-                          progress=False, on_event=events.append)
+    store = ResultsStore(tmp_path / "r.sqlite")
+    # the base of an NIT run: its clean and QAT rows drop the training profile and scale
+    base = TrainConfig(**{**BASE.to_dict(), "method": "nit", "profile": "gaussian-additive", "noise_scale": 2.0})
+    result = run_transfer(base, train_profiles=[], eval_profiles=["ideal", "gaussian-additive"], out_dir=tmp_path,
+                          splits=splits, loaders=loaders, samples=6, scale_mode="matched", target_drop=0.2,
+                          progress=False, on_event=events.append, store=store, test_set="synthetic/test/all")
+    assert [e for e in events if not e.startswith("gaussian-additive: matched")] == [
+        f"reusing finished checkpoint {ckpt / f'mlp-{m}-s0.pt'}" for m in ("clean", "qat")]
+    rows = store.rows("evals")
+    assert {r["test_set"] for r in rows} == {"synthetic/test/all"}
+    search = [r for r in rows if r["eval_profile"] == "gaussian-additive" and r["noise_scale"] != result.scales["gaussian-additive"]]
+    assert {r["seed"] for r in search} == {0, 1, 2}  # half the chips of the matrix, at least 2
     clean = chips.load_trained(ckpt / "mlp-clean-s0.pt", splits)
     clean_acc = chips.evaluate_checkpoint(clean, "ideal", loaders, samples=1).mean
-    expected = matched_scale(clean, "gaussian-additive", loaders, target_drop=0.2, clean_accuracy=clean_acc, samples=2,
+    expected = matched_scale(clean, "gaussian-additive", loaders, target_drop=0.2, clean_accuracy=clean_acc, samples=3,
                              store=None, test_set="test")
     assert result.scales == {"ideal": 1.0, "gaussian-additive": expected} and result.scale_mode == "matched"
     assert f"gaussian-additive: matched noise scale {expected:.3g}" in events
     cell = result.cells[("clean", "gaussian-additive")]
-    assert cell == chips.evaluate_checkpoint(clean, "gaussian-additive", loaders, samples=2, noise_scale=expected)
+    assert cell.accuracies == chips.evaluate_checkpoint(clean, "gaussian-additive", loaders, samples=6,
+                                                        noise_scale=expected).accuracies
     assert result.rows == ["clean", "qat"] and json.loads((tmp_path / "transfer.json").read_text())["scale_mode"] == "matched"
     with pytest.raises(ValueError, match="unknown scale mode 'same': use published or matched"):
         run_transfer(BASE, train_profiles=[], eval_profiles=["ideal"], out_dir=tmp_path, splits=splits, loaders=loaders,
@@ -402,8 +474,10 @@ class Elsewhere:
 
     def __init__(self) -> None:
         self.tasks = 0
+        self.devices: list[str] = []
 
     def map(self, fn, tasks, on_result, *, devices=None, on_start=None):
+        self.devices += list(devices or [])
         for index, task in enumerate(tasks):
             self.tasks += 1
             try:
@@ -419,20 +493,27 @@ def test_training_elsewhere_writes_each_checkpoint_and_names_each_failure(tmp_pa
     good = TrainConfig(**{**BASE.to_dict(), "seed": 1})
     bad = TrainConfig(**{**BASE.to_dict(), "model": "no-such-model", "seed": 2})
     events: list[str] = []
+    elsewhere = Elsewhere()
     with pytest.raises(HwProfilesError, match=r"training failed: clean: .*no-such-model"):
-        train_on(Elsewhere(), [(bad, tmp_path / "bad.pt"), (good, tmp_path / "good.pt")], splits, on_event=events.append)
+        train_on(elsewhere, [(bad, tmp_path / "bad.pt"), (good, tmp_path / "good.pt")], splits, on_event=events.append,
+                 device="cpu:0")
+    assert elsewhere.devices == ["cpu:0", "cpu:0"]  # where each run was asked to train
     assert not (tmp_path / "bad.pt").exists()
     written = chips.load_trained(tmp_path / "good.pt", splits)
     assert written.config == good and written.meta["finished"]
     assert events[0].startswith("training clean failed: ") and events[1] == f"trained clean -> {tmp_path / 'good.pt'}"
 
-    # run_transfer sends its training to a remote executor too, then evaluates there
+    # run_transfer sends its training to a remote executor too, then evaluates there; a finished
+    # checkpoint of another configuration at the same path is trained afresh, not reused
     executor = Elsewhere()
     write_checkpoint(tmp_path / "t" / "checkpoints" / "mlp-clean-s0.pt", TrainConfig(**{**BASE.to_dict()}))
+    write_checkpoint(tmp_path / "t" / "checkpoints" / "mlp-qat-s0.pt", TrainConfig(**{**BASE.to_dict(), "method": "qat",
+                                                                                        "lr": 0.5}))
     result = run_transfer(BASE, train_profiles=[], eval_profiles=["ideal"], out_dir=tmp_path / "t", splits=splits,
                           loaders=loaders, samples=1, progress=False, executor=executor)
     assert (tmp_path / "t" / "checkpoints" / "mlp-qat-s0.pt").is_file() and executor.tasks == 3  # 1 training, 2 cells
     qat = chips.load_trained(tmp_path / "t" / "checkpoints" / "mlp-qat-s0.pt", splits)
+    assert qat.config == TrainConfig(**{**BASE.to_dict(), "method": "qat"})  # retrained under its own configuration
     assert result.cells[("qat", "ideal")] == chips.evaluate_checkpoint(qat, "ideal", loaders, samples=1)
 
 
