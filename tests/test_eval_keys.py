@@ -25,6 +25,11 @@ from hwprofiles.eval.labels import slug, unique_labels
 from hwprofiles.results import LABELS, ResultsStore, export_rows
 
 
+@pytest.fixture(autouse=True)
+def _one_thread(one_thread):
+    yield
+
+
 def net() -> nn.Module:
     torch.manual_seed(0)
     return nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3), nn.Linear(3, 2))
@@ -176,3 +181,91 @@ def test_parquet_export_when_pyarrow_is_there():
 
     rows = [{"key": "k1", "accuracy": 0.5}, {"key": "k2", "accuracy": 0.25}]
     assert pq.read_table(io.BytesIO(export_rows(rows, "parquet"))).to_pylist() == rows
+
+
+# -- keys stay the same from one release to the next ----------------------------------------------
+def test_a_key_id_is_the_sha256_of_its_fields_as_canonical_json():
+    # A results database written by this release must be found again by the next one: the
+    # id is SHA-256 over the fields as JSON with sorted keys and no spaces.
+    import hashlib
+
+    k = EvalKey(model="m", profile="p", data="d", calibration="", seed=3, layer="fc", batch_size=8, device="cpu")
+    text = ('{"batch_size":8,"calibration":"","data":"d","device":"cpu","engine_version":%d,"layer":"fc",'
+            '"model":"m","profile":"p","seed":3}' % ENGINE_VERSION)
+    assert k.id == hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_a_profile_digest_does_not_depend_on_the_order_fields_were_given():
+    profile = hwprofiles.load_profile("gaussian-additive")
+    data = profile.model_dump(mode="json")
+    shuffled = hwprofiles.parse_profile(dict(reversed(list(data.items()))))
+    assert profile_digest(shuffled) == profile_digest(profile)
+    canonical = profile_canonical(profile)
+    assert canonical["t_inference_s"] == profile.t_inference_s and "description" not in canonical
+    assert profile_canonical(profile, 60)["t_inference_s"] == 60.0
+    with pytest.raises(ValueError):  # a time that is not a number never becomes part of a key
+        profile_digest(profile, float("nan"))
+
+
+def test_a_tensor_is_hashed_by_dtype_shape_and_values_not_by_layout():
+    z = torch.zeros(2, 3)
+    assert batches_digest([z]) != batches_digest([z.view(3, 2)])  # the same bytes, another shape
+    assert batches_digest([z]) != batches_digest([z.to(torch.int32)])  # the same bytes, another dtype
+    x = torch.arange(6.0).view(2, 3)
+    assert batches_digest([x.t()]) == batches_digest([x.t().contiguous()])  # a view hashes as its values
+    assert batches_digest([(x, ["a", "b"])]) != batches_digest([(x, ["a", "c"])])  # other parts by repr
+    assert batches_digest([(x, 1)]) == batches_digest([[x, 1]]) != batches_digest([(x, 2)])
+
+
+def test_a_model_hash_holds_the_names_of_its_tensors():
+    class Holder(nn.Module):
+        def __init__(self, name: str) -> None:
+            super().__init__()
+            self.register_buffer(name, torch.ones(2))
+
+    assert repr(Holder("scale")) == repr(Holder("shift"))
+    assert model_digest(Holder("scale")) != model_digest(Holder("shift"))
+    assert model_digest(Holder("scale"), None) == model_digest(Holder("scale"), {})
+
+
+def test_datasets_without_tensors_and_loaders_without_a_dataset():
+    from torch.utils.data import BatchSampler, DataLoader, SequentialSampler, TensorDataset
+
+    samples = [(torch.tensor([float(i)]), i % 2) for i in range(5)]
+    other = [(torch.tensor([float(i)]), 1 - i % 2) for i in range(5)]
+    assert dataset_digest(samples) == dataset_digest(list(samples)) != dataset_digest(other)  # lists: not cached
+    assert dataset_digest(samples) == batches_digest(samples)
+    ds = TensorDataset(torch.arange(10.0).view(5, 2), torch.zeros(5))
+    loader = DataLoader(ds, batch_sampler=BatchSampler(SequentialSampler(ds), 4, drop_last=False))
+    assert loader_identity(loader) == (dataset_digest(ds), 4)  # the batch size of its batch sampler
+    assert loader_identity(DataLoader(ds, batch_size=None)) == (dataset_digest(ds), 0)  # unbatched samples
+    batches = [(torch.ones(2, 2), torch.zeros(2))]
+    assert loader_identity(batches) == (batches_digest(batches), 0)  # no dataset: its batches, in order
+
+
+def test_labels_of_repeated_models_ignore_where_data_came_from():
+    configs = [{"act_scale": 0.1 + 0.2, "download": True, "data_root": "/a"},
+               {"act_scale": 4, "download": False, "data_root": "/b"}]
+    assert unique_labels(["qat", "qat"], configs, ["a.pt", "b.pt"]) == ["qat[act_scale=0.3]", "qat[act_scale=4]"]
+    same = [{"opt": {"a": 1, "b": 2}}, {"opt": {"b": 2, "a": 1}}]  # equal values, keys in another order
+    assert unique_labels(["nit:x", "nit:x"], same, ["a.pt", "b.pt"]) == ["nit:x[a.pt]", "nit:x[b.pt]"]
+    assert unique_labels(["a", "b", "a"], [{}, {}, {}], ["x.pt", "y.pt", "z.pt"]) == ["a[x.pt]", "b", "a[z.pt]"]
+    assert unique_labels(["b", "a", "a"], [{}, {}, {}], ["x.pt", "y.pt", "z.pt"]) == ["b", "a[y.pt]", "a[z.pt]"]
+    two = [{"bits": 4, "act_scale": 1.0}, {"bits": 8, "act_scale": 2.0}]
+    assert unique_labels(["qat", "qat"], two, ["a.pt", "b.pt"]) == ["qat[act_scale=1,bits=4]", "qat[act_scale=2,bits=8]"]
+    assert slug("  weights:w.pt / x  ") == "weights-w.pt-x"
+    assert slug("X:QAT[act_scale=4]") == "X-QAT-act_scale=4"  # capitals kept, only the separators go
+    assert unique_labels(["nit", "nit"], [{"profile": "a"}, {"profile": "b"}], ["a.pt", "b.pt"]) == [
+        "nit[profile=a]", "nit[profile=b]"]
+
+
+def test_relabel_gives_each_model_its_unique_label_in_place():
+    from types import SimpleNamespace
+
+    from hwprofiles.eval.labels import relabel
+    from hwprofiles.train import TrainConfig
+
+    models = [SimpleNamespace(label="qat", config=TrainConfig(method="qat", act_scale=s), path=f"{s}.pt")
+              for s in (1.0, 4.0)]
+    out = relabel(models)
+    assert out == models and [m.label for m in models] == ["qat[act_scale=1]", "qat[act_scale=4]"]
