@@ -312,7 +312,7 @@ def test_transfer_files_hold_every_cell():
     assert rows[9] == ["nit:a", "b", "0.125", "0.6000", "0.0100", "0.5800", "0.6200", "3", "0.8000"]
     md = result.to_markdown()
     assert "| trained \\ evaluated | ideal | a | b |" in md and "|---|---|---|---|" in md
-    assert "| nit:a | 0.880 ± 0.020 | 0.800 ± 0.020 | 0.600 ± 0.020 |" in md
+    assert "| nit:a | 0.880 ± 0.020 | 0.800 ± 0.020 | 0.600 ± 0.020 |" in md.splitlines()  # a table row of its own
     assert "| nit:a | – | 1.000 | 0.800 |" in md and "| clean | – | 0.625 | 0.533 |" in md
     assert "**0.800** (nit:a evaluated under b)" in md and "Noise scales (matched): ideal: 1, a: 2.5, b: 0.125" in md
     nothing = matrix({"clean": [0.9, 0.5, 0.4]}).to_markdown()
@@ -509,8 +509,10 @@ def test_training_elsewhere_writes_each_checkpoint_and_names_each_failure(tmp_pa
     write_checkpoint(tmp_path / "t" / "checkpoints" / "mlp-clean-s0.pt", TrainConfig(**{**BASE.to_dict()}))
     write_checkpoint(tmp_path / "t" / "checkpoints" / "mlp-qat-s0.pt", TrainConfig(**{**BASE.to_dict(), "method": "qat",
                                                                                         "lr": 0.5}))
+    events.clear()
     result = run_transfer(BASE, train_profiles=[], eval_profiles=["ideal"], out_dir=tmp_path / "t", splits=splits,
-                          loaders=loaders, samples=1, progress=False, executor=executor)
+                          loaders=loaders, samples=1, progress=False, executor=executor, on_event=events.append)
+    assert events[-1] == f"trained qat -> {tmp_path / 't' / 'checkpoints' / 'mlp-qat-s0.pt'}"
     assert (tmp_path / "t" / "checkpoints" / "mlp-qat-s0.pt").is_file() and executor.tasks == 3  # 1 training, 2 cells
     qat = chips.load_trained(tmp_path / "t" / "checkpoints" / "mlp-qat-s0.pt", splits)
     assert qat.config == TrainConfig(**{**BASE.to_dict(), "method": "qat"})  # retrained under its own configuration
