@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -137,22 +138,25 @@ def store_rows(path):
         return []
 
 
-def _after(condition, action, timeout: float = 120.0):
-    import threading
+class _When(threading.Thread):
+    """Runs ``action`` once ``condition`` holds (polled), within ``timeout`` seconds; ``fired`` says if it ran."""
 
-    thread = threading.Thread(daemon=True)
-    thread.fired = False
+    def __init__(self, condition, action, timeout: float = 120.0) -> None:
+        super().__init__(daemon=True)
+        self.condition, self.action, self.timeout, self.fired = condition, action, timeout, False
 
-    def run() -> None:
-        deadline = time.monotonic() + timeout
+    def run(self) -> None:
+        deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
-            if condition():
-                action()
-                thread.fired = True
+            if self.condition():
+                self.action()
+                self.fired = True
                 return
             time.sleep(0.05)
 
-    thread.run = run
+
+def _after(condition, action, timeout: float = 120.0) -> _When:
+    thread = _When(condition, action, timeout)
     thread.start()
     return thread
 
