@@ -33,8 +33,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     config = TrainConfig.from_dict(load_checkpoint(args.checkpoint)["meta"]["config"])
-    splits = load_dataset(config.dataset, root=args.data_root, train_subset=config.train_subset,
-                          test_subset=config.test_subset, seed=config.seed)
+    splits = load_dataset(
+        config.dataset,
+        root=args.data_root,
+        train_subset=config.train_subset,
+        test_subset=config.test_subset,
+        seed=config.seed,
+    )
     train_loader, test_loader = make_loaders(splits, 256, seed=0, test_batch_size=500)
     trained = load_trained(args.checkpoint, splits)
     batches = [x for x, _ in islice(train_loader, args.batches)]
@@ -53,21 +58,35 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         a, r = summarize(as_trained), summarize(recalibrated)
         rows.append({"noise_scale": scale, "as_trained": a.as_dict(), "recalibrated": r.as_dict()})
         print(f"{args.profile} x{scale:g}: as trained {a}, after recalibration {r}", flush=True)
-    return {"checkpoint": str(args.checkpoint), "label": trained.label, "profile": args.profile,
-            "batches": args.batches, "batch_size": 256, "samples": args.samples,
-            "test_images": len(splits.test), "rows": rows}
+    return {
+        "checkpoint": str(args.checkpoint),
+        "label": trained.label,
+        "profile": args.profile,
+        "batches": args.batches,
+        "batch_size": 256,
+        "samples": args.samples,
+        "test_images": len(splits.test),
+        "rows": rows,
+    }
 
 
 def markdown(result: dict[str, Any]) -> str:
-    lines = [f"# Batch-norm recalibration: `{Path(result['checkpoint']).name}` ({result['label']})", "",
-             f"Profile `{result['profile']}`, K = {result['samples']} chip instances, {result['test_images']} test "
-             f"images; recalibration on {result['batches']} training batches of {result['batch_size']} passed through "
-             "each chip instance. Mean accuracy [95% interval].", "",
-             "| noise scale | as trained | after recalibration |", "|--:|--:|--:|"]
+    lines = [
+        f"# Batch-norm recalibration: `{Path(result['checkpoint']).name}` ({result['label']})",
+        "",
+        f"Profile `{result['profile']}`, K = {result['samples']} chip instances, {result['test_images']} test "
+        f"images; recalibration on {result['batches']} training batches of {result['batch_size']} passed through "
+        "each chip instance. Mean accuracy [95% interval].",
+        "",
+        "| noise scale | as trained | after recalibration |",
+        "|--:|--:|--:|",
+    ]
     for row in result["rows"]:
         a, r = row["as_trained"], row["recalibrated"]
-        lines.append(f"| {row['noise_scale']:g} | {a['mean']:.3f} [{a['ci_low']:.3f}, {a['ci_high']:.3f}] | "
-                     f"{r['mean']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] |")
+        lines.append(
+            f"| {row['noise_scale']:g} | {a['mean']:.3f} [{a['ci_low']:.3f}, {a['ci_high']:.3f}] | "
+            f"{r['mean']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] |"
+        )
     return "\n".join(lines) + "\n"
 
 

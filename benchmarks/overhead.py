@@ -178,16 +178,34 @@ def target_text(row: dict[str, Any]) -> str:
 
 def print_table(rows: list[dict[str, Any]], console: Console) -> None:
     table = Table(title="noisy / clean time (medians over interleaved repeats)")
-    for col in ("model", "profile", "fwd clean ms", "fwd noisy ms", "fwd ratio",
-                "train clean ms", "train noisy ms", "train ratio", "target", "fwd met", "train met"):
+    for col in (
+        "model",
+        "profile",
+        "fwd clean ms",
+        "fwd noisy ms",
+        "fwd ratio",
+        "train clean ms",
+        "train noisy ms",
+        "train ratio",
+        "target",
+        "fwd met",
+        "train met",
+    ):
         table.add_column(col, justify="left" if col in ("model", "profile") else "right")
     for r in rows:
         f, t = r["forward"], r["train_step"]
         table.add_row(
-            r["model"], r["profile"],
-            f"{f['clean_ms']:.1f}", f"{f['noisy_ms']:.1f}", f"{f['ratio']:.2f}x",
-            f"{t['clean_ms']:.1f}", f"{t['noisy_ms']:.1f}", f"{t['ratio']:.2f}x",
-            target_text(r), verdict(r, "forward"), verdict(r, "train_step"),
+            r["model"],
+            r["profile"],
+            f"{f['clean_ms']:.1f}",
+            f"{f['noisy_ms']:.1f}",
+            f"{f['ratio']:.2f}x",
+            f"{t['clean_ms']:.1f}",
+            f"{t['noisy_ms']:.1f}",
+            f"{t['ratio']:.2f}x",
+            target_text(r),
+            verdict(r, "forward"),
+            verdict(r, "train_step"),
         )
     console.print(table)
 
@@ -277,7 +295,9 @@ def variants(profile_name: str) -> list[tuple[str, hwprofiles.Profile]]:
         out.append(("periphery only (DAC, tiles, ADC)", full.model_copy(update={"noise": []})))
         out += [(f"periphery + {e.kind}", full.model_copy(update={"noise": [e]})) for e in full.noise]
         if full.noise:
-            out.append(("noise only (no DAC, ADC, tiles)", full.model_copy(update={"dac": None, "adc": None, "tile": None})))
+            out.append(
+                ("noise only (no DAC, ADC, tiles)", full.model_copy(update={"dac": None, "adc": None, "tile": None}))
+            )
     else:
         out += [(e.kind, full.model_copy(update={"noise": [e]})) for e in full.noise if len(full.noise) > 1]
     return out
@@ -297,26 +317,42 @@ def ablate(model_name: str, profile_name: str, args: argparse.Namespace, console
         clean.train()
         noisy.train()
         train = side_by_side(train_step_fn(clean, x, y), train_step_fn(noisy, x, y), args.repeats, args.warmup)
-        console.print(f"{label:40s} forward {forward['ratio']:5.2f}x  train step {train['ratio']:5.2f}x", highlight=False)
+        console.print(
+            f"{label:40s} forward {forward['ratio']:5.2f}x  train step {train['ratio']:5.2f}x", highlight=False
+        )
         table.add_row(label, f"{forward['ratio']:.2f}x", f"{train['ratio']:.2f}x")
     console.print(table)
 
 
 # -- main ------------------------------------------------------------------------------
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--models", default="lenet5,resnet20", help="comma-separated zoo models (default: %(default)s)")
     parser.add_argument("--profiles", default="all", help="comma-separated profiles, or 'all' shipped ones (default)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs of each side (default: %(default)s)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs of each side first (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=256, help="(default: %(default)s)")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's own)")
-    parser.add_argument("--output-dir", type=Path, default=RESULTS, help="where overhead.json/.md go (default: docs/results)")
-    parser.add_argument("--note", default="", help="a remark on the run (e.g. the machine's load), saved with the results")
-    parser.add_argument("--profile", metavar="PROFILE_NAME", default=None,
-                        help="instead of timing, run torch.profiler on the noisy models under this profile and print the top ops")
-    parser.add_argument("--ablate", metavar="PROFILE_NAME", default=None,
-                        help="instead of the table, time the profile's periphery and each noise entry separately")
+    parser.add_argument(
+        "--output-dir", type=Path, default=RESULTS, help="where overhead.json/.md go (default: docs/results)"
+    )
+    parser.add_argument(
+        "--note", default="", help="a remark on the run (e.g. the machine's load), saved with the results"
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="PROFILE_NAME",
+        default=None,
+        help="instead of timing, run torch.profiler on the noisy models under this profile and print the top ops",
+    )
+    parser.add_argument(
+        "--ablate",
+        metavar="PROFILE_NAME",
+        default=None,
+        help="instead of the table, time the profile's periphery and each noise entry separately",
+    )
     parser.add_argument("--top", type=int, default=20, help="rows of the --profile table (default: %(default)s)")
     return parser.parse_args(argv)
 
@@ -352,7 +388,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(row)
                 progress.console.print(
                     f"{model_name:10s} {profile_name:24s} forward {row['forward']['ratio']:5.2f}x  "
-                    f"train step {row['train_step']['ratio']:5.2f}x", highlight=False
+                    f"train step {row['train_step']['ratio']:5.2f}x",
+                    highlight=False,
                 )
                 progress.advance(task)
     print_table(rows, console)
@@ -361,8 +398,13 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "overhead",
         "machine": machine(),
         "settings": {
-            "models": models, "profiles": profiles, "repeats": args.repeats, "warmup": args.warmup,
-            "batch_size": args.batch_size, "input": [IN_CHANNELS, IMAGE_SIZE, IMAGE_SIZE], "num_classes": NUM_CLASSES,
+            "models": models,
+            "profiles": profiles,
+            "repeats": args.repeats,
+            "warmup": args.warmup,
+            "batch_size": args.batch_size,
+            "input": [IN_CHANNELS, IMAGE_SIZE, IMAGE_SIZE],
+            "num_classes": NUM_CLASSES,
             "device": "cpu",
         },
         "note": args.note,

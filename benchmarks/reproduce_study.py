@@ -62,12 +62,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 import hwprofiles
 from hwprofiles.data import load_dataset, make_loaders
 from hwprofiles.eval import Summary, evaluate_checkpoint, load_trained
-from hwprofiles.eval.chips import Trained, test_set_id
-from hwprofiles.eval.sweep import log_grid, midpoint
-from hwprofiles.io import write_text
-from hwprofiles.eval.chips import checkpoint_request
+from hwprofiles.eval.chips import Trained, checkpoint_request, test_set_id
 from hwprofiles.eval.grid import GridStats, run_requests
+from hwprofiles.eval.sweep import log_grid, midpoint
 from hwprofiles.executors import EXECUTORS, get_executor
+from hwprofiles.io import write_text
 from hwprofiles.results import ResultsStore
 from hwprofiles.train import TrainConfig, TrainingDivergedError, load_checkpoint, train
 
@@ -106,32 +105,65 @@ class Budget:
 
 BUDGETS: dict[str, Budget] = {
     "tiny": Budget(
-        name="tiny", dataset="fashion-mnist", epochs=1, train_subset=1000, test_subset=200,
+        name="tiny",
+        dataset="fashion-mnist",
+        epochs=1,
+        train_subset=1000,
+        test_subset=200,
         widths={"lenet5": 1.0, "resnet20": 0.25},
-        qat_scales=[0.5, 4.0], nit_scales=[3.0], grid_points=5, samples=5,
-        transfer_archs=["lenet5"], transfer_epochs=1, transfer_train_subset=500, transfer_test_subset=100,
+        qat_scales=[0.5, 4.0],
+        nit_scales=[3.0],
+        grid_points=5,
+        samples=5,
+        transfer_archs=["lenet5"],
+        transfer_epochs=1,
+        transfer_train_subset=500,
+        transfer_test_subset=100,
         transfer_samples=5,
         plan=["lenet5", "resnet20", "transfer:lenet5"],
         note="smoke test only (numbers mean nothing): 1 epoch on 1000 training images, 200 test images, "
-             "LeNet-5 and ResNet-20 at width 0.25",
+        "LeNet-5 and ResNet-20 at width 0.25",
     ),
     "small": Budget(
-        name="small", dataset="fashion-mnist", epochs=3, train_subset=3000, test_subset=300, batch_size=64,
+        name="small",
+        dataset="fashion-mnist",
+        epochs=3,
+        train_subset=3000,
+        test_subset=300,
+        batch_size=64,
         widths={"lenet5": 1.0, "resnet20": 0.5, "vgg11": 0.25, "mobilenetv2": 0.25},
-        qat_scales=[0.25, 2.0], nit_scales=[3.0, 10.0], grid_points=9, samples=5,
-        transfer_archs=["lenet5", "resnet20"], transfer_epochs=3, transfer_train_subset=3000,
-        transfer_test_subset=300, transfer_samples=5,
+        qat_scales=[0.25, 2.0],
+        nit_scales=[3.0, 10.0],
+        grid_points=9,
+        samples=5,
+        transfer_archs=["lenet5", "resnet20"],
+        transfer_epochs=3,
+        transfer_train_subset=3000,
+        transfer_test_subset=300,
+        transfer_samples=5,
         plan=["lenet5", "transfer:lenet5", "resnet20", "vgg11", "transfer:resnet20", "mobilenetv2"],
-        note=("sized for 2 CPU cores and <= 60 min: 3 epochs (batch 64) on 3000 training images, 300 test images, "
-              "narrow nets (ResNet-20 at width 0.5, VGG-11 and MobileNetV2 at width 0.25), 9 sigma points "
-              "(half decades); transfer: the same data and epochs"),
+        note=(
+            "sized for 2 CPU cores and <= 60 min: 3 epochs (batch 64) on 3000 training images, 300 test images, "
+            "narrow nets (ResNet-20 at width 0.5, VGG-11 and MobileNetV2 at width 0.25), 9 sigma points "
+            "(half decades); transfer: the same data and epochs"
+        ),
     ),
     "full": Budget(
-        name="full", dataset="fashion-mnist", epochs=100, train_subset=None, test_subset=None,
+        name="full",
+        dataset="fashion-mnist",
+        epochs=100,
+        train_subset=None,
+        test_subset=None,
         widths={"lenet5": 1.0, "vgg11": 1.0, "resnet20": 1.0, "resnet18": 1.0, "mobilenetv2": 1.0},
-        qat_scales=[0.5, 1.0, 2.0, 4.0, 8.0], nit_scales=[1.0, 3.0, 10.0, 30.0, 100.0], grid_points=17, samples=10,
-        transfer_archs=["lenet5", "resnet20"], transfer_epochs=100, transfer_train_subset=None,
-        transfer_test_subset=None, transfer_samples=10,
+        qat_scales=[0.5, 1.0, 2.0, 4.0, 8.0],
+        nit_scales=[1.0, 3.0, 10.0, 30.0, 100.0],
+        grid_points=17,
+        samples=10,
+        transfer_archs=["lenet5", "resnet20"],
+        transfer_epochs=100,
+        transfer_train_subset=None,
+        transfer_test_subset=None,
+        transfer_samples=10,
         note="the study's scale: full data sets, 100 epochs, 17 sigma points (quarter decades), K = 10; meant for a GPU",
     ),
 }
@@ -178,7 +210,7 @@ class Study:
         self.scales = log_grid(0.1, 1000.0, budget.grid_points)
         self.started = time.time()
         self.report_path = self.out / "study.json"
-        self.report: dict[str, Any] = (json.loads(self.report_path.read_text()) if self.report_path.exists() else {})
+        self.report: dict[str, Any] = json.loads(self.report_path.read_text()) if self.report_path.exists() else {}
         self.report.setdefault("architectures", {})
         self.report.setdefault("transfer", {})
         self.done: dict[str, set[str]] = {"architectures": set(), "transfer": set()}
@@ -190,17 +222,28 @@ class Study:
 
     # -- data ----------------------------------------------------------------------------
     def data(self, train_subset: int | None, test_subset: int | None) -> tuple[Any, Any, str]:
-        splits = load_dataset(self.budget.dataset, root=self.args.data_root, train_subset=train_subset,
-                              test_subset=test_subset, seed=0)
+        splits = load_dataset(
+            self.budget.dataset, root=self.args.data_root, train_subset=train_subset, test_subset=test_subset, seed=0
+        )
         loaders = make_loaders(splits, self.budget.batch_size, seed=0, test_batch_size=500)
         return splits, loaders, test_set_id(splits, test_subset)
 
     # -- training ------------------------------------------------------------------------
     def config(self, arch: str, method: str, **kw: Any) -> TrainConfig:
         b = self.budget
-        return TrainConfig(model=arch, dataset=b.dataset, method=method, epochs=b.epochs, batch_size=b.batch_size,
-                           seed=0, width=b.widths[arch], train_subset=b.train_subset, test_subset=b.test_subset,
-                           data_root=self.args.data_root, **kw)
+        return TrainConfig(
+            model=arch,
+            dataset=b.dataset,
+            method=method,
+            epochs=b.epochs,
+            batch_size=b.batch_size,
+            seed=0,
+            width=b.widths[arch],
+            train_subset=b.train_subset,
+            test_subset=b.test_subset,
+            data_root=self.args.data_root,
+            **kw,
+        )
 
     def trained(self, config: TrainConfig, splits: Any, name: str) -> Trained | None:
         path = self.work / "checkpoints" / f"{name}.pt"
@@ -224,23 +267,41 @@ class Study:
     # -- evaluation ----------------------------------------------------------------------
     def evaluate(self, trained: Trained, loaders: Any, test_set: str, scale: float | None, samples: int) -> Summary:
         if scale is None:
-            return evaluate_checkpoint(trained, "ideal", loaders, samples=1, store=self.store, test_set=test_set,
-                                       device=self.args.device)
-        return evaluate_checkpoint(trained, PROFILE, loaders, samples=samples, noise_scale=scale, store=self.store,
-                                   test_set=test_set, device=self.args.device)
+            return evaluate_checkpoint(
+                trained, "ideal", loaders, samples=1, store=self.store, test_set=test_set, device=self.args.device
+            )
+        return evaluate_checkpoint(
+            trained,
+            PROFILE,
+            loaders,
+            samples=samples,
+            noise_scale=scale,
+            store=self.store,
+            test_set=test_set,
+            device=self.args.device,
+        )
 
     def sweep(self, trained: Trained, loaders: Any, test_set: str, label: str) -> dict[str, Any]:
         b = self.budget
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         # The whole curve and the noise-free point go to the executor as one grid.
         device = self.args.device
-        requests = [checkpoint_request(trained, PROFILE, loaders, samples=b.samples, noise_scale=scale,
-                                       test_set=test_set, device=device) for scale in self.scales]
+        requests = [
+            checkpoint_request(
+                trained, PROFILE, loaders, samples=b.samples, noise_scale=scale, test_set=test_set, device=device
+            )
+            for scale in self.scales
+        ]
         requests.append(checkpoint_request(trained, "ideal", loaders, samples=1, test_set=test_set, device=device))
         with Progress(*columns, console=self.console, disable=not self.args.progress) as progress:
             task = progress.add_task(f"sweep {label}", total=len(self.scales) * b.samples + 1)
-            results = run_requests(requests, store=self.store, executor=self.executor,
-                                   on_sample=lambda: progress.advance(task), stats=self.grid_stats)
+            results = run_requests(
+                requests,
+                store=self.store,
+                executor=self.executor,
+                on_sample=lambda: progress.advance(task),
+                stats=self.grid_stats,
+            )
         if any(r is None for r in results):
             raise RuntimeError(f"sweep {label} failed: {self.grid_stats.failures}")
         curve: list[tuple[float, Summary]] = list(zip(self.scales, results[:-1]))
@@ -251,8 +312,11 @@ class Study:
         peak = max([clean] + [x.mean for _, x in curve])
         mid_scale = midpoint([s for s, _ in curve], [x.mean for _, x in curve], peak, chance)
         return {
-            "label": label, "checkpoint": str(trained.path), "config": trained.config.to_dict(),
-            "noise_free_accuracy": clean, "peak_accuracy": peak,
+            "label": label,
+            "checkpoint": str(trained.path),
+            "config": trained.config.to_dict(),
+            "noise_free_accuracy": clean,
+            "peak_accuracy": peak,
             "curve": [{"noise_scale": s, "sigma": sigma_of(s), **x.as_dict()} for s, x in curve],
             "midpoint_sigma": None if mid_scale is None else sigma_of(mid_scale),
             "mean_accuracy_over_grid": sum(x.mean for _, x in curve) / len(curve),
@@ -263,8 +327,10 @@ class Study:
         b = self.budget
         splits, loaders, test_set = self.data(b.train_subset, b.test_subset)
         chance = 1.0 / splits.num_classes
-        self.log(f"[bold]{arch}[/bold] (width {b.widths[arch]}) on {splits.name}: {len(splits.train)} train / "
-                 f"{len(splits.test)} test images")
+        self.log(
+            f"[bold]{arch}[/bold] (width {b.widths[arch]}) on {splits.name}: {len(splits.train)} train / "
+            f"{len(splits.test)} test images"
+        )
         entry: dict[str, Any] = {"width": b.widths[arch], "models": {}}
         started = time.time()
         models: dict[str, Trained] = {}
@@ -277,8 +343,10 @@ class Study:
             models[label] = trained
             entry["models"][label] = self.sweep(trained, loaders, test_set, label)
             m = entry["models"][label]
-            self.log(f"{arch} {label}: noise-free {m['noise_free_accuracy']:.3f}, midpoint sigma "
-                     f"{fmt_sigma(m['midpoint_sigma'])}, mean over grid {m['mean_accuracy_over_grid']:.3f}")
+            self.log(
+                f"{arch} {label}: noise-free {m['noise_free_accuracy']:.3f}, midpoint sigma "
+                f"{fmt_sigma(m['midpoint_sigma'])}, mean over grid {m['mean_accuracy_over_grid']:.3f}"
+            )
 
         run("clean", self.config(arch, "clean"), f"{arch}-clean")
         for s in b.qat_scales:
@@ -300,9 +368,13 @@ class Study:
                 nit_scales.append(matched)
         ramp = "ramp" if b.epochs >= 2 else "constant"
         for s in nit_scales:
-            run(f"nit sigma={sigma_of(s):g}", self.config(arch, "nit", profile=PROFILE, noise_scale=s, schedule=ramp,
-                                                          ramp_epochs=max(1, b.epochs // 4)),
-                f"{arch}-nit-x{s:g}")
+            run(
+                f"nit sigma={sigma_of(s):g}",
+                self.config(
+                    arch, "nit", profile=PROFILE, noise_scale=s, schedule=ramp, ramp_epochs=max(1, b.epochs // 4)
+                ),
+                f"{arch}-nit-x{s:g}",
+            )
 
         nit_labels = [k for k in entry["models"] if k.startswith("nit") and k in models]
         nit = best("nit")
@@ -315,8 +387,12 @@ class Study:
         if qat and "clean" in models and clean_mid is not None:
             at = scale_of(clean_mid)
             c, q = (self.evaluate(models[k], loaders, test_set, at, b.samples) for k in ("clean", qat))
-            entry["qat_vs_clean"] = {"sigma": clean_mid, "clean": c.as_dict(), "qat": q.as_dict(),
-                                     "relative_error_reduction": reduction(c.mean, q.mean)}
+            entry["qat_vs_clean"] = {
+                "sigma": clean_mid,
+                "clean": c.as_dict(),
+                "qat": q.as_dict(),
+                "relative_error_reduction": reduction(c.mean, q.mean),
+            }
         # Claim 2: NIT vs QAT at QAT's midpoint.
         qat_mid = mids.get(qat) if qat else None
         if qat and qat_mid is not None and nit_labels:
@@ -325,7 +401,10 @@ class Study:
             per = {k: self.evaluate(models[k], loaders, test_set, at, b.samples) for k in nit_labels}
             top = max(per, key=lambda k: per[k].mean)
             entry["nit_vs_qat"] = {
-                "sigma": qat_mid, "qat": qat, "qat_accuracy": q.as_dict(), "best_nit": top,
+                "sigma": qat_mid,
+                "qat": qat,
+                "qat_accuracy": q.as_dict(),
+                "best_nit": top,
                 "nit_accuracy": {k: v.as_dict() for k, v in per.items()},
                 "relative_error_reduction": reduction(q.mean, per[top].mean),
                 "relative_error_reduction_each": {k: reduction(q.mean, v.mean) for k, v in per.items()},
@@ -346,14 +425,25 @@ class Study:
         for label, m in entry["models"].items():
             if m.get("diverged") or (label.startswith("qat") and label != entry["best_qat"]):
                 continue
-            name = f"QAT 8-bit ({label[4:]}, best)" if label.startswith("qat") else ("clean" if label == "clean" else f"NIT ({label[4:]})")
-            curves[name] = [(p["sigma"], Summary(p["mean"], p["std"], p["ci_low"], p["ci_high"], p["n"])) for p in m["curve"]]
+            name = (
+                f"QAT 8-bit ({label[4:]}, best)"
+                if label.startswith("qat")
+                else ("clean" if label == "clean" else f"NIT ({label[4:]})")
+            )
+            curves[name] = [
+                (p["sigma"], Summary(p["mean"], p["std"], p["ci_low"], p["ci_high"], p["n"])) for p in m["curve"]
+            ]
             mids[name] = good.get(label)  # no line for a model that did not learn
         path = self.out / f"{arch}.png"
         b = self.budget
-        plot_curves(curves, path, xlabel="sigma of additive Gaussian noise (= 0.1 x noise_scale of gaussian-additive)",
-                    title=f"{arch} x{b.widths[arch]:g}, {b.dataset}, budget {b.name}: accuracy vs sigma (K={b.samples})",
-                    chance=chance, midpoints=mids)
+        plot_curves(
+            curves,
+            path,
+            xlabel="sigma of additive Gaussian noise (= 0.1 x noise_scale of gaussian-additive)",
+            title=f"{arch} x{b.widths[arch]:g}, {b.dataset}, budget {b.name}: accuracy vs sigma (K={b.samples})",
+            chance=chance,
+            midpoints=mids,
+        )
         return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
     # -- claim 3 -------------------------------------------------------------------------
@@ -372,40 +462,76 @@ class Study:
         splits, loaders, test_set = self.data(b.transfer_train_subset, b.transfer_test_subset)
         profiles = self.transfer_profiles()
         train_profiles = [p for p in profiles if hwprofiles.load_profile(p).noise]
-        base = TrainConfig(model=arch, dataset=b.dataset, epochs=b.transfer_epochs, batch_size=b.batch_size, seed=0,
-                           width=b.widths[arch], train_subset=b.transfer_train_subset,
-                           test_subset=b.transfer_test_subset, data_root=self.args.data_root)
-        self.log(f"[bold]transfer {arch}[/bold]: {len(train_profiles) + 2} training runs x {len(profiles)} profiles "
-                 f"x {b.transfer_samples} chips")
-        result = run_transfer(base, train_profiles=train_profiles, eval_profiles=profiles,
-                              out_dir=self.work / f"transfer-{arch}", splits=splits, loaders=loaders,
-                              samples=b.transfer_samples, scale_mode=self.args.transfer_scales, store=self.store,
-                              test_set=test_set, progress=self.args.progress, device=self.args.device,
-                              on_event=self.log, executor=self.executor, stats=self.grid_stats)
+        base = TrainConfig(
+            model=arch,
+            dataset=b.dataset,
+            epochs=b.transfer_epochs,
+            batch_size=b.batch_size,
+            seed=0,
+            width=b.widths[arch],
+            train_subset=b.transfer_train_subset,
+            test_subset=b.transfer_test_subset,
+            data_root=self.args.data_root,
+        )
+        self.log(
+            f"[bold]transfer {arch}[/bold]: {len(train_profiles) + 2} training runs x {len(profiles)} profiles "
+            f"x {b.transfer_samples} chips"
+        )
+        result = run_transfer(
+            base,
+            train_profiles=train_profiles,
+            eval_profiles=profiles,
+            out_dir=self.work / f"transfer-{arch}",
+            splits=splits,
+            loaders=loaders,
+            samples=b.transfer_samples,
+            scale_mode=self.args.transfer_scales,
+            store=self.store,
+            test_set=test_set,
+            progress=self.args.progress,
+            device=self.args.device,
+            on_event=self.log,
+            executor=self.executor,
+            stats=self.grid_stats,
+        )
         paths = result.write(self.out, stem=f"transfer-{arch}")
         worst = result.worst_off_diagonal()
         self.report["transfer"][arch] = {
-            "width": b.widths[arch], "rows": result.rows, "cols": result.cols, "noise_scales": result.scales,
+            "width": b.widths[arch],
+            "rows": result.rows,
+            "cols": result.cols,
+            "noise_scales": result.scales,
             "scale_mode": result.scale_mode,
             "accuracy": {f"{r} | {c}": s.as_dict() for (r, c), s in result.cells.items()},
             "transfer_efficiency": result.efficiency(),
-            "worst_off_diagonal": None if worst is None else {"efficiency": worst[0], "trained": worst[1], "evaluated": worst[2]},
-            "files": {k: str(Path(v).relative_to(ROOT)) if Path(v).is_relative_to(ROOT) else str(v) for k, v in paths.items()},
+            "worst_off_diagonal": None
+            if worst is None
+            else {"efficiency": worst[0], "trained": worst[1], "evaluated": worst[2]},
+            "files": {
+                k: str(Path(v).relative_to(ROOT)) if Path(v).is_relative_to(ROOT) else str(v) for k, v in paths.items()
+            },
             "regenerate": self.command(["--archs", arch, "--only", "transfer"]),
             "elapsed_min": (time.time() - started) / 60,
         }
         self.done["transfer"].add(arch)
         self.write()
         w = "undefined" if worst is None else f"{worst[0]:.3f} ({worst[1]} under {worst[2]})"
-        self.log(f"transfer {arch}: worst off-diagonal efficiency {w}; regenerate with: "
-                 f"{self.report['transfer'][arch]['regenerate']}")
+        self.log(
+            f"transfer {arch}: worst off-diagonal efficiency {w}; regenerate with: "
+            f"{self.report['transfer'][arch]['regenerate']}"
+        )
 
     # -- report --------------------------------------------------------------------------
     def command(self, extra: list[str]) -> str:
         parts = ["python", "benchmarks/reproduce_study.py", "--budget", self.budget.name]
-        for flag, value in (("--dataset", self.args.dataset), ("--data-root", self.args.data_root),
-                            ("--epochs", self.args.epochs), ("--samples", self.args.samples),
-                            ("--qat-scales", self.args.qat_scales), ("--nit-scales", self.args.nit_scales)):
+        for flag, value in (
+            ("--dataset", self.args.dataset),
+            ("--data-root", self.args.data_root),
+            ("--epochs", self.args.epochs),
+            ("--samples", self.args.samples),
+            ("--qat-scales", self.args.qat_scales),
+            ("--nit-scales", self.args.nit_scales),
+        ):
             if value:
                 parts += [flag, str(value)]
         if self.args.device != "cpu":
@@ -425,9 +551,12 @@ class Study:
                 self.report[key] = merged
         self.report["budget"] = asdict(b)
         self.report["settings"] = {
-            "profile": PROFILE, "sigma_per_noise_scale": SIGMA_PER_SCALE,
-            "noise_scales": self.scales, "sigmas": [sigma_of(s) for s in self.scales],
-            "transfer_scale_mode": self.args.transfer_scales, "transfer_threshold": TRANSFER_THRESHOLD,
+            "profile": PROFILE,
+            "sigma_per_noise_scale": SIGMA_PER_SCALE,
+            "noise_scales": self.scales,
+            "sigmas": [sigma_of(s) for s in self.scales],
+            "transfer_scale_mode": self.args.transfer_scales,
+            "transfer_threshold": TRANSFER_THRESHOLD,
             "device": self.args.device,
         }
         self.report["machine"] = machine()
@@ -443,11 +572,15 @@ def reduction(err_base_acc: float, new_acc: float) -> float | None:
 
 def machine() -> dict[str, Any]:
     return {
-        "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
         "cpus_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "torch_threads": torch.get_num_threads(), "python": platform.python_version(), "torch": torch.__version__,
-        "hwprofiles": hwprofiles.__version__, "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "hwprofiles": hwprofiles.__version__,
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
 
 
@@ -476,10 +609,13 @@ def claims(report: dict[str, Any]) -> dict[str, Any]:
         mids = learned_midpoints(e)
         c, q = mids.get("clean"), mids.get(e.get("best_qat")) if e.get("best_qat") else None
         comp = e.get("qat_vs_clean", {})
-        one[arch] = {"clean_midpoint": c, "qat_midpoint": q,
-                     "held": None if c is None or q is None else q > c,
-                     "error_reduction_at_clean_midpoint": comp.get("relative_error_reduction"),
-                     "cis_disjoint": separated(comp.get("clean"), comp.get("qat"))}
+        one[arch] = {
+            "clean_midpoint": c,
+            "qat_midpoint": q,
+            "held": None if c is None or q is None else q > c,
+            "error_reduction_at_clean_midpoint": comp.get("relative_error_reduction"),
+            "cis_disjoint": separated(comp.get("clean"), comp.get("qat")),
+        }
     out["1_qat_beats_clean"] = one
     two = {}
     for arch, e in archs.items():
@@ -489,18 +625,36 @@ def claims(report: dict[str, Any]) -> dict[str, Any]:
         n = None if not nits else (None if any(v is None for v in nits) else max(nits))
         comp = e.get("nit_vs_qat", {})
         r = comp.get("relative_error_reduction")
-        two[arch] = {"did_not_learn": [k for k, m in e["models"].items() if not learned(m)],
-                     "qat_midpoint": q, "best_nit_midpoint": n, "nit_never_reaches_midpoint": bool(nits) and any(v is None for v in nits),
-                     "error_reduction_at_qat_midpoint": r, "deep": arch in DEEP,
-                     "cis_disjoint": separated(comp.get("qat_accuracy"), comp.get("nit_accuracy", {}).get(comp.get("best_nit"))),
-                     "held": None if r is None else r > 0}
-    deep = [v["error_reduction_at_qat_midpoint"] for a, v in two.items() if v["deep"] and v["error_reduction_at_qat_midpoint"] is not None]
-    shallow = [v["error_reduction_at_qat_midpoint"] for a, v in two.items() if not v["deep"] and v["error_reduction_at_qat_midpoint"] is not None]
+        two[arch] = {
+            "did_not_learn": [k for k, m in e["models"].items() if not learned(m)],
+            "qat_midpoint": q,
+            "best_nit_midpoint": n,
+            "nit_never_reaches_midpoint": bool(nits) and any(v is None for v in nits),
+            "error_reduction_at_qat_midpoint": r,
+            "deep": arch in DEEP,
+            "cis_disjoint": separated(comp.get("qat_accuracy"), comp.get("nit_accuracy", {}).get(comp.get("best_nit"))),
+            "held": None if r is None else r > 0,
+        }
+    deep = [
+        v["error_reduction_at_qat_midpoint"]
+        for a, v in two.items()
+        if v["deep"] and v["error_reduction_at_qat_midpoint"] is not None
+    ]
+    shallow = [
+        v["error_reduction_at_qat_midpoint"]
+        for a, v in two.items()
+        if not v["deep"] and v["error_reduction_at_qat_midpoint"] is not None
+    ]
     out["2_nit_beats_qat"] = {
         "per_architecture": two,
         "largest_on_deep_nets": None if not deep or not shallow else min(deep) > max(shallow),
-        "over_40_percent_on_deep": None if not deep else {a: v["error_reduction_at_qat_midpoint"] > 0.4 for a, v in two.items()
-                                                             if v["deep"] and v["error_reduction_at_qat_midpoint"] is not None},
+        "over_40_percent_on_deep": None
+        if not deep
+        else {
+            a: v["error_reduction_at_qat_midpoint"] > 0.4
+            for a, v in two.items()
+            if v["deep"] and v["error_reduction_at_qat_midpoint"] is not None
+        },
     }
     three = {}
     for arch, t in report.get("transfer", {}).items():
@@ -571,18 +725,29 @@ def markdown(report: dict[str, Any]) -> str:
     for arch, e in report["architectures"].items():
         mids = e.get("midpoints", {})
         good = learned_midpoints(e)
-        nits = ", ".join(f"{k[4:]}{' (at QAT midpoint)' if k == e.get('nit_at_qat_midpoint') else ''}: "
-                         f"{fmt_sigma(v) if k in good else 'did not learn (peak ' + format(peak_accuracy(e['models'][k]), '.2f') + ')'}"
-                         f" [noise-free {e['models'][k].get('noise_free_accuracy', 0):.2f}]"
-                         for k, v in mids.items() if k.startswith("nit"))
+        nits = ", ".join(
+            f"{k[4:]}{' (at QAT midpoint)' if k == e.get('nit_at_qat_midpoint') else ''}: "
+            f"{fmt_sigma(v) if k in good else 'did not learn (peak ' + format(peak_accuracy(e['models'][k]), '.2f') + ')'}"
+            f" [noise-free {e['models'][k].get('noise_free_accuracy', 0):.2f}]"
+            for k, v in mids.items()
+            if k.startswith("nit")
+        )
         q = e.get("best_qat")
         qc, nq = e.get("qat_vs_clean", {}), e.get("nit_vs_qat", {})
         nq_text = "n/a"
         if nq:
-            nq_text = (f"{pct(nq['relative_error_reduction'])} at sigma {nq['sigma']:.3g} "
-                       f"(QAT {nq['qat_accuracy']['mean']:.3f}, {nq['best_nit']} {nq['nit_accuracy'][nq['best_nit']]['mean']:.3f})")
-        qc_text = "n/a" if not qc else (f"{pct(qc['relative_error_reduction'])} at sigma {qc['sigma']:.3g} "
-                                         f"(clean {qc['clean']['mean']:.3f}, QAT {qc['qat']['mean']:.3f})")
+            nq_text = (
+                f"{pct(nq['relative_error_reduction'])} at sigma {nq['sigma']:.3g} "
+                f"(QAT {nq['qat_accuracy']['mean']:.3f}, {nq['best_nit']} {nq['nit_accuracy'][nq['best_nit']]['mean']:.3f})"
+            )
+        qc_text = (
+            "n/a"
+            if not qc
+            else (
+                f"{pct(qc['relative_error_reduction'])} at sigma {qc['sigma']:.3g} "
+                f"(clean {qc['clean']['mean']:.3f}, QAT {qc['qat']['mean']:.3f})"
+            )
+        )
         clean_acc = e["models"].get("clean", {}).get("noise_free_accuracy")
         lines.append(
             f"| {arch} | {e['width']:g} | {'n/a' if clean_acc is None else f'{clean_acc:.3f}'} | {fmt_sigma(mids.get('clean'))} | "
@@ -597,30 +762,50 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(f"- `{arch}`: ![{arch}]({Path(e['figure']).name}) — regenerate: `{e['regenerate']}`")
     lines += ["", "## The claims", ""]
     for arch, v in cl["1_qat_beats_clean"].items():
-        lines.append(f"- Claim 1 (QAT beats clean), {arch}: **{verdict(v)}** — midpoint sigma clean "
-                     f"{fmt_sigma(v['clean_midpoint'])}, QAT {fmt_sigma(v['qat_midpoint'])}; error reduction at the clean "
-                     f"midpoint {pct(v['error_reduction_at_clean_midpoint'])}{ci_note(v['cis_disjoint'])}.")
+        lines.append(
+            f"- Claim 1 (QAT beats clean), {arch}: **{verdict(v)}** — midpoint sigma clean "
+            f"{fmt_sigma(v['clean_midpoint'])}, QAT {fmt_sigma(v['qat_midpoint'])}; error reduction at the clean "
+            f"midpoint {pct(v['error_reduction_at_clean_midpoint'])}{ci_note(v['cis_disjoint'])}."
+        )
     two = cl["2_nit_beats_qat"]
     for arch, v in two["per_architecture"].items():
-        nit_mid = "beyond the grid for some training sigma" if v["nit_never_reaches_midpoint"] else fmt_sigma(v["best_nit_midpoint"])
-        failed = f" Did not learn (peak accuracy < {LEARNED}): {', '.join(v['did_not_learn'])}." if v["did_not_learn"] else ""
-        lines.append(f"- Claim 2 (NIT beats QAT), {arch}: **{verdict(v)}** — error reduction at QAT's midpoint "
-                     f"{pct(v['error_reduction_at_qat_midpoint'])}{ci_note(v['cis_disjoint'])}; midpoint sigma QAT {fmt_sigma(v['qat_midpoint'])}, "
-                     f"best NIT {nit_mid}.{failed}")
-    lines.append(f"- Claim 2, largest on deeper nets (every deep net's reduction above every shallow one's): "
-                 f"**{yes_no(two['largest_on_deep_nets'])}**; over 40% on each deep net: "
-                 f"{two['over_40_percent_on_deep'] if two['over_40_percent_on_deep'] is not None else 'n/a'}.")
+        nit_mid = (
+            "beyond the grid for some training sigma"
+            if v["nit_never_reaches_midpoint"]
+            else fmt_sigma(v["best_nit_midpoint"])
+        )
+        failed = (
+            f" Did not learn (peak accuracy < {LEARNED}): {', '.join(v['did_not_learn'])}."
+            if v["did_not_learn"]
+            else ""
+        )
+        lines.append(
+            f"- Claim 2 (NIT beats QAT), {arch}: **{verdict(v)}** — error reduction at QAT's midpoint "
+            f"{pct(v['error_reduction_at_qat_midpoint'])}{ci_note(v['cis_disjoint'])}; midpoint sigma QAT {fmt_sigma(v['qat_midpoint'])}, "
+            f"best NIT {nit_mid}.{failed}"
+        )
+    lines.append(
+        f"- Claim 2, largest on deeper nets (every deep net's reduction above every shallow one's): "
+        f"**{yes_no(two['largest_on_deep_nets'])}**; over 40% on each deep net: "
+        f"{two['over_40_percent_on_deep'] if two['over_40_percent_on_deep'] is not None else 'n/a'}."
+    )
     for arch, v in cl["3_nit_transfers"].items():
         w = v["worst_off_diagonal"]
         wt = "undefined" if w is None else f"{w['efficiency']:.3f} ({w['trained']} evaluated under {w['evaluated']})"
-        lines.append(f"- Claim 3 (NIT transfers; worst off-diagonal efficiency >= {s['transfer_threshold']}), {arch}: "
-                     f"**{yes_no(v['held'])}** — worst off-diagonal transfer efficiency {wt}.")
+        lines.append(
+            f"- Claim 3 (NIT transfers; worst off-diagonal efficiency >= {s['transfer_threshold']}), {arch}: "
+            f"**{yes_no(v['held'])}** — worst off-diagonal transfer efficiency {wt}."
+        )
     if report.get("transfer"):
         lines += ["", "## Transfer matrices", ""]
         for arch, t in report["transfer"].items():
-            lines += [f"### {arch} (width {t['width']:g}, scales: {t['scale_mode']})", "",
-                      f"Files: {', '.join('`' + Path(p).name + '`' for p in t['files'].values())}; "
-                      f"regenerate: `{t['regenerate']}`", ""]
+            lines += [
+                f"### {arch} (width {t['width']:g}, scales: {t['scale_mode']})",
+                "",
+                f"Files: {', '.join('`' + Path(p).name + '`' for p in t['files'].values())}; "
+                f"regenerate: `{t['regenerate']}`",
+                "",
+            ]
             md_path = ROOT / t["files"]["md"] if not Path(t["files"]["md"]).is_absolute() else Path(t["files"]["md"])
             if md_path.exists():
                 lines += [md_path.read_text(encoding="utf-8").replace("### ", "#### "), ""]
@@ -630,32 +815,64 @@ def markdown(report: dict[str, Any]) -> str:
 
 # -- main -------------------------------------------------------------------------------
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--budget", choices=sorted(BUDGETS), default="small", help="how much to run (default: %(default)s)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--budget", choices=sorted(BUDGETS), default="small", help="how much to run (default: %(default)s)"
+    )
     parser.add_argument("--archs", default=None, help="comma-separated subset of the budget's architectures")
-    parser.add_argument("--only", choices=("all", "sweeps", "transfer", "report"), default="all",
-                        help="which part (default: all); report: only rewrite study.md/json from what was measured")
+    parser.add_argument(
+        "--only",
+        choices=("all", "sweeps", "transfer", "report"),
+        default="all",
+        help="which part (default: all); report: only rewrite study.md/json from what was measured",
+    )
     parser.add_argument("--dataset", default=None, help="override the budget's dataset (e.g. cifar10)")
     parser.add_argument("--data-root", default=None, help="a torchvision dataset root")
     parser.add_argument("--epochs", type=int, default=None, help="override the budget's epochs")
     parser.add_argument("--samples", type=int, default=None, help="override K, the chip instances per point")
-    parser.add_argument("--qat-scales", default=None, help="override the budget's QAT act_scale sweep (comma-separated)")
-    parser.add_argument("--nit-scales", default=None,
-                        help="override the budget's NIT training noise scales (comma-separated; sigma = 0.1 x scale)")
+    parser.add_argument(
+        "--qat-scales", default=None, help="override the budget's QAT act_scale sweep (comma-separated)"
+    )
+    parser.add_argument(
+        "--nit-scales",
+        default=None,
+        help="override the budget's NIT training noise scales (comma-separated; sigma = 0.1 x scale)",
+    )
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-    parser.add_argument("--executor", choices=EXECUTORS, default="local",
-                        help="where sweeps and transfer cells run: local, or ray (tasks on a Ray cluster)")
-    parser.add_argument("--ray-address", default=None,
-                        help="Ray cluster to join (auto, HOST:PORT; also $HWPROFILES_RAY_ADDRESS); none starts Ray here")
+    parser.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="local",
+        help="where sweeps and transfer cells run: local, or ray (tasks on a Ray cluster)",
+    )
+    parser.add_argument(
+        "--ray-address",
+        default=None,
+        help="Ray cluster to join (auto, HOST:PORT; also $HWPROFILES_RAY_ADDRESS); none starts Ray here",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's own)")
-    parser.add_argument("--transfer-scales", choices=("published", "matched"), default="published",
-                        help="noise scale of each profile in the transfer matrix (default: the profile files')")
-    parser.add_argument("--transfer-profiles", default=None,
-                        help="comma-separated profiles of the transfer matrix (default: every shipped one, in profiles/)")
-    parser.add_argument("--work-dir", default=None, help="checkpoints and results.sqlite (default: hwprofiles-out/study-BUDGET)")
-    parser.add_argument("--output-dir", default=None, help="figures, JSON, Markdown (default: docs/results/study-BUDGET)")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars (log lines only)")
+    parser.add_argument(
+        "--transfer-scales",
+        choices=("published", "matched"),
+        default="published",
+        help="noise scale of each profile in the transfer matrix (default: the profile files')",
+    )
+    parser.add_argument(
+        "--transfer-profiles",
+        default=None,
+        help="comma-separated profiles of the transfer matrix (default: every shipped one, in profiles/)",
+    )
+    parser.add_argument(
+        "--work-dir", default=None, help="checkpoints and results.sqlite (default: hwprofiles-out/study-BUDGET)"
+    )
+    parser.add_argument(
+        "--output-dir", default=None, help="figures, JSON, Markdown (default: docs/results/study-BUDGET)"
+    )
+    parser.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="no progress bars (log lines only)"
+    )
     return parser.parse_args(argv)
 
 
@@ -669,11 +886,15 @@ def main(argv: list[str] | None = None) -> int:
     archs = list(b.widths) if not args.archs else [a.strip() for a in args.archs.split(",")]
     unknown = [a for a in archs if a not in b.widths]
     if unknown:
-        console.print(f"unknown architecture(s) for budget {b.name}: {', '.join(unknown)}; choose from {', '.join(b.widths)}")
+        console.print(
+            f"unknown architecture(s) for budget {b.name}: {', '.join(unknown)}; choose from {', '.join(b.widths)}"
+        )
         return 2
     study.log(f"budget {b.name}: {b.note}")
-    study.log(f"sigma grid {', '.join(f'{sigma_of(x):.3g}' for x in study.scales)} "
-              f"(= noise_scale {study.scales[0]:.3g} .. {study.scales[-1]:.3g} of {PROFILE})")
+    study.log(
+        f"sigma grid {', '.join(f'{sigma_of(x):.3g}' for x in study.scales)} "
+        f"(= noise_scale {study.scales[0]:.3g} .. {study.scales[-1]:.3g} of {PROFILE})"
+    )
     if args.only == "report":
         for arch, entry in study.report["architectures"].items():
             entry["figure"] = study.plot(arch, entry, 1.0 / 10)

@@ -37,8 +37,16 @@ def models_for(arch: str, splits: Any, work: Path) -> list[Any]:
     from hwprofiles.eval import load_trained
     from hwprofiles.train import TrainConfig, train
 
-    base = dict(model=arch, dataset="fashion-mnist", epochs=3, batch_size=64, seed=0, width=WIDTHS[arch],
-                train_subset=3000, test_subset=300)
+    base = dict(
+        model=arch,
+        dataset="fashion-mnist",
+        epochs=3,
+        batch_size=64,
+        seed=0,
+        width=WIDTHS[arch],
+        train_subset=3000,
+        test_subset=300,
+    )
     configs = {
         "clean": TrainConfig(**base),
         "qat-a0.25": TrainConfig(**base, method="qat", act_scale=0.25),
@@ -61,8 +69,10 @@ def grid(models: list[Any], loaders: Any, test_set: str) -> list[Any]:
 
     requests = []
     for trained in models:
-        requests += [checkpoint_request(trained, "gaussian-additive", loaders, samples=5, noise_scale=s,
-                                        test_set=test_set) for s in log_grid(0.1, 1000.0, 9)]
+        requests += [
+            checkpoint_request(trained, "gaussian-additive", loaders, samples=5, noise_scale=s, test_set=test_set)
+            for s in log_grid(0.1, 1000.0, 9)
+        ]
         requests.append(checkpoint_request(trained, "ideal", loaders, samples=1, test_set=test_set))
     return requests
 
@@ -78,8 +88,13 @@ def run_once(requests: list[Any], executor: Any) -> dict[str, float]:
         results = run_requests(requests, store=store, executor=executor, stats=stats)
         wall = time.perf_counter() - started
     assert all(r is not None for r in results), stats.failures
-    return {"wall_s": wall, "compute_s": stats.compute_s, "tasks": len(requests), "chips": stats.chips_measured,
-            "accuracies": [list(r.accuracies) for r in results]}
+    return {
+        "wall_s": wall,
+        "compute_s": stats.compute_s,
+        "tasks": len(requests),
+        "chips": stats.chips_measured,
+        "accuracies": [list(r.accuracies) for r in results],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     executors = {"local": get_executor("local"), "ray": get_executor("ray")}
     report: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "load_average_before": os.getloadavg(), "archs": {},
+        "load_average_before": os.getloadavg(),
+        "archs": {},
     }
     for arch in args.archs.split(","):
         models = models_for(arch, splits, work)
@@ -118,23 +134,34 @@ def main(argv: list[str] | None = None) -> int:
         ray_compute = statistics.median(r["compute_s"] for r in runs["ray"])
         tasks = runs["ray"][0]["tasks"]
         report["archs"][arch] = {
-            "models": len(models), "tasks": tasks, "chips": runs["local"][0]["chips"],
-            "local_wall_s": local_wall, "ray_wall_s": ray_wall, "ray_over_local": ray_wall / local_wall,
+            "models": len(models),
+            "tasks": tasks,
+            "chips": runs["local"][0]["chips"],
+            "local_wall_s": local_wall,
+            "ray_wall_s": ray_wall,
+            "ray_over_local": ray_wall / local_wall,
             "compute_per_task_s": statistics.median(r["compute_s"] for r in runs["local"]) / tasks,
             # one task at a time on 2 cores (each task takes the driver's 2 threads): what is not compute is Ray's
             "ray_overhead_per_task_s": max(0.0, ray_wall - ray_compute) / tasks,
             "identical_numbers": same,
             "runs": {k: [{kk: vv for kk, vv in r.items() if kk != "accuracies"} for r in v] for k, v in runs.items()},
         }
-        print(f"{arch}: {tasks} tasks, local {local_wall:.1f} s, ray {ray_wall:.1f} s "
-              f"(x{ray_wall / local_wall:.2f}), identical numbers: {same}", flush=True)
+        print(
+            f"{arch}: {tasks} tasks, local {local_wall:.1f} s, ray {ray_wall:.1f} s "
+            f"(x{ray_wall / local_wall:.2f}), identical numbers: {same}",
+            flush=True,
+        )
         report["load_average_after"] = os.getloadavg()
         write_text(args.out, json.dumps(report, indent=2))  # after each architecture: a long run keeps its parts
-    print("\n| arch | tasks | chips | local wall (s) | Ray wall (s) | Ray / local | compute per task (s) | Ray overhead per task (s) |")
+    print(
+        "\n| arch | tasks | chips | local wall (s) | Ray wall (s) | Ray / local | compute per task (s) | Ray overhead per task (s) |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for arch, r in report["archs"].items():
-        print(f"| {arch} | {r['tasks']} | {r['chips']} | {r['local_wall_s']:.1f} | {r['ray_wall_s']:.1f} | "
-              f"{r['ray_over_local']:.2f} | {r['compute_per_task_s']:.3f} | {r['ray_overhead_per_task_s']:.3f} |")
+        print(
+            f"| {arch} | {r['tasks']} | {r['chips']} | {r['local_wall_s']:.1f} | {r['ray_wall_s']:.1f} | "
+            f"{r['ray_over_local']:.2f} | {r['compute_per_task_s']:.3f} | {r['ray_overhead_per_task_s']:.3f} |"
+        )
     print(f"\nload average before {report['load_average_before']}, after {report['load_average_after']}")
     return 0
 

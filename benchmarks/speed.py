@@ -80,10 +80,13 @@ def interleaved(fns: dict[str, Callable[[], None]], repeats: int, warmup: int) -
             fns[n]()
     times: dict[str, list[float]] = {n: [] for n in names}
     for i in range(repeats):
-        for n in names[i % len(names):] + names[: i % len(names)]:
+        for n in names[i % len(names) :] + names[: i % len(names)]:
             times[n].append(overhead.timed(fns[n]))
-    out: dict[str, Any] = {"median_ms": {n: 1e3 * statistics.median(t) for n, t in times.items()},
-                           "runs_ms": {n: [round(1e3 * x, 3) for x in t] for n, t in times.items()}, "ratios": {}}
+    out: dict[str, Any] = {
+        "median_ms": {n: 1e3 * statistics.median(t) for n, t in times.items()},
+        "runs_ms": {n: [round(1e3 * x, 3) for x in t] for n, t in times.items()},
+        "ratios": {},
+    }
     for a in names:
         for b in names:
             if a != b:
@@ -91,7 +94,9 @@ def interleaved(fns: dict[str, Callable[[], None]], repeats: int, warmup: int) -
     return out
 
 
-def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, optimizer: torch.optim.Optimizer) -> Callable[[], None]:
+def train_step(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, optimizer: torch.optim.Optimizer
+) -> Callable[[], None]:
     def run() -> None:
         optimizer.zero_grad(set_to_none=True)
         F.cross_entropy(model(x), y).backward()
@@ -109,14 +114,18 @@ def part_overhead(args: argparse.Namespace, log: Callable[[str], None]) -> dict[
     ns = argparse.Namespace(batch_size=args.batch_size, repeats=args.repeats, warmup=args.warmup)
     rows = []
     for model_name in args.models:
-        profiles = args.profiles or (hwprofiles.list_profiles() if model_name in args.all_profile_models else TARGET_PROFILES)
+        profiles = args.profiles or (
+            hwprofiles.list_profiles() if model_name in args.all_profile_models else TARGET_PROFILES
+        )
         for profile_name in profiles:
             row = overhead.measure(model_name, profile_name, ns)
             if profile_name == NIT_TARGET[0]:
                 row["nit_target"] = {"max_ratio": NIT_TARGET[1], "met": row["train_step"]["ratio"] <= NIT_TARGET[1]}
             rows.append(row)
-            log(f"overhead {model_name:12s} {profile_name:24s} forward {row['forward']['ratio']:5.2f}x  "
-                f"train step {row['train_step']['ratio']:5.2f}x")
+            log(
+                f"overhead {model_name:12s} {profile_name:24s} forward {row['forward']['ratio']:5.2f}x  "
+                f"train step {row['train_step']['ratio']:5.2f}x"
+            )
     return {"rows": rows}
 
 
@@ -143,15 +152,24 @@ def part_montecarlo(args: argparse.Namespace, log: Callable[[str], None]) -> dic
             prog = [overhead.timed(program_only) for _ in range(max(3, args.repeats))]
             same = [overhead.timed(forward(noisy, x)) for _ in range(max(3, args.repeats))]  # no new chip
             t1 = statistics.median(one)
-            row = {"model": model_name, "profile": profile_name, "one_chip_ms": 1e3 * t1,
-                   "program_ms": 1e3 * statistics.median(prog), "forward_same_chip_ms": 1e3 * statistics.median(same),
-                   "k": []}
+            row = {
+                "model": model_name,
+                "profile": profile_name,
+                "one_chip_ms": 1e3 * t1,
+                "program_ms": 1e3 * statistics.median(prog),
+                "forward_same_chip_ms": 1e3 * statistics.median(same),
+                "k": [],
+            }
             for k in args.ks:
                 tk = overhead.timed(lambda: chips(k))
-                row["k"].append({"K": k, "total_ms": 1e3 * tk, "per_chip_ms": 1e3 * tk / k, "vs_K_times_one": tk / (k * t1)})
+                row["k"].append(
+                    {"K": k, "total_ms": 1e3 * tk, "per_chip_ms": 1e3 * tk / k, "vs_K_times_one": tk / (k * t1)}
+                )
             rows.append(row)
-            log(f"monte carlo {model_name:10s} {profile_name:18s} one chip {1e3 * t1:7.1f} ms (program {row['program_ms']:.1f} ms); "
-                + ", ".join(f"K={r['K']}: {r['vs_K_times_one']:.2f}x K*one" for r in row["k"]))
+            log(
+                f"monte carlo {model_name:10s} {profile_name:18s} one chip {1e3 * t1:7.1f} ms (program {row['program_ms']:.1f} ms); "
+                + ", ".join(f"K={r['K']}: {r['vs_K_times_one']:.2f}x K*one" for r in row["k"])
+            )
     return {"rows": rows, "ks": args.ks}
 
 
@@ -196,8 +214,20 @@ def part_memory(args: argparse.Namespace, log: Callable[[str], None]) -> dict[st
         for profile_name in ("clean", *args.memory_profiles):
             row: dict[str, Any] = {"model": model_name, "profile": profile_name}
             for mode in ("forward", "train_step"):
-                cmd = [sys.executable, __file__, "--worker", "memory", "--model", model_name, "--profile", profile_name,
-                       "--mode", mode, "--batch-size", str(args.batch_size)]
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--worker",
+                    "memory",
+                    "--model",
+                    model_name,
+                    "--profile",
+                    profile_name,
+                    "--mode",
+                    mode,
+                    "--batch-size",
+                    str(args.batch_size),
+                ]
                 done = subprocess.run(cmd, capture_output=True, text=True, check=False)
                 if done.returncode != 0:
                     row[mode] = {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"}
@@ -205,16 +235,21 @@ def part_memory(args: argparse.Namespace, log: Callable[[str], None]) -> dict[st
                     row[mode] = json.loads(done.stdout.strip().splitlines()[-1])
             rows.append(row)
             f, t = row["forward"], row["train_step"]
-            log(f"memory {model_name:12s} {profile_name:18s} forward +{f.get('peak_increase_mb', float('nan')):7.1f} MB  "
-                f"train +{t.get('peak_increase_mb', float('nan')):7.1f} MB")
+            log(
+                f"memory {model_name:12s} {profile_name:18s} forward +{f.get('peak_increase_mb', float('nan')):7.1f} MB  "
+                f"train +{t.get('peak_increase_mb', float('nan')):7.1f} MB"
+            )
     for row in rows:  # noisy / clean ratios
         clean = next(r for r in rows if r["model"] == row["model"] and r["profile"] == "clean")
         for mode in ("forward", "train_step"):
             c, n = clean[mode].get("peak_increase_mb"), row[mode].get("peak_increase_mb")
             if c and n is not None:
                 row[mode]["vs_clean"] = n / c
-    return {"rows": rows, "method": "peak RSS increase (VmHWM after reset via /proc/self/clear_refs minus VmRSS "
-                                    "before), fresh process per cell; forward: 2 passes, training: 2 Adam steps"}
+    return {
+        "rows": rows,
+        "method": "peak RSS increase (VmHWM after reset via /proc/self/clear_refs minus VmRSS "
+        "before), fresh process per cell; forward: 2 passes, training: 2 Adam steps",
+    }
 
 
 # -- part 2: aihwkit-lightning -------------------------------------------------------------------
@@ -245,10 +280,16 @@ def worker_lightning(args: argparse.Namespace) -> dict[str, Any]:
     rpu.mapping.max_input_size = 512
     rpu.pre_post.input_range.enable = True  # the kit's DAC needs an input range
     x, y = overhead.batch(args.batch_size)
-    out: dict[str, Any] = {"versions": {"torch": torch.__version__, "aihwkit_lightning": aihwkit_lightning.__version__,
-                                        "hwprofiles": hwprofiles.__version__},
-                           "lightning_config": str(rpu), "hwprofiles_profile": matched_profile().model_dump(mode="json"),
-                           "rows": []}
+    out: dict[str, Any] = {
+        "versions": {
+            "torch": torch.__version__,
+            "aihwkit_lightning": aihwkit_lightning.__version__,
+            "hwprofiles": hwprofiles.__version__,
+        },
+        "lightning_config": str(rpu),
+        "hwprofiles_profile": matched_profile().model_dump(mode="json"),
+        "rows": [],
+    }
     for model_name in args.models:
         torch.manual_seed(0)
         clean = get_model(model_name, in_channels=overhead.IN_CHANNELS, num_classes=overhead.NUM_CLASSES)
@@ -258,8 +299,11 @@ def worker_lightning(args: argparse.Namespace) -> dict[str, Any]:
         hwprofiles.program(hw, seed=0)
         for m in (clean, lit, hw):
             m.eval()
-        fwd = interleaved({"clean": forward(clean, x), "lightning": forward(lit, x), "hwprofiles": forward(hw, x)},
-                          args.repeats, args.warmup)
+        fwd = interleaved(
+            {"clean": forward(clean, x), "lightning": forward(lit, x), "hwprofiles": forward(hw, x)},
+            args.repeats,
+            args.warmup,
+        )
         # The kit adds its output and weight noise only in training mode; its eval forward is DAC/ADC only.
         # Its noisy forward, for a like-for-like figure, is train mode under no_grad.
         lit.train()
@@ -267,10 +311,15 @@ def worker_lightning(args: argparse.Namespace) -> dict[str, Any]:
         for m in (clean, lit, hw):
             m.train()
         opt_lit = AnalogOptimizer(torch.optim.Adam, lit.analog_layers, lit.parameters(), lr=1e-3)
-        train = interleaved({"clean": train_step(clean, x, y, torch.optim.Adam(clean.parameters(), lr=1e-3)),
-                             "lightning": train_step(lit, x, y, opt_lit),
-                             "hwprofiles": train_step(hw, x, y, torch.optim.Adam(hw.parameters(), lr=1e-3))},
-                            args.repeats, args.warmup)
+        train = interleaved(
+            {
+                "clean": train_step(clean, x, y, torch.optim.Adam(clean.parameters(), lr=1e-3)),
+                "lightning": train_step(lit, x, y, opt_lit),
+                "hwprofiles": train_step(hw, x, y, torch.optim.Adam(hw.parameters(), lr=1e-3)),
+            },
+            args.repeats,
+            args.warmup,
+        )
         out["rows"].append({"model": model_name, "forward_eval": fwd, "forward_noisy": noisy_fwd, "train_step": train})
     return out
 
@@ -311,9 +360,12 @@ def worker_aihwkit(args: argparse.Namespace) -> dict[str, Any]:
         return rpu
 
     x, y = overhead.batch(args.batch_size)
-    out: dict[str, Any] = {"versions": {"torch": torch.__version__, "aihwkit": aihwkit.__version__,
-                                        "hwprofiles": hwprofiles.__version__},
-                           "aihwkit_config": str(rpu_config()), "hwprofiles_profile": "pcm-joshi2020", "rows": []}
+    out: dict[str, Any] = {
+        "versions": {"torch": torch.__version__, "aihwkit": aihwkit.__version__, "hwprofiles": hwprofiles.__version__},
+        "aihwkit_config": str(rpu_config()),
+        "hwprofiles_profile": "pcm-joshi2020",
+        "rows": [],
+    }
     for model_name in args.models:
         torch.manual_seed(0)
         clean = get_model(model_name, in_channels=overhead.IN_CHANNELS, num_classes=overhead.NUM_CLASSES)
@@ -325,8 +377,11 @@ def worker_aihwkit(args: argparse.Namespace) -> dict[str, Any]:
         kit.program_analog_weights()
         kit.drift_analog_weights(3600.0)
         hwprofiles.program(hw, seed=0, t_inference_s=3600.0)
-        fwd = interleaved({"clean": forward(clean, x), "aihwkit": forward(kit, x), "hwprofiles": forward(hw, x)},
-                          args.repeats, args.warmup)
+        fwd = interleaved(
+            {"clean": forward(clean, x), "aihwkit": forward(kit, x), "hwprofiles": forward(hw, x)},
+            args.repeats,
+            args.warmup,
+        )
         # The kit trains with its forward noise only (DAC/ADC, output and weight noise): the PCM
         # statistics act when it is programmed. pcm-joshi2020 draws a whole chip every step, more
         # work; "hwprofiles-hwa" trains with exactly the kit's training-time noise (equal work).
@@ -334,18 +389,25 @@ def worker_aihwkit(args: argparse.Namespace) -> dict[str, Any]:
         hwprofiles.calibrate(hwa, [x])
         for m in (clean, kit, hw, hwa):
             m.train()
-        train = interleaved({"clean": train_step(clean, x, y, torch.optim.SGD(clean.parameters(), lr=1e-2)),
-                             "aihwkit": train_step(kit, x, y, AnalogSGD(kit.parameters(), lr=1e-2)),
-                             "hwprofiles": train_step(hw, x, y, torch.optim.SGD(hw.parameters(), lr=1e-2)),
-                             "hwprofiles-hwa": train_step(hwa, x, y, torch.optim.SGD(hwa.parameters(), lr=1e-2))},
-                            args.repeats, args.warmup)
+        train = interleaved(
+            {
+                "clean": train_step(clean, x, y, torch.optim.SGD(clean.parameters(), lr=1e-2)),
+                "aihwkit": train_step(kit, x, y, AnalogSGD(kit.parameters(), lr=1e-2)),
+                "hwprofiles": train_step(hw, x, y, torch.optim.SGD(hw.parameters(), lr=1e-2)),
+                "hwprofiles-hwa": train_step(hwa, x, y, torch.optim.SGD(hwa.parameters(), lr=1e-2)),
+            },
+            args.repeats,
+            args.warmup,
+        )
         out["rows"].append({"model": model_name, "forward_eval": fwd, "train_step": train})
     if args.checkpoint:
         out["accuracy"] = aihwkit_accuracy(args, rpu_config, convert_to_analog)
     return out
 
 
-def aihwkit_accuracy(args: argparse.Namespace, rpu_config: Callable[[], Any], convert: Callable[..., Any]) -> dict[str, Any]:
+def aihwkit_accuracy(
+    args: argparse.Namespace, rpu_config: Callable[[], Any], convert: Callable[..., Any]
+) -> dict[str, Any]:
     """The same trained weights under aihwkit's PCM config and hwprofiles' pcm-joshi2020, K chips each, 1 h."""
     from itertools import islice
 
@@ -373,8 +435,14 @@ def aihwkit_accuracy(args: argparse.Namespace, rpu_config: Callable[[], Any], co
             hw_acc.append(accuracy(hw, test_loader))
     with torch.no_grad():
         clean_acc = accuracy(trained.model, test_loader)
-    return {"checkpoint": str(args.checkpoint), "test_images": len(splits.test), "chips": args.chips,
-            "clean": clean_acc, "aihwkit": summarize(kit_acc).as_dict(), "hwprofiles": summarize(hw_acc).as_dict()}
+    return {
+        "checkpoint": str(args.checkpoint),
+        "test_images": len(splits.test),
+        "chips": args.chips,
+        "clean": clean_acc,
+        "aihwkit": summarize(kit_acc).as_dict(),
+        "hwprofiles": summarize(hw_acc).as_dict(),
+    }
 
 
 def part_aihwkit(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
@@ -382,16 +450,39 @@ def part_aihwkit(args: argparse.Namespace, log: Callable[[str], None]) -> dict[s
 
 
 # -- workers in other environments -------------------------------------------------------------
-def run_worker(python: Path, name: str, args: argparse.Namespace, log: Callable[[str], None], setup: str) -> dict[str, Any]:
+def run_worker(
+    python: Path, name: str, args: argparse.Namespace, log: Callable[[str], None], setup: str
+) -> dict[str, Any]:
     if not python.exists():
         reason = f"environment {python.parent.parent.relative_to(ROOT)} missing: run {setup}"
         log(f"{name}: blocked: {reason}")
         return {"blocked": reason}
     out_file = Path(f"/tmp/hwprofiles-speed-{name}-{os.getpid()}.json")
-    cmd = [str(python), __file__, "--worker", name, "--out", str(out_file), "--models", ",".join(args.compare_models),
-           "--repeats", str(args.repeats), "--warmup", str(args.warmup), "--batch-size", str(args.batch_size)]
+    cmd = [
+        str(python),
+        __file__,
+        "--worker",
+        name,
+        "--out",
+        str(out_file),
+        "--models",
+        ",".join(args.compare_models),
+        "--repeats",
+        str(args.repeats),
+        "--warmup",
+        str(args.warmup),
+        "--batch-size",
+        str(args.batch_size),
+    ]
     if args.checkpoint and name == "aihwkit":
-        cmd += ["--checkpoint", str(args.checkpoint), "--chips", str(args.chips), "--test-subset", str(args.test_subset)]
+        cmd += [
+            "--checkpoint",
+            str(args.checkpoint),
+            "--chips",
+            str(args.chips),
+            "--test-subset",
+            str(args.test_subset),
+        ]
     log(f"{name}: running {' '.join(cmd)}")
     done = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=ROOT)
     if done.returncode != 0 or not out_file.exists():
@@ -403,10 +494,12 @@ def run_worker(python: Path, name: str, args: argparse.Namespace, log: Callable[
     for row in result["rows"]:
         f, t = row["forward_eval"]["ratios"], row["train_step"]["ratios"]
         other = "lightning" if name == "lightning" else "aihwkit"
-        log(f"{name} {row['model']:10s} forward: {other}/clean {f[f'{other}/clean']:.2f}x, hwprofiles/clean "
+        log(
+            f"{name} {row['model']:10s} forward: {other}/clean {f[f'{other}/clean']:.2f}x, hwprofiles/clean "
             f"{f['hwprofiles/clean']:.2f}x, hwprofiles/{other} {f[f'hwprofiles/{other}']:.2f}; train: {other}/clean "
             f"{t[f'{other}/clean']:.2f}x, hwprofiles/clean {t['hwprofiles/clean']:.2f}x, hwprofiles/{other} "
-            f"{t[f'hwprofiles/{other}']:.2f}")
+            f"{t[f'hwprofiles/{other}']:.2f}"
+        )
     return result
 
 
@@ -431,47 +524,76 @@ def markdown(result: dict[str, Any]) -> str:
     ]
     loads = {k: v["load_average_1min"] for k, v in parts.items() if "load_average_1min" in v}
     if loads:
-        lines += ["1-minute load average before / after each part (this benchmark's own threads count about 2): "
-                  + ", ".join(f"{k} {v['before']:.1f} / {v['after']:.1f}" for k, v in loads.items()) + ".", ""]
+        lines += [
+            "1-minute load average before / after each part (this benchmark's own threads count about 2): "
+            + ", ".join(f"{k} {v['before']:.1f} / {v['after']:.1f}" for k, v in loads.items())
+            + ".",
+            "",
+        ]
     if "overhead" in parts:
         note = parts["overhead"].get("note")
-        lines += ["## 1. Overhead against clean PyTorch", "", *([f"Note: {note}.", ""] if note else []),
-                  "| model | profile | forward ratio | train-step ratio | target | met (fwd / train) |",
-                  "|---|---|--:|--:|---|:-:|"]
+        lines += [
+            "## 1. Overhead against clean PyTorch",
+            "",
+            *([f"Note: {note}.", ""] if note else []),
+            "| model | profile | forward ratio | train-step ratio | target | met (fwd / train) |",
+            "|---|---|--:|--:|---|:-:|",
+        ]
         for r in parts["overhead"]["rows"]:
             goals, met = [], []
             if "target" in r:
                 goals.append(f"{r['target']['label']} <= {r['target']['max_ratio']:g}x")
-                met.append(f"{'yes' if r['target']['forward_met'] else 'NO'} / {'yes' if r['target']['train_step_met'] else 'NO'}")
+                met.append(
+                    f"{'yes' if r['target']['forward_met'] else 'NO'} / {'yes' if r['target']['train_step_met'] else 'NO'}"
+                )
             if "nit_target" in r:
                 goals.append(f"NIT step <= {r['nit_target']['max_ratio']:g}x")
                 met.append(f"NIT: {'yes' if r['nit_target']['met'] else 'NO'}")
-            lines.append(f"| {r['model']} | {r['profile']} | {r['forward']['ratio']:.2f}x | {r['train_step']['ratio']:.2f}x "
-                         f"| {'; '.join(goals)} | {'; '.join(met)} |")
+            lines.append(
+                f"| {r['model']} | {r['profile']} | {r['forward']['ratio']:.2f}x | {r['train_step']['ratio']:.2f}x "
+                f"| {'; '.join(goals)} | {'; '.join(met)} |"
+            )
         lines.append("")
     if "montecarlo" in parts:
         ks = parts["montecarlo"]["ks"]
-        lines += ["## 4. Monte Carlo cost: K chip instances (program + one forward each)", "",
-                  "`program()` only records the seed; a chip's static noise is drawn on its first forward, so 'one chip'",
-                  "is program + first forward, and 'forward, same chip' a later forward of the same chip.", "",
-                  "| model | profile | one chip (ms) | program alone (ms) | forward, same chip (ms) | "
-                  + " | ".join(f"K={k}: time / (K x one)" for k in ks) + " |",
-                  "|---|---|--:|--:|--:|" + "--:|" * len(ks)]
+        lines += [
+            "## 4. Monte Carlo cost: K chip instances (program + one forward each)",
+            "",
+            "`program()` only records the seed; a chip's static noise is drawn on its first forward, so 'one chip'",
+            "is program + first forward, and 'forward, same chip' a later forward of the same chip.",
+            "",
+            "| model | profile | one chip (ms) | program alone (ms) | forward, same chip (ms) | "
+            + " | ".join(f"K={k}: time / (K x one)" for k in ks)
+            + " |",
+            "|---|---|--:|--:|--:|" + "--:|" * len(ks),
+        ]
         for r in parts["montecarlo"]["rows"]:
-            lines.append(f"| {r['model']} | {r['profile']} | {r['one_chip_ms']:.1f} | {r['program_ms']:.1f} | {r['forward_same_chip_ms']:.1f} | "
-                         + " | ".join(f"{k['vs_K_times_one']:.2f} ({k['total_ms'] / 1e3:.2f} s)" for k in r["k"]) + " |")
+            lines.append(
+                f"| {r['model']} | {r['profile']} | {r['one_chip_ms']:.1f} | {r['program_ms']:.1f} | {r['forward_same_chip_ms']:.1f} | "
+                + " | ".join(f"{k['vs_K_times_one']:.2f} ({k['total_ms'] / 1e3:.2f} s)" for k in r["k"])
+                + " |"
+            )
         lines.append("")
     if "memory" in parts:
-        lines += ["## 5. Peak memory", "", parts["memory"]["method"] + ".", "",
-                  "| model | variant | forward: peak increase (MB) | vs clean | training: peak increase (MB) | vs clean |",
-                  "|---|---|--:|--:|--:|--:|"]
+        lines += [
+            "## 5. Peak memory",
+            "",
+            parts["memory"]["method"] + ".",
+            "",
+            "| model | variant | forward: peak increase (MB) | vs clean | training: peak increase (MB) | vs clean |",
+            "|---|---|--:|--:|--:|--:|",
+        ]
         for r in parts["memory"]["rows"]:
             f, t = r["forward"], r["train_step"]
-            lines.append(f"| {r['model']} | {r['profile']} | {f.get('peak_increase_mb', float('nan')):.1f} | "
-                         f"{fx(f.get('vs_clean'))} | {t.get('peak_increase_mb', float('nan')):.1f} | {fx(t.get('vs_clean'))} |")
+            lines.append(
+                f"| {r['model']} | {r['profile']} | {f.get('peak_increase_mb', float('nan')):.1f} | "
+                f"{fx(f.get('vs_clean'))} | {t.get('peak_increase_mb', float('nan')):.1f} | {fx(t.get('vs_clean'))} |"
+            )
         lines.append("")
-    for name, title, other in (("lightning", "2. Against aihwkit-lightning (same torch)", "lightning"),
-                               ("aihwkit", "3. Against aihwkit 1.2.0 (PCM, t = 1 h)", "aihwkit")):
+    for name, title, _other in (
+        ("lightning", "2. Against aihwkit-lightning (same torch)", "lightning"),
+        ("aihwkit", "3. Against aihwkit 1.2.0 (PCM, t = 1 h)", "aihwkit"),
+    ):
         if name not in parts:
             continue
         p = parts[name]
@@ -484,51 +606,74 @@ def markdown(result: dict[str, Any]) -> str:
         if p.get("note"):
             lines += [f"Note: {p['note']}.", ""]
         if name == "lightning":
-            lines += [f"Target: hwprofiles at least {LIGHTNING_TARGET:g}x faster, i.e. hwprofiles / lightning <= "
-                      f"{1 / LIGHTNING_TARGET:.2f}. The kit adds output and weight noise only in training mode, so its eval",
-                      "forward is DAC/ADC only; 'noisy forward' times it in train mode under no_grad against hwprofiles' eval.", "",
-                      "| model | fwd: lightning / clean | fwd: hwprofiles / clean | fwd: hwprofiles / lightning | noisy fwd: hwprofiles / lightning "
-                      "| train: lightning / clean | train: hwprofiles / clean | train: hwprofiles / lightning | target met (fwd / train) |",
-                      "|---|--:|--:|--:|--:|--:|--:|--:|:-:|"]
+            lines += [
+                f"Target: hwprofiles at least {LIGHTNING_TARGET:g}x faster, i.e. hwprofiles / lightning <= "
+                f"{1 / LIGHTNING_TARGET:.2f}. The kit adds output and weight noise only in training mode, so its eval",
+                "forward is DAC/ADC only; 'noisy forward' times it in train mode under no_grad against hwprofiles' eval.",
+                "",
+                "| model | fwd: lightning / clean | fwd: hwprofiles / clean | fwd: hwprofiles / lightning | noisy fwd: hwprofiles / lightning "
+                "| train: lightning / clean | train: hwprofiles / clean | train: hwprofiles / lightning | target met (fwd / train) |",
+                "|---|--:|--:|--:|--:|--:|--:|--:|:-:|",
+            ]
             for r in p["rows"]:
                 f, n, t = r["forward_eval"]["ratios"], r["forward_noisy"]["ratios"], r["train_step"]["ratios"]
-                met = " / ".join("yes" if q <= 1 / LIGHTNING_TARGET else "NO"
-                                 for q in (f["hwprofiles/lightning"], t["hwprofiles/lightning"]))
-                lines.append(f"| {r['model']} | {f['lightning/clean']:.2f}x | {f['hwprofiles/clean']:.2f}x | "
-                             f"{f['hwprofiles/lightning']:.2f} | {n['hwprofiles/lightning']:.2f} | {t['lightning/clean']:.2f}x | "
-                             f"{t['hwprofiles/clean']:.2f}x | {t['hwprofiles/lightning']:.2f} | {met} |")
+                met = " / ".join(
+                    "yes" if q <= 1 / LIGHTNING_TARGET else "NO"
+                    for q in (f["hwprofiles/lightning"], t["hwprofiles/lightning"])
+                )
+                lines.append(
+                    f"| {r['model']} | {f['lightning/clean']:.2f}x | {f['hwprofiles/clean']:.2f}x | "
+                    f"{f['hwprofiles/lightning']:.2f} | {n['hwprofiles/lightning']:.2f} | {t['lightning/clean']:.2f}x | "
+                    f"{t['hwprofiles/clean']:.2f}x | {t['hwprofiles/lightning']:.2f} | {met} |"
+                )
         else:
-            lines += ["Training: the kit trains with its forward noise only (the PCM statistics act when it is programmed); "
-                      "`pcm-joshi2020` draws a whole chip every step (more work), `hwa` is hwprofiles with exactly the kit's "
-                      "training-time noise (DAC/ADC, output noise 0.04, weight noise 0.0175: equal work).", "",
-                      "| model | fwd: aihwkit / clean | fwd: hwprofiles / clean | fwd: hwprofiles / aihwkit "
-                      "| train: aihwkit / clean | train: hwprofiles pcm-joshi2020 / clean | train: pcm-joshi2020 / aihwkit "
-                      "| train: hwa / clean | train: hwa / aihwkit |",
-                      "|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
+            lines += [
+                "Training: the kit trains with its forward noise only (the PCM statistics act when it is programmed); "
+                "`pcm-joshi2020` draws a whole chip every step (more work), `hwa` is hwprofiles with exactly the kit's "
+                "training-time noise (DAC/ADC, output noise 0.04, weight noise 0.0175: equal work).",
+                "",
+                "| model | fwd: aihwkit / clean | fwd: hwprofiles / clean | fwd: hwprofiles / aihwkit "
+                "| train: aihwkit / clean | train: hwprofiles pcm-joshi2020 / clean | train: pcm-joshi2020 / aihwkit "
+                "| train: hwa / clean | train: hwa / aihwkit |",
+                "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+            ]
             for r in p["rows"]:
                 f, t = r["forward_eval"]["ratios"], r["train_step"]["ratios"]
-                hwa = (f"{t['hwprofiles-hwa/clean']:.2f}x | {t['hwprofiles-hwa/aihwkit']:.2f}" if "hwprofiles-hwa/clean" in t
-                       else "n/a | n/a")
-                lines.append(f"| {r['model']} | {f['aihwkit/clean']:.2f}x | {f['hwprofiles/clean']:.2f}x | "
-                             f"{f['hwprofiles/aihwkit']:.2f} | {t['aihwkit/clean']:.2f}x | {t['hwprofiles/clean']:.2f}x | "
-                             f"{t['hwprofiles/aihwkit']:.2f} | {hwa} |")
+                hwa = (
+                    f"{t['hwprofiles-hwa/clean']:.2f}x | {t['hwprofiles-hwa/aihwkit']:.2f}"
+                    if "hwprofiles-hwa/clean" in t
+                    else "n/a | n/a"
+                )
+                lines.append(
+                    f"| {r['model']} | {f['aihwkit/clean']:.2f}x | {f['hwprofiles/clean']:.2f}x | "
+                    f"{f['hwprofiles/aihwkit']:.2f} | {t['aihwkit/clean']:.2f}x | {t['hwprofiles/clean']:.2f}x | "
+                    f"{t['hwprofiles/aihwkit']:.2f} | {hwa} |"
+                )
             if "accuracy" in p:
                 a = p["accuracy"]
-                lines += ["", f"Accuracy of `{a['checkpoint']}` on {a['test_images']} test images, {a['chips']} chips, "
-                          f"1 h after programming: clean {a['clean']:.3f}; aihwkit {a['aihwkit']['mean']:.3f} "
-                          f"[{a['aihwkit']['ci_low']:.3f}, {a['aihwkit']['ci_high']:.3f}]; hwprofiles pcm-joshi2020 "
-                          f"{a['hwprofiles']['mean']:.3f} [{a['hwprofiles']['ci_low']:.3f}, {a['hwprofiles']['ci_high']:.3f}]."]
+                lines += [
+                    "",
+                    f"Accuracy of `{a['checkpoint']}` on {a['test_images']} test images, {a['chips']} chips, "
+                    f"1 h after programming: clean {a['clean']:.3f}; aihwkit {a['aihwkit']['mean']:.3f} "
+                    f"[{a['aihwkit']['ci_low']:.3f}, {a['aihwkit']['ci_high']:.3f}]; hwprofiles pcm-joshi2020 "
+                    f"{a['hwprofiles']['mean']:.3f} [{a['hwprofiles']['ci_low']:.3f}, {a['hwprofiles']['ci_high']:.3f}].",
+                ]
         lines.append("")
     return "\n".join(lines)
 
 
 # -- main ------------------------------------------------------------------------------------------
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--parts", default=",".join(PARTS), help="comma-separated parts (default: all: %(default)s)")
     p.add_argument("--models", default="lenet5,resnet20,vgg11,mobilenetv2", help="models of parts 1 and 5")
-    p.add_argument("--profiles", default=None, help="profiles of part 1 (default: every shipped one for "
-                   "--all-profile-models, the targeted ones otherwise)")
+    p.add_argument(
+        "--profiles",
+        default=None,
+        help="profiles of part 1 (default: every shipped one for --all-profile-models, the targeted ones otherwise)",
+    )
     p.add_argument("--all-profile-models", default="lenet5,resnet20", help="models timed under every profile in part 1")
     p.add_argument("--compare-models", default="lenet5,resnet20", help="models of parts 2 and 3 (default: %(default)s)")
     p.add_argument("--mc-models", default="lenet5,resnet20")
@@ -543,8 +688,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--chips", type=int, default=5, help="part 3 accuracy: chip instances per tool")
     p.add_argument("--test-subset", type=int, default=1000, help="part 3 accuracy: test images")
     p.add_argument("--output-dir", type=Path, default=RESULTS)
-    p.add_argument("--merge-from", type=Path, nargs="*", default=[],
-                   help="speed.json files of other runs (parts run in parallel): their parts join this result")
+    p.add_argument(
+        "--merge-from",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="speed.json files of other runs (parts run in parallel): their parts join this result",
+    )
     # internal: run one part inside another environment / a fresh process
     p.add_argument("--worker", choices=("memory", "lightning", "aihwkit"), help=argparse.SUPPRESS)
     p.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -585,10 +735,20 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = json.loads(out_json.read_text()) if out_json.exists() else {"parts": {}}
     result["benchmark"] = "speed"
     result["machine"] = overhead.machine()
-    result["settings"] = {"batch_size": args.batch_size, "repeats": args.repeats, "warmup": args.warmup,
-                          "input": [overhead.IN_CHANNELS, overhead.IMAGE_SIZE, overhead.IMAGE_SIZE], "device": "cpu"}
-    functions = {"overhead": part_overhead, "montecarlo": part_montecarlo, "memory": part_memory,
-                 "lightning": part_lightning, "aihwkit": part_aihwkit}
+    result["settings"] = {
+        "batch_size": args.batch_size,
+        "repeats": args.repeats,
+        "warmup": args.warmup,
+        "input": [overhead.IN_CHANNELS, overhead.IMAGE_SIZE, overhead.IMAGE_SIZE],
+        "device": "cpu",
+    }
+    functions = {
+        "overhead": part_overhead,
+        "montecarlo": part_montecarlo,
+        "memory": part_memory,
+        "lightning": part_lightning,
+        "aihwkit": part_aihwkit,
+    }
     args.output_dir.mkdir(parents=True, exist_ok=True)
     for other in args.merge_from:
         result["parts"].update(json.loads(other.read_text())["parts"])

@@ -69,8 +69,15 @@ def test_every_shipped_profile_round_trips_or_is_refused_with_reasons(name: str)
     except BridgeError as exc:
         assert exc.reasons, "a refusal says why"
         # Refused only for what aihwkit lacks: a kind outside its models (built-in or a plugin's), or the placement.
-        expressible = {"pcm_programming", "pcm_drift", "pcm_read_1f", "rram_relaxation", "rram_cmo",
-                       "weight_read_noise", "output_noise"}
+        expressible = {
+            "pcm_programming",
+            "pcm_drift",
+            "pcm_read_1f",
+            "rram_relaxation",
+            "rram_cmo",
+            "weight_read_noise",
+            "output_noise",
+        }
         kinds = set(profile.kinds()) - expressible
         assert any(k in r for r in exc.reasons for k in kinds) or any("placement" in r for r in exc.reasons)
         return
@@ -98,19 +105,48 @@ def _profile(**fields: Any) -> hwprofiles.Profile:
 @pytest.mark.parametrize(
     "fields",
     [
-        pytest.param({"technology": "rram", "mapping": {"g_max_us": 90.0},
-                      "noise": [{"kind": "rram_cmo", "a": 0.0113, "b": 0.0112}]}, id="cmo"),
-        pytest.param({"noise": [{"kind": "pcm_drift", "nu_mean": 0.05, "nu_std": 0.01, "compensation": False}],
-                      "t_inference_s": 86400}, id="fixed-nu-drift"),
-        pytest.param({"mapping": {"g_max_us": 30.0, "scale": "per_tensor"},
-                      "noise": [{"kind": "pcm_programming", "coefficients_us": [0.2, 1.0, -0.5], "g_max_ref_us": 20.0},
-                                {"kind": "pcm_read_1f", "q_coefficient": 0.0176, "q_max": 0.4, "t_read_s": 1e-6}]},
-                     id="scaled-read-noise"),
-        pytest.param({"dac": {"bits": 6, "bound": 2.0}, "adc": None, "tile": {"rows": 128, "cols": 64},
-                      "noise": [{"kind": "weight_read_noise", "sigma": 0.02}]}, id="fixed-dac-no-adc"),
-        pytest.param({"dac": {"bits": None}, "adc": {"bits": 10, "bound": 20.0},
-                      "noise": [{"kind": "output_noise", "sigma": 0.01, "relative_to": "out_bound"}]},
-                     id="output-noise-relative-to-bound"),
+        pytest.param(
+            {
+                "technology": "rram",
+                "mapping": {"g_max_us": 90.0},
+                "noise": [{"kind": "rram_cmo", "a": 0.0113, "b": 0.0112}],
+            },
+            id="cmo",
+        ),
+        pytest.param(
+            {
+                "noise": [{"kind": "pcm_drift", "nu_mean": 0.05, "nu_std": 0.01, "compensation": False}],
+                "t_inference_s": 86400,
+            },
+            id="fixed-nu-drift",
+        ),
+        pytest.param(
+            {
+                "mapping": {"g_max_us": 30.0, "scale": "per_tensor"},
+                "noise": [
+                    {"kind": "pcm_programming", "coefficients_us": [0.2, 1.0, -0.5], "g_max_ref_us": 20.0},
+                    {"kind": "pcm_read_1f", "q_coefficient": 0.0176, "q_max": 0.4, "t_read_s": 1e-6},
+                ],
+            },
+            id="scaled-read-noise",
+        ),
+        pytest.param(
+            {
+                "dac": {"bits": 6, "bound": 2.0},
+                "adc": None,
+                "tile": {"rows": 128, "cols": 64},
+                "noise": [{"kind": "weight_read_noise", "sigma": 0.02}],
+            },
+            id="fixed-dac-no-adc",
+        ),
+        pytest.param(
+            {
+                "dac": {"bits": None},
+                "adc": {"bits": 10, "bound": 20.0},
+                "noise": [{"kind": "output_noise", "sigma": 0.01, "relative_to": "out_bound"}],
+            },
+            id="output-noise-relative-to-bound",
+        ),
     ],
 )
 def test_profiles_beyond_the_shipped_ones_round_trip(fields: dict[str, Any]) -> None:
@@ -124,7 +160,10 @@ def test_profiles_beyond_the_shipped_ones_round_trip(fields: dict[str, Any]) -> 
         ({"noise_scale": 2.0}, "noise_scale 2"),
         ({"noise": [{"kind": "pcm_drift", "nu_mean": 0.05}]}, "only one of nu_mean/nu_std"),
         ({"noise": [{"kind": "pcm_read_1f", "q_exponent": 0.5}]}, "q_exponent other than 0.65"),
-        ({"technology": "rram", "noise": [{"kind": "rram_relaxation"}], "t_inference_s": 3600}, "1, 86400, 172800 s only"),
+        (
+            {"technology": "rram", "noise": [{"kind": "rram_relaxation"}], "t_inference_s": 3600},
+            "1, 86400, 172800 s only",
+        ),
         ({"noise": [{"kind": "pcm_programming"}, {"kind": "rram_cmo"}]}, "one device noise model"),
         ({"adc": {"bits": 8, "per_row": True}}, "adc.per_row"),
         ({"dac": None, "adc": {"bits": 8}}, "dac null"),
@@ -142,15 +181,38 @@ def test_to_aihwkit_refuses_what_aihwkit_cannot_express(fields: dict[str, Any], 
 RASCH_2023 = {
     "type": "InferenceRPUConfig",
     "forward": {
-        "is_perfect": False, "inp_res": 1 / 254, "inp_bound": 1.0, "out_res": 1 / 254, "out_bound": 10.0,
-        "out_noise": 0.04, "w_noise": 0.0175, "w_noise_type": "WeightNoiseType.ADDITIVE_CONSTANT",
-        "bound_management": "BoundManagementType.NONE", "noise_management": "NoiseManagementType.ABS_MAX",
-        "ir_drop": 0.0, "inp_noise": 0.0, "ir_drop_g_ratio": 571428.57, "max_bm_factor": 1000,
+        "is_perfect": False,
+        "inp_res": 1 / 254,
+        "inp_bound": 1.0,
+        "out_res": 1 / 254,
+        "out_bound": 10.0,
+        "out_noise": 0.04,
+        "w_noise": 0.0175,
+        "w_noise_type": "WeightNoiseType.ADDITIVE_CONSTANT",
+        "bound_management": "BoundManagementType.NONE",
+        "noise_management": "NoiseManagementType.ABS_MAX",
+        "ir_drop": 0.0,
+        "inp_noise": 0.0,
+        "ir_drop_g_ratio": 571428.57,
+        "max_bm_factor": 1000,
     },
-    "mapping": {"max_input_size": 512, "max_output_size": 512, "digital_bias": True,
-                "weight_scaling_omega": 1.0, "weight_scaling_columnwise": True, "learn_out_scaling": True},
-    "noise_model": {"type": "PCMLikeNoiseModel", "g_max": 25.0, "prog_noise_scale": 1.5,
-                    "read_noise_scale": 0.5, "drift_scale": 1.0, "t_0": 20.0, "t_read": 250e-9},
+    "mapping": {
+        "max_input_size": 512,
+        "max_output_size": 512,
+        "digital_bias": True,
+        "weight_scaling_omega": 1.0,
+        "weight_scaling_columnwise": True,
+        "learn_out_scaling": True,
+    },
+    "noise_model": {
+        "type": "PCMLikeNoiseModel",
+        "g_max": 25.0,
+        "prog_noise_scale": 1.5,
+        "read_noise_scale": 0.5,
+        "drift_scale": 1.0,
+        "t_0": 20.0,
+        "t_read": 250e-9,
+    },
     "drift_compensation": {"type": "GlobalDriftCompensation"},
     "clip": {"type": "WeightClipType.FIXED_VALUE", "fixed_value": 1.0},
     "modifier": {"type": "WeightModifierType.ADD_NORMAL", "std_dev": 0.1},
@@ -181,8 +243,15 @@ def test_a_hardware_aware_training_preset_translates_field_by_field() -> None:
 
 @pytest.mark.parametrize(
     "inp_res,bits,rounded",
-    [(1 / 126, 7, False), (126, 7, False), (1 / 254, 8, False), (0.01, 7, True), (2, 2, False), (0, None, False),
-     (-1, None, False)],
+    [
+        (1 / 126, 7, False),
+        (126, 7, False),
+        (1 / 254, 8, False),
+        (0.01, 7, True),
+        (2, 2, False),
+        (0, None, False),
+        (-1, None, False),
+    ],
 )
 def test_resolution_becomes_bits(inp_res: float, bits: int | None, rounded: bool) -> None:
     t = from_aihwkit({"forward": {"inp_res": inp_res, "bound_management": "NONE"}, "noise_model": None}, name="x")
@@ -202,18 +271,32 @@ def test_absent_fields_take_aihwkit_defaults() -> None:
 
 
 def test_is_perfect_turns_off_the_periphery() -> None:
-    p = from_aihwkit({"forward": {"is_perfect": True, "out_noise": 0.1}, "noise_model": None,
-                      "mapping": {"max_input_size": 0, "max_output_size": 0}}, name="perfect").profile
+    p = from_aihwkit(
+        {
+            "forward": {"is_perfect": True, "out_noise": 0.1},
+            "noise_model": None,
+            "mapping": {"max_input_size": 0, "max_output_size": 0},
+        },
+        name="perfect",
+    ).profile
     assert (p.dac, p.adc, p.tile, p.noise, p.technology) == (None, None, None, [], "generic")
 
 
 def test_everything_that_cannot_be_translated_is_refused_at_once_each_with_a_reason() -> None:
     config = {
-        "forward": {"w_noise": 0.02, "w_noise_type": "PCM_READ", "ir_drop": 1.0, "bound_management": "ITERATIVE",
-                    "colour": "blue"},
+        "forward": {
+            "w_noise": 0.02,
+            "w_noise_type": "PCM_READ",
+            "ir_drop": 1.0,
+            "bound_management": "ITERATIVE",
+            "colour": "blue",
+        },
         "mapping": {"digital_bias": False, "weight_scaling_omega": 0.6},
-        "noise_model": {"type": "PCMLikeNoiseModel", "drift_scale": 0.5,
-                        "g_converter": {"type": "DualPairConductanceConverter"}},
+        "noise_model": {
+            "type": "PCMLikeNoiseModel",
+            "drift_scale": 0.5,
+            "g_converter": {"type": "DualPairConductanceConverter"},
+        },
         "drift_compensation": {"type": "PerColumnDriftCompensation"},
         "tile_size": 3,
     }
@@ -245,18 +328,29 @@ def test_everything_that_cannot_be_translated_is_refused_at_once_each_with_a_rea
 
 
 def test_wan2022_takes_its_time_from_t_inference() -> None:
-    published = {"1": [0.348, 16.030, -43.853, 45.393, -16.815], "86400.0": [0.701, 22.086, -50.773, 47.095, -16.458],
-                 "172800": [0.782, 20.274, -43.507, 37.062, -11.934]}  # JSON keys are strings
-    config = {"noise_model": {"type": "ReRamWan2022NoiseModel", "g_max": 40.0, "coeff_dic": published,
-                              "coeff_g_max_reference": 40.0},
-              "drift_compensation": None, "forward": {"w_noise": 0.01, "w_noise_type": "ADDITIVE_CONSTANT",
-                                                      "bound_management": "NONE"},
-              "t_inference": 86400}
+    published = {
+        "1": [0.348, 16.030, -43.853, 45.393, -16.815],
+        "86400.0": [0.701, 22.086, -50.773, 47.095, -16.458],
+        "172800": [0.782, 20.274, -43.507, 37.062, -11.934],
+    }  # JSON keys are strings
+    config = {
+        "noise_model": {
+            "type": "ReRamWan2022NoiseModel",
+            "g_max": 40.0,
+            "coeff_dic": published,
+            "coeff_g_max_reference": 40.0,
+        },
+        "drift_compensation": None,
+        "forward": {"w_noise": 0.01, "w_noise_type": "ADDITIVE_CONSTANT", "bound_management": "NONE"},
+        "t_inference": 86400,
+    }
     p = from_aihwkit(config, name="neurram").profile
     assert p.technology == "rram" and p.t_inference_s == 86400 and p.mapping.g_max_us == 40.0
     assert p.kinds() == ["rram_relaxation", "weight_read_noise", "output_noise"]
     assert p.noise[0].g_max_ref_us == 40.0
-    with pytest.raises(BridgeError, match="t_inference: 3600 s: ReRamWan2022NoiseModel is defined at 1, 86400 and 172800 s only"):
+    with pytest.raises(
+        BridgeError, match="t_inference: 3600 s: ReRamWan2022NoiseModel is defined at 1, 86400 and 172800 s only"
+    ):
         from_aihwkit({**config, "t_inference": 3600}, name="neurram")
     changed = {**published, "1": [0.3, 16.0, -43.0, 45.0, -16.0]}
     with pytest.raises(BridgeError, match="only the published polynomials"):
@@ -268,8 +362,14 @@ def test_cmo_needs_its_decay_and_read_noise_off_and_keeps_the_programming_noise_
     with pytest.raises(BridgeError) as info:
         from_aihwkit({"noise_model": model, "drift_compensation": None}, name="cmo")
     assert [r.split(":")[0] for r in info.value.reasons] == ["noise_model.drift_scale", "noise_model.read_noise_scale"]
-    t = from_aihwkit({"noise_model": {**model, "drift_scale": 0, "read_noise_scale": 0}, "drift_compensation": None,
-                      "forward": {"bound_management": "NONE"}}, name="cmo")
+    t = from_aihwkit(
+        {
+            "noise_model": {**model, "drift_scale": 0, "read_noise_scale": 0},
+            "drift_compensation": None,
+            "forward": {"bound_management": "NONE"},
+        },
+        name="cmo",
+    )
     entry = t.profile.noise[0]
     # aihwkit's default acceptance_range 0.02 is not a key of {0.2, 2}: it takes 0.2 (percent).
     assert entry.kind == "rram_cmo"
@@ -279,21 +379,35 @@ def test_cmo_needs_its_decay_and_read_noise_off_and_keeps_the_programming_noise_
 
 
 def test_custom_drift_with_constant_nu_folds_the_drift_scale() -> None:
-    model = {"type": "CustomDriftPCMLikeNoiseModel", "prog_noise_scale": 0, "read_noise_scale": 0, "drift_scale": 2.0,
-             "custom_drift_model": {"g_lst": [0, 25], "nu_mean_lst": [0.03, 0.03], "nu_std_lst": [0.01, 0.01]}}
+    model = {
+        "type": "CustomDriftPCMLikeNoiseModel",
+        "prog_noise_scale": 0,
+        "read_noise_scale": 0,
+        "drift_scale": 2.0,
+        "custom_drift_model": {"g_lst": [0, 25], "nu_mean_lst": [0.03, 0.03], "nu_std_lst": [0.01, 0.01]},
+    }
     drift = from_aihwkit({"noise_model": model, "forward": {"bound_management": "NONE"}}, name="c").profile.noise[0]
     assert (drift.nu_mean, drift.nu_std, drift.compensation) == (0.06, 0.02, True)
-    varying = {**model, "custom_drift_model": {"g_lst": [0, 25], "nu_mean_lst": [0.03, 0.05], "nu_std_lst": [0.01, 0.01]}}
+    varying = {
+        **model,
+        "custom_drift_model": {"g_lst": [0, 25], "nu_mean_lst": [0.03, 0.05], "nu_std_lst": [0.01, 0.01]},
+    }
     with pytest.raises(BridgeError, match="nu varies with conductance"):
         from_aihwkit({"noise_model": varying}, name="c")
 
 
 def test_the_bridge_reads_dicts_only(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-c", "import sys, hwprofiles.aihwkit_bridge as b, hwprofiles;"
-         "b.from_aihwkit(b.to_aihwkit(hwprofiles.load_profile('pcm-joshi2020')), name='x');"
-         "print('aihwkit' in sys.modules, 'torch' in sys.modules)"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-c",
+            "import sys, hwprofiles.aihwkit_bridge as b, hwprofiles;"
+            "b.from_aihwkit(b.to_aihwkit(hwprofiles.load_profile('pcm-joshi2020')), name='x');"
+            "print('aihwkit' in sys.modules, 'torch' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["False", "False"]
@@ -317,7 +431,9 @@ def test_cli_imports_an_aihwkit_file_with_notes(cli, tmp_path: Path, monkeypatch
     assert (tmp_path / "elsewhere" / "hwa-preset.yaml").is_file()
 
 
-def test_cli_refusal_is_one_error_block_and_lenient_imports(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_refusal_is_one_error_block_and_lenient_imports(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HWPROFILES_USER_DIR", str(tmp_path / "user"))
     src = tmp_path / "cfg.json"
     src.write_text(json.dumps({"forward": {"ir_drop": 1.0, "bound_management": "NONE"}, "noise_model": None}))

@@ -146,9 +146,19 @@ def test_adc_bound_per_row_scales_with_the_rows_in_use() -> None:
 
 
 # -- tiles ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("fan_in, rows, tiles", [
-    (10, None, 1), (0, 4, 1), (1, 4, 1), (4, 4, 1), (5, 4, 2), (512, 512, 1), (513, 512, 2), (1200, 255, 5),
-])
+@pytest.mark.parametrize(
+    "fan_in, rows, tiles",
+    [
+        (10, None, 1),
+        (0, 4, 1),
+        (1, 4, 1),
+        (4, 4, 1),
+        (5, 4, 2),
+        (512, 512, 1),
+        (513, 512, 2),
+        (1200, 255, 5),
+    ],
+)
 def test_n_tiles(fan_in: int, rows: int | None, tiles: int) -> None:
     assert analog.n_tiles(fan_in, rows) == tiles
 
@@ -181,8 +191,8 @@ def test_conv_tiles_split_each_groups_channels_evenly(channels: int, groups: int
     for g in range(groups):
         for t in range(tiles):
             block = slice(t * c_t, min(c_g, (t + 1) * c_t))
-            xg = x[:, g * c_g:(g + 1) * c_g][:, block]
-            wg = w[g * o_g:(g + 1) * o_g][:, block]
+            xg = x[:, g * c_g : (g + 1) * c_g][:, block]
+            wg = w[g * o_g : (g + 1) * o_g][:, block]
             expected = F.conv2d(xg, wg, None, **args) if xg.shape[1] else torch.zeros_like(parts[:, g, t])
             torch.testing.assert_close(parts[:, g, t], expected)
 

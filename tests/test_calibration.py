@@ -13,11 +13,11 @@ import math
 import pytest
 import torch
 import torch.nn as nn
+from helpers import make_profile
 
 import hwprofiles
 from hwprofiles.nn import analog
 from hwprofiles.nn.convert import analog_products
-from helpers import make_profile
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -97,7 +97,9 @@ def test_calibration_batches_must_be_finite_and_present() -> None:
     noisy = hwprofiles.to_noisy(mlp(), "pcm-joshi2020")
     bad = TRAIN[1].clone()
     bad[5, 3] = float("nan")
-    with pytest.raises(ValueError, match=r"calibration batch 1 holds 1 non-finite value\(s\) \(NaN or inf\) in sample\(s\) 5"):
+    with pytest.raises(
+        ValueError, match=r"calibration batch 1 holds 1 non-finite value\(s\) \(NaN or inf\) in sample\(s\) 5"
+    ):
         hwprofiles.calibrate(noisy, [TRAIN[0], bad])
     with pytest.raises(ValueError, match="at least one batch"):
         hwprofiles.calibrate(noisy, [])
@@ -143,13 +145,21 @@ def test_a_nit_state_dict_loads_into_the_float_model_for_evaluation() -> None:
 
 def test_resume_reads_the_bounds_of_checkpoints_written_before_they_were_buffers(tmp_path) -> None:
     from hwprofiles.data import load_dataset
-    from hwprofiles.train import TrainConfig, load_checkpoint, train
-    from hwprofiles.train import loop
+    from hwprofiles.train import TrainConfig, load_checkpoint, loop, train
     from hwprofiles.train.checkpoint import save_checkpoint
 
     synthetic = load_dataset("synthetic", seed=0, train_subset=256, test_subset=64)
-    cfg = TrainConfig(model="lenet5", dataset="synthetic", width=0.5, epochs=2, batch_size=64, lr=5e-3, seed=3,
-                      method="nit", profile="pcm-joshi2020")
+    cfg = TrainConfig(
+        model="lenet5",
+        dataset="synthetic",
+        width=0.5,
+        epochs=2,
+        batch_size=64,
+        lr=5e-3,
+        seed=3,
+        method="nit",
+        profile="pcm-joshi2020",
+    )
     train(cfg, tmp_path / "straight.pt", data=synthetic, progress=False)
     path = tmp_path / "old.pt"
     real_save = loop.save_checkpoint
@@ -178,14 +188,19 @@ def test_resume_reads_the_bounds_of_checkpoints_written_before_they_were_buffers
 
 
 # -- non-finite values -------------------------------------------------------------------------
-@pytest.mark.parametrize("profile", ["pcm-joshi2020", "photonic-mzi", "rram-neurram", "sram-cim-8bit", "gaussian-additive"])
+@pytest.mark.parametrize(
+    "profile", ["pcm-joshi2020", "photonic-mzi", "rram-neurram", "sram-cim-8bit", "gaussian-additive"]
+)
 def test_a_nan_in_one_sample_of_the_input_is_refused(profile: str) -> None:
     noisy = hwprofiles.to_noisy(mlp(), profile, calibration=TRAIN).eval()
     x = TEST[:8].clone()
     x[2, 7] = float("nan")
     x[6, 0] = float("inf")
-    with pytest.raises(ValueError, match=r"holds 2 non-finite value\(s\) \(NaN or inf\) in sample\(s\) 2, 6 "
-                                         r"\(index along dim 0, of 8\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"holds 2 non-finite value\(s\) \(NaN or inf\) in sample\(s\) 2, 6 "
+        r"\(index along dim 0, of 8\)",
+    ):
         with torch.no_grad():
             noisy(x)
 

@@ -138,10 +138,14 @@ def test_t_inference_s_passed_to_program_changes_drift() -> None:
 
 
 def test_uncompensated_drift_shrinks_outputs_over_time() -> None:
-    drift = hwprofiles.parse_profile({
-        "name": "drift", "technology": "pcm", "description": "drift only",
-        "noise": [{"kind": "pcm_drift", "compensation": False}],
-    })
+    drift = hwprofiles.parse_profile(
+        {
+            "name": "drift",
+            "technology": "pcm",
+            "description": "drift only",
+            "noise": [{"kind": "pcm_drift", "compensation": False}],
+        }
+    )
     model = converted(drift, seed=5)
     sizes = []
     for t_s in (1.0, 3600.0, 86_400.0):

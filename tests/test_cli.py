@@ -39,8 +39,13 @@ def test_profiles_list_shows_every_profile_with_its_numbers(cli) -> None:
     row = next(line for line in result.stdout.splitlines() if " pcm-joshi2020 " in line)
     cells = [c.strip() for c in row.strip("│ ").split("│")]
     assert cells == [
-        "pcm-joshi2020", "pcm", "8", "8", "512",
-        "pcm_programming, pcm_drift, pcm_read_1f, weight_read_noise, output_noise", "builtin",
+        "pcm-joshi2020",
+        "pcm",
+        "8",
+        "8",
+        "512",
+        "pcm_programming, pcm_drift, pcm_read_1f, weight_read_noise, output_noise",
+        "builtin",
     ]
 
 
@@ -49,7 +54,15 @@ def test_profiles_dir_adds_profiles_and_names_their_provider(cli, tmp_path: Path
     result = cli("--profiles-dir", tmp_path, "profiles", "list")
     assert result.exit_code == 0, result.output
     row = next(line for line in result.stdout.splitlines() if " lab-device " in line)
-    assert [c.strip() for c in row.strip("│ ").split("│")] == ["lab-device", "rram", "5", "-", "-", "-", "--profiles-dir"]
+    assert [c.strip() for c in row.strip("│ ").split("│")] == [
+        "lab-device",
+        "rram",
+        "5",
+        "-",
+        "-",
+        "-",
+        "--profiles-dir",
+    ]
 
 
 def test_profiles_dir_must_exist(cli, tmp_path: Path) -> None:

@@ -6,8 +6,22 @@ import json
 
 import pytest
 
-TRAIN = ["train", "--dataset", "synthetic", "--model", "lenet5", "--width", "0.5", "--epochs", "2",
-         "--batch-size", "32", "--lr", "5e-3", "--quiet"]
+TRAIN = [
+    "train",
+    "--dataset",
+    "synthetic",
+    "--model",
+    "lenet5",
+    "--width",
+    "0.5",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "32",
+    "--lr",
+    "5e-3",
+    "--quiet",
+]
 
 
 @pytest.fixture
@@ -33,11 +47,27 @@ def test_train_eval_sweep_and_export(cli, workdir):
     ok(cli(*TRAIN, "-o", "clean.pt"))
     ok(cli(*TRAIN, "--method", "nit", "--profile", "gaussian-additive", "-o", "nit.pt"))
     ok(cli(*TRAIN, "--method", "qat", "--bits", "4", "--act-scale", "0.5", "-o", "qat.pt"))
-    result = ok(cli("eval", "clean.pt", "nit.pt", "qat.pt", "-p", "gaussian-additive", "-p", "rram-hfox", "-k", "2",
-                    "--quiet", "--json", "eval.json"))
+    result = ok(
+        cli(
+            "eval",
+            "clean.pt",
+            "nit.pt",
+            "qat.pt",
+            "-p",
+            "gaussian-additive",
+            "-p",
+            "rram-hfox",
+            "-k",
+            "2",
+            "--quiet",
+            "--json",
+            "eval.json",
+        )
+    )
     rows = json.loads((workdir / "eval.json").read_text())
     assert {(r["trained"], r["profile"]) for r in rows} == {
-        (t, p) for t in ("clean", "nit:gaussian-additive", "qat") for p in ("gaussian-additive", "rram-hfox")}
+        (t, p) for t in ("clean", "nit:gaussian-additive", "qat") for p in ("gaussian-additive", "rram-hfox")
+    }
     assert all(r["n"] == 2 and r["ci_low"] <= r["mean"] <= r["ci_high"] for r in rows)
     assert "95% CI" in result.stdout
 
@@ -50,7 +80,9 @@ def test_train_eval_sweep_and_export(cli, workdir):
     times = json.loads((workdir / "sw" / "sweep-time-pcm-joshi2020.json").read_text())
     assert [p["x"] for p in times["models"]["clean"]["points"]] == [1.0, 3600.0, 86400.0, 2592000.0, 31536000.0]
     ok(cli("sweep", "clean.pt", "--over", "layer", "-p", "gaussian-additive", "-k", "1", "--quiet", "-o", "sw"))
-    layers = json.loads((workdir / "sw" / "sweep-layer-gaussian-additive.json").read_text())["models"]["clean"]["layers"]
+    layers = json.loads((workdir / "sw" / "sweep-layer-gaussian-additive.json").read_text())["models"]["clean"][
+        "layers"
+    ]
     assert "<input>" in layers and len(layers) > 5
     assert (workdir / "sw" / "sweep-layer-gaussian-additive-clean.png").exists()
 
@@ -63,10 +95,36 @@ def test_train_eval_sweep_and_export(cli, workdir):
 
 
 def test_transfer_writes_matrix_files(cli, workdir):
-    result = ok(cli("transfer", "--dataset", "synthetic", "--width", "0.5", "--epochs", "1", "--batch-size", "32",
-                    "--lr", "5e-3", "--train-profile", "gaussian-additive", "--train-profile", "rram-hfox",
-                    "--eval-profile", "gaussian-additive", "--eval-profile", "rram-hfox", "--eval-profile", "ideal",
-                    "-k", "2", "--quiet", "-o", "tr"))
+    result = ok(
+        cli(
+            "transfer",
+            "--dataset",
+            "synthetic",
+            "--width",
+            "0.5",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "32",
+            "--lr",
+            "5e-3",
+            "--train-profile",
+            "gaussian-additive",
+            "--train-profile",
+            "rram-hfox",
+            "--eval-profile",
+            "gaussian-additive",
+            "--eval-profile",
+            "rram-hfox",
+            "--eval-profile",
+            "ideal",
+            "-k",
+            "2",
+            "--quiet",
+            "-o",
+            "tr",
+        )
+    )
     assert "Transfer efficiency" in result.stdout and "Worst off-diagonal" in result.stdout
     data = json.loads((workdir / "tr" / "transfer.json").read_text())
     assert data["rows"] == ["clean", "qat", "nit:gaussian-additive", "nit:rram-hfox"]
@@ -76,10 +134,36 @@ def test_transfer_writes_matrix_files(cli, workdir):
     for name in ("transfer.csv", "transfer.md", "transfer.png", "transfer-efficiency.png"):
         assert (workdir / "tr" / name).stat().st_size > 0
     # A second run reuses the finished checkpoints and the stored chip instances.
-    again = ok(cli("transfer", "--dataset", "synthetic", "--width", "0.5", "--epochs", "1", "--batch-size", "32",
-                   "--lr", "5e-3", "--train-profile", "gaussian-additive", "--train-profile", "rram-hfox",
-                   "--eval-profile", "gaussian-additive", "--eval-profile", "rram-hfox", "--eval-profile", "ideal",
-                   "-k", "2", "--quiet", "-o", "tr"))
+    again = ok(
+        cli(
+            "transfer",
+            "--dataset",
+            "synthetic",
+            "--width",
+            "0.5",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "32",
+            "--lr",
+            "5e-3",
+            "--train-profile",
+            "gaussian-additive",
+            "--train-profile",
+            "rram-hfox",
+            "--eval-profile",
+            "gaussian-additive",
+            "--eval-profile",
+            "rram-hfox",
+            "--eval-profile",
+            "ideal",
+            "-k",
+            "2",
+            "--quiet",
+            "-o",
+            "tr",
+        )
+    )
     assert again.stdout.count("reusing finished checkpoint") == 4
     assert json.loads((workdir / "tr" / "transfer.json").read_text())["accuracy"] == data["accuracy"]
 
@@ -89,8 +173,17 @@ def test_missing_data_says_where_it_looked_and_how_to_get_it(cli, workdir, monke
 
     monkeypatch.setattr(locate, "DEBIAN_DATASET_DIRS", {k: workdir / "nowhere" for k in locate.DEBIAN_DATASET_DIRS})
     monkeypatch.setenv("XDG_CACHE_HOME", str(workdir / "cache"))
-    result = failed(cli("train", "--dataset", "fashion-mnist", "--data-root", str(workdir), "--quiet",
-                        env={"XDG_CACHE_HOME": str(workdir / "cache")}))
+    result = failed(
+        cli(
+            "train",
+            "--dataset",
+            "fashion-mnist",
+            "--data-root",
+            str(workdir),
+            "--quiet",
+            env={"XDG_CACHE_HOME": str(workdir / "cache")},
+        )
+    )
     assert "apt-get install dataset-fashion-mnist" in result.stderr and "--data-root" in result.stderr
     assert str(workdir) in result.stderr
 

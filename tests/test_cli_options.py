@@ -6,11 +6,10 @@ import re
 
 import pytest
 import torch
+from test_cli_experiments import TRAIN, ok
 
 from hwprofiles.errors import HwProfilesError
 from hwprofiles.train import TrainConfig, load_checkpoint
-
-from test_cli_experiments import TRAIN, ok
 
 
 @pytest.fixture
@@ -29,8 +28,23 @@ def usage_error(result, *needles: str):
 
 
 def test_optimizer_and_schedule_are_choices_case_insensitive(cli, workdir):
-    ok(cli(*TRAIN, "--epochs", "1", "--optimizer", "SGD", "--schedule", "Ramp", "--method", "nit",
-           "--profile", "gaussian-additive", "-o", "m.pt"))
+    ok(
+        cli(
+            *TRAIN,
+            "--epochs",
+            "1",
+            "--optimizer",
+            "SGD",
+            "--schedule",
+            "Ramp",
+            "--method",
+            "nit",
+            "--profile",
+            "gaussian-additive",
+            "-o",
+            "m.pt",
+        )
+    )
     config = load_checkpoint(workdir / "m.pt")["meta"]["config"]
     assert (config["optimizer"], config["schedule"]) == ("sgd", "ramp")
     usage_error(cli(*TRAIN, "--optimizer", "nosuch"), "nosuch", "adam", "sgd")
@@ -78,12 +92,28 @@ def test_eval_lists_what_was_converted_and_warns_of_float_layers(cli, workdir, m
         "        self.mix = nn.Bilinear(8, 8, 10)\n"
         "    def forward(self, x):\n"
         "        h = self.fc(x.flatten(1))\n"
-        "        return self.mix(h, h)\n")
+        "        return self.mix(h, h)\n"
+    )
     monkeypatch.syspath_prepend(str(workdir))
     import bilinear
 
     torch.save(bilinear.Net().state_dict(), workdir / "w.pt")
-    result = ok(cli("eval", "--model", "bilinear:Net", "--weights", "w.pt", "--dataset", "synthetic", "-p",
-                    "gaussian-additive", "-k", "1", "--quiet", "--conversion"))
+    result = ok(
+        cli(
+            "eval",
+            "--model",
+            "bilinear:Net",
+            "--weights",
+            "w.pt",
+            "--dataset",
+            "synthetic",
+            "-p",
+            "gaussian-additive",
+            "-k",
+            "1",
+            "--quiet",
+            "--conversion",
+        )
+    )
     assert "mix" in result.stdout and "float: no noisy twin" in result.stdout
     assert result.stderr.count("warning:") == 1 and "mix" in result.stderr and "Traceback" not in result.stderr

@@ -53,8 +53,9 @@ def test_every_registered_kind_conforms(kind: str) -> None:
 
 
 def test_the_kit_runs_on_an_explicit_device_and_records_skips() -> None:
-    report = check_noise_kind("weight_read_noise", {"sigma": 0.02}, device=torch.device("cpu"),
-                              skip={"finite": "checked elsewhere"})
+    report = check_noise_kind(
+        "weight_read_noise", {"sigma": 0.02}, device=torch.device("cpu"), skip={"finite": "checked elsewhere"}
+    )
     assert "finite" not in report.passed
     assert report.skipped == {"finite": "checked elsewhere"}
     assert "skip  finite: checked elsewhere" in str(report)
@@ -153,16 +154,20 @@ class ChangesShape(NoiseKind):
 
 
 @pytest.mark.usefixtures("clean_hwprofiles")
-@pytest.mark.parametrize("implementation, check, says", [
-    (GlobalGenerator, "stage_effects", "never from torch's global generator"),
-    (IgnoresScale, "stage_effects", "at noise_scale 0 outputs() must leave its tensor unchanged"),
-    (UndeclaredStage, "stages_declared", "overrides read() but does not declare 'read'"),
-    (InPlace, "stage_effects", "read() changed its input tensor in place"),
-    (NanAtZero, "finite", "with zero weights, eval mode: the output holds NaN or inf"),
-    (OwnFixedGenerator, "seeds", "seeds 1 and 2 gave the same output"),
-    (CutsTheGraph, "gradients", "the output does not require grad in training mode"),
-    (ChangesShape, "stage_effects", "tile_outputs() returned shape (4, 8), torch.float64"),
-], ids=lambda v: v.__name__ if isinstance(v, type) else None)
+@pytest.mark.parametrize(
+    "implementation, check, says",
+    [
+        (GlobalGenerator, "stage_effects", "never from torch's global generator"),
+        (IgnoresScale, "stage_effects", "at noise_scale 0 outputs() must leave its tensor unchanged"),
+        (UndeclaredStage, "stages_declared", "overrides read() but does not declare 'read'"),
+        (InPlace, "stage_effects", "read() changed its input tensor in place"),
+        (NanAtZero, "finite", "with zero weights, eval mode: the output holds NaN or inf"),
+        (OwnFixedGenerator, "seeds", "seeds 1 and 2 gave the same output"),
+        (CutsTheGraph, "gradients", "the output does not require grad in training mode"),
+        (ChangesShape, "stage_effects", "tile_outputs() returned shape (4, 8), torch.float64"),
+    ],
+    ids=lambda v: v.__name__ if isinstance(v, type) else None,
+)
 def test_the_kit_names_what_a_broken_kind_gets_wrong(implementation: type, check: str, says: str) -> None:
     register_noise_model(BrokenEntry, implementation, owner="lab")
     with pytest.raises(ConformanceError) as info:

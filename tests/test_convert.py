@@ -3,16 +3,17 @@ layer type, tiling, every-layer placement and the hwprofiles_swap_layer plugin h
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import torch
 import torch.nn as nn
 import torchvision
+from helpers import make_profile
 
 import hwprofiles
 from hwprofiles.nn.layers import NoisyConv1d, NoisyConv2d, NoisyLayerMixin, NoisyLinear
-from helpers import make_profile
 
 # Small tensors: one thread avoids thread-pool overhead, which dominates on a loaded CPU.
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -138,7 +139,11 @@ def test_state_dict_keys_are_those_of_the_float_model_plus_input_bounds() -> Non
     noisy = hwprofiles.to_noisy(model, "pcm-joshi2020")
     keys = list(noisy.state_dict())
     assert [k for k in keys if not k.endswith(".mvm.input_bound")] == list(model.state_dict())
-    assert [k for k in keys if k.endswith(".mvm.input_bound")] == ["0.mvm.input_bound", "3.mvm.input_bound", "6.mvm.input_bound"]
+    assert [k for k in keys if k.endswith(".mvm.input_bound")] == [
+        "0.mvm.input_bound",
+        "3.mvm.input_bound",
+        "6.mvm.input_bound",
+    ]
     noisy.load_state_dict(model.state_dict())  # float checkpoints load into the twin (strict)
 
 
@@ -261,9 +266,17 @@ def test_every_layer_places_noise_at_input_linear_and_relu(placement: str, sites
     assert float(error.var()) == pytest.approx(sites * sigma**2, rel=0.02)
 
 
-@pytest.mark.parametrize("layer", [
-    nn.BatchNorm1d(4), nn.ReLU(), nn.MaxPool1d(1), nn.AvgPool1d(1), nn.AdaptiveAvgPool1d(16),
-], ids=lambda m: type(m).__name__)
+@pytest.mark.parametrize(
+    "layer",
+    [
+        nn.BatchNorm1d(4),
+        nn.ReLU(),
+        nn.MaxPool1d(1),
+        nn.AvgPool1d(1),
+        nn.AdaptiveAvgPool1d(16),
+    ],
+    ids=lambda m: type(m).__name__,
+)
 def test_every_layer_adds_noise_after_normalisation_activation_and_pooling(layer: nn.Module) -> None:
     sigma = 0.1
     profile = make_profile([{"kind": "gaussian_additive", "sigma": sigma}], placement="every_layer")
@@ -291,13 +304,17 @@ def test_tiled_linear_equals_the_untiled_product() -> None:
         torch.testing.assert_close(noisy(x), model(x), rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("make_conv, shape, rows, tiles", [
-    (lambda: nn.Conv2d(8, 16, 3, padding=1), (2, 8, 6, 6), 20, 4),
-    (lambda: nn.Conv2d(8, 16, 3, padding=1, groups=2), (2, 8, 6, 6), 18, 2),
-    (lambda: nn.Conv2d(8, 8, 3, padding=1, groups=8), (2, 8, 6, 6), 4, 1),  # a kernel is never split
-    (lambda: nn.Conv2d(6, 4, 3, stride=2, dilation=2, padding=2, padding_mode="reflect"), (2, 6, 9, 9), 9, 6),
-    (lambda: nn.Conv1d(6, 4, 3), (2, 6, 10), 6, 3),
-], ids=["plain", "groups2", "depthwise", "stride-dilation-reflect", "conv1d"])
+@pytest.mark.parametrize(
+    "make_conv, shape, rows, tiles",
+    [
+        (lambda: nn.Conv2d(8, 16, 3, padding=1), (2, 8, 6, 6), 20, 4),
+        (lambda: nn.Conv2d(8, 16, 3, padding=1, groups=2), (2, 8, 6, 6), 18, 2),
+        (lambda: nn.Conv2d(8, 8, 3, padding=1, groups=8), (2, 8, 6, 6), 4, 1),  # a kernel is never split
+        (lambda: nn.Conv2d(6, 4, 3, stride=2, dilation=2, padding=2, padding_mode="reflect"), (2, 6, 9, 9), 9, 6),
+        (lambda: nn.Conv1d(6, 4, 3), (2, 6, 10), 6, 3),
+    ],
+    ids=["plain", "groups2", "depthwise", "stride-dilation-reflect", "conv1d"],
+)
 def test_tiled_conv_equals_the_float_conv(make_conv, shape: tuple[int, ...], rows: int, tiles: int) -> None:
     torch.manual_seed(0)
     model = nn.Sequential(make_conv()).double()

@@ -259,9 +259,7 @@ def test_root_replaces_env_which_comes_before_cache(
     assert load_dataset().source == str(isolated / "FashionMNIST" / "raw")
 
 
-def test_debian_directory_comes_before_cache(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated: Path
-) -> None:
+def test_debian_directory_comes_before_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated: Path) -> None:
     make_idx_root(tmp_path / "debian-root")
     flat = tmp_path / "debian"
     (tmp_path / "debian-root" / "FashionMNIST" / "raw").rename(flat)  # Debian's layout is flat
@@ -418,9 +416,7 @@ def test_download_saves_into_root_and_loads(tmp_path: Path, monkeypatch: pytest.
     assert splits.source == str(tmp_path / "FashionMNIST" / "raw") and len(splits.train) == 60
 
 
-def test_failed_download_is_reported_with_the_places(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_failed_download_is_reported_with_the_places(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import torchvision.datasets
 
     def offline(*args: Any, **kwargs: Any) -> None:

@@ -14,18 +14,49 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import clean_env
+
 from hwprofiles.train import TrainConfig, load_checkpoint
 
 # 449 = 14 x 32 + 1: the shares of a batch differ in size, and each epoch's last batch
 # has one sample, so rank 1 runs a zero-weight placeholder there.
-CONFIG = dict(model="lenet5", dataset="synthetic", method="nit", profile="pcm-joshi2020", width=0.5, epochs=2,
-              batch_size=32, lr=5e-3, seed=3, train_subset=449)
+CONFIG = dict(
+    model="lenet5",
+    dataset="synthetic",
+    method="nit",
+    profile="pcm-joshi2020",
+    width=0.5,
+    epochs=2,
+    batch_size=32,
+    lr=5e-3,
+    seed=3,
+    train_subset=449,
+)
 STEPS = 2 * 15
-CLI_ARGS = ["train", "--model", "lenet5", "--dataset", "synthetic", "--method", "nit", "--profile", "pcm-joshi2020",
-            "--width", "0.5", "--epochs", "2", "--batch-size", "32", "--lr", "5e-3", "--seed", "3",
-            "--train-subset", "449", "--quiet"]
+CLI_ARGS = [
+    "train",
+    "--model",
+    "lenet5",
+    "--dataset",
+    "synthetic",
+    "--method",
+    "nit",
+    "--profile",
+    "pcm-joshi2020",
+    "--width",
+    "0.5",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "32",
+    "--lr",
+    "5e-3",
+    "--seed",
+    "3",
+    "--train-subset",
+    "449",
+    "--quiet",
+]
 TIMEOUT_S = 300  # a hung run fails the test instead of the suite
 
 
@@ -78,8 +109,14 @@ def _equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     src = str(Path(__file__).resolve().parents[1] / "src")
-    return subprocess.run(args, capture_output=True, text=True, cwd=cwd, timeout=TIMEOUT_S,
-                          env=clean_env(PYTHONPATH=src, OMP_NUM_THREADS="1"))
+    return subprocess.run(
+        args,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=TIMEOUT_S,
+        env=clean_env(PYTHONPATH=src, OMP_NUM_THREADS="1"),
+    )
 
 
 def test_ranks_hold_identical_parameters_and_bounds_after_every_step(traced):
@@ -117,29 +154,79 @@ def test_checkpoint_of_a_data_parallel_run_loads_in_one_process(traced):
 
 def test_cli_resumes_a_data_parallel_run_to_the_same_weights(traced, tmp_path):
     shutil.copy(traced / "epoch1.pt", tmp_path / "resumed.pt")
-    done = _run([sys.executable, "-m", "hwprofiles", *CLI_ARGS, "--nproc", "2", "--resume",
-                 "--out", str(tmp_path / "resumed.pt"), "--results", str(tmp_path / "results.sqlite")], tmp_path)
+    done = _run(
+        [
+            sys.executable,
+            "-m",
+            "hwprofiles",
+            *CLI_ARGS,
+            "--nproc",
+            "2",
+            "--resume",
+            "--out",
+            str(tmp_path / "resumed.pt"),
+            "--results",
+            str(tmp_path / "results.sqlite"),
+        ],
+        tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     assert "test accuracy" in done.stdout
-    assert _equal(load_checkpoint(tmp_path / "resumed.pt")["state_dict"],
-                  load_checkpoint(traced / "straight.pt")["state_dict"])
+    assert _equal(
+        load_checkpoint(tmp_path / "resumed.pt")["state_dict"], load_checkpoint(traced / "straight.pt")["state_dict"]
+    )
 
 
 def test_torchrun_gives_the_run_of_nproc(traced, tmp_path):
-    done = _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                 "-m", "hwprofiles", *CLI_ARGS, "--out", str(tmp_path / "m.pt"),
-                 "--results", str(tmp_path / "results.sqlite")], tmp_path)
+    done = _run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "-m",
+            "hwprofiles",
+            *CLI_ARGS,
+            "--out",
+            str(tmp_path / "m.pt"),
+            "--results",
+            str(tmp_path / "results.sqlite"),
+        ],
+        tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("test accuracy") == 1  # rank 0 reports, the other rank stays quiet
-    assert _equal(load_checkpoint(tmp_path / "m.pt")["state_dict"],
-                  load_checkpoint(traced / "straight.pt")["state_dict"])
+    assert _equal(
+        load_checkpoint(tmp_path / "m.pt")["state_dict"], load_checkpoint(traced / "straight.pt")["state_dict"]
+    )
 
 
 def test_a_failing_rank_stops_the_run_with_its_message(tmp_path):
     (tmp_path / "file").write_text("not a folder")
-    done = _run([sys.executable, "-m", "hwprofiles", "train", "--dataset", "synthetic", "--width", "0.5",
-                 "--epochs", "3", "--train-subset", "64", "--quiet", "--nproc", "2",
-                 "--out", str(tmp_path / "file" / "m.pt")], tmp_path)
+    done = _run(
+        [
+            sys.executable,
+            "-m",
+            "hwprofiles",
+            "train",
+            "--dataset",
+            "synthetic",
+            "--width",
+            "0.5",
+            "--epochs",
+            "3",
+            "--train-subset",
+            "64",
+            "--quiet",
+            "--nproc",
+            "2",
+            "--out",
+            str(tmp_path / "file" / "m.pt"),
+        ],
+        tmp_path,
+    )
     assert done.returncode != 0
     assert "training process 0 of 2 failed" in done.stderr
     assert "cannot be written" in done.stderr  # rank 0's own message

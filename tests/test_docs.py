@@ -89,8 +89,21 @@ class Reader:
             assert pip_args[:1] == ["install"] and pip_args[-1] == ".", f"unexpected pip command: {line}"
             # An editable install cannot go into a --target folder; a plain one from the same
             # source finds the same entry point.
-            command = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
-                       "--disable-pip-version-check", "-q", "--upgrade", "--target", str(self.site), "."]
+            command = [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--no-deps",
+                "--no-build-isolation",
+                "--no-index",
+                "--disable-pip-version-check",
+                "-q",
+                "--upgrade",
+                "--target",
+                str(self.site),
+                ".",
+            ]
         elif argv[0] == "hwprofiles":
             command = [sys.executable, "-m", "hwprofiles", *argv[1:]]
         elif argv[:3] == ["python", "-m", "pytest"]:
@@ -117,8 +130,10 @@ def reader(tmp_path_factory: pytest.TempPathFactory) -> Reader:
             for line in block.body.splitlines():
                 reader.run_line(line)
         else:
-            raise AssertionError(f"a ```{block.lang} block is neither a file, nor commands, nor marked "
-                                 f"<!-- not run: why -->:\n{block.body[:200]}")
+            raise AssertionError(
+                f"a ```{block.lang} block is neither a file, nor commands, nor marked "
+                f"<!-- not run: why -->:\n{block.body[:200]}"
+            )
     return reader
 
 
@@ -139,16 +154,19 @@ def test_the_plugin_is_listed_with_its_hooks_and_kind(reader: Reader) -> None:
     row = next(line for line in reader.outputs["hwprofiles plugins"].splitlines() if line.startswith("│ acme "))
     cells = [c.strip() for c in row.strip("│ ").split("│")]
     assert cells == [
-        "acme", "hwprofiles-acme", "0.1.0",
-        "hwprofiles_profile_paths, hwprofiles_register_models, hwprofiles_register_noise_models, "
-        "hwprofiles_swap_layer",
+        "acme",
+        "hwprofiles-acme",
+        "0.1.0",
+        "hwprofiles_profile_paths, hwprofiles_register_models, hwprofiles_register_noise_models, hwprofiles_swap_layer",
         "acme_telegraph",
     ]
 
 
 def test_its_profile_is_listed_shown_and_its_kind_is_in_the_schema(reader: Reader) -> None:
-    assert re.search(r"│ acme-demo +│ acme +│ 8 +│ 8 +│ 256 +│ acme_telegraph, output_noise +│ acme +│",
-                     reader.outputs["hwprofiles profiles list"])
+    assert re.search(
+        r"│ acme-demo +│ acme +│ 8 +│ 8 +│ 256 +│ acme_telegraph, output_noise +│ acme +│",
+        reader.outputs["hwprofiles profiles list"],
+    )
     shown = yaml.safe_load(reader.outputs["hwprofiles profiles show acme-demo"])
     assert shown["noise"][0] == {"kind": "acme_telegraph", "note": None, "probability": 0.1, "amplitude": 0.02}
     schema = json.loads(reader.outputs["hwprofiles profiles schema"])

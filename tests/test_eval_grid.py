@@ -43,7 +43,7 @@ def task(n: int = 96, seed: int = 0, batch: int = 32) -> list[tuple[torch.Tensor
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, 8, generator=g)
     y = x[:, :3].argmax(dim=1)
-    return [(x[i:i + batch], y[i:i + batch]) for i in range(0, n, batch)]
+    return [(x[i : i + batch], y[i : i + batch]) for i in range(0, n, batch)]
 
 
 def planted() -> nn.Module:
@@ -111,8 +111,9 @@ def test_the_noise_scale_and_the_inference_time_reach_every_chip():
     default = evaluate(model, data, "pcm-joshi2020", samples=3, noise_scale=6.0, calibration=calibration)
     assert default.t_inference_s == 3600.0 and default.noise_scale == 6.0
     assert list(default.accuracies) == by_hand(model, data, pcm, range(3), calibration=calibration)
-    late = evaluate(model, data, "pcm-joshi2020", samples=3, noise_scale=6.0, calibration=calibration,
-                    t_inference_s=3e7)
+    late = evaluate(
+        model, data, "pcm-joshi2020", samples=3, noise_scale=6.0, calibration=calibration, t_inference_s=3e7
+    )
     assert late.t_inference_s == 3e7
     assert list(late.accuracies) == by_hand(model, data, pcm, range(3), t=3e7, calibration=calibration)
     assert late.accuracies != default.accuracies and set(late.keys).isdisjoint(default.keys)
@@ -143,7 +144,9 @@ def test_calibration_takes_inputs_or_batches_and_is_part_of_the_key():
     assert other.hashes["calibration"] != as_inputs.hashes["calibration"] and set(other.keys).isdisjoint(as_inputs.keys)
     # a profile without calibrated DAC bounds ignores calibration data: nothing of it in the key
     plain = evaluate(model, data, "gaussian-additive", samples=2, calibration=batches)
-    assert plain.hashes["calibration"] == "" and plain.keys == evaluate(model, data, "gaussian-additive", samples=2).keys
+    assert (
+        plain.hashes["calibration"] == "" and plain.keys == evaluate(model, data, "gaussian-additive", samples=2).keys
+    )
 
 
 def test_bad_arguments_are_refused_before_anything_is_measured():
@@ -154,7 +157,9 @@ def test_bad_arguments_are_refused_before_anything_is_measured():
         with pytest.raises(ValueError, match=r"t_inference_s=.*finite number >= 0"):
             evaluate(model, data, "gaussian-additive", samples=1, t_inference_s=t)
     assert evaluate(model, data, "gaussian-additive", samples=1, t_inference_s=0.0).t_inference_s == 0.0
-    with pytest.raises(HwProfilesError, match="profile 'pcm-joshi2020' sets its DAC input bounds from data: pass calibration="):
+    with pytest.raises(
+        HwProfilesError, match="profile 'pcm-joshi2020' sets its DAC input bounds from data: pass calibration="
+    ):
         evaluate(model, data, "pcm-joshi2020", samples=1)
     with pytest.raises(HwProfilesError, match="no noisy layer named '2'; the layers are: <input>, 0, 1"):
         evaluate(model, data, "gaussian-additive", samples=1, only_layer="2")
@@ -173,8 +178,9 @@ def test_a_generator_and_a_data_loader_give_the_same_chips_as_a_list():
     again = evaluate(model, loader, "gaussian-additive", samples=2, noise_scale=NOISY)
     assert again.accuracies == loaded.accuracies and again.keys == loaded.keys
     # per-read noise follows the batches: another batch size is another measurement
-    other = evaluate(model, DataLoader(TensorDataset(x, y), batch_size=48), "gaussian-additive", samples=2,
-                     noise_scale=NOISY)
+    other = evaluate(
+        model, DataLoader(TensorDataset(x, y), batch_size=48), "gaussian-additive", samples=2, noise_scale=NOISY
+    )
     assert other.hashes["data"] == loaded.hashes["data"] and set(other.keys).isdisjoint(loaded.keys)
     rebatched = evaluate(model, [(x[:48], y[:48]), (x[48:], y[48:])], "gaussian-additive", samples=2, noise_scale=NOISY)
     assert rebatched.hashes["data"] != listed.hashes["data"]
@@ -187,8 +193,16 @@ def test_the_store_is_read_before_measuring_and_written_with_labels(tmp_path):
     request = prepare(model, data, "gaussian-additive", samples=3, noise_scale=NOISY)
     store.put_eval(request.keys[1], 0.125)  # chip 1 is already known: it must not be measured again
     ticks = []
-    result = evaluate(model, data, "gaussian-additive", samples=3, noise_scale=NOISY, store=store,
-                      labels={"model": "planted", "test_set": "tiny"}, on_sample=lambda: ticks.append(1))
+    result = evaluate(
+        model,
+        data,
+        "gaussian-additive",
+        samples=3,
+        noise_scale=NOISY,
+        store=store,
+        labels={"model": "planted", "test_set": "tiny"},
+        on_sample=lambda: ticks.append(1),
+    )
     expected = by_hand(model, data, gaussian(), [0, 2])
     assert result.accuracies == (expected[0], 0.125, expected[1]) and result.cached == 1 and len(ticks) == 3
     rows = {r["seed"]: r for r in store.rows("evals")}
@@ -197,10 +211,16 @@ def test_the_store_is_read_before_measuring_and_written_with_labels(tmp_path):
         row = rows[seed]
         assert row["key"] == request.keys[seed].id and row["accuracy"] == result.accuracies[seed]
         assert (row["model"], row["test_set"], row["eval_profile"], row["noise_scale"], row["t_inference_s"]) == (
-            "planted", "tiny", "gaussian-additive", NOISY, 1.0)
+            "planted",
+            "tiny",
+            "gaussian-additive",
+            NOISY,
+            1.0,
+        )
         assert row["batch_size"] == 0 and row["layer"] == "" and row["device"] == "cpu"
-    again = evaluate(model, data, "gaussian-additive", samples=3, noise_scale=NOISY, store=store,
-                     on_sample=lambda: ticks.append(1))
+    again = evaluate(
+        model, data, "gaussian-additive", samples=3, noise_scale=NOISY, store=store, on_sample=lambda: ticks.append(1)
+    )
     assert again.accuracies == result.accuracies and again.cached == 3 and len(ticks) == 6
     more = evaluate(model, data, "gaussian-additive", samples=4, noise_scale=NOISY, store=store)
     assert more.cached == 3 and more.accuracies[:3] == result.accuracies
@@ -240,8 +260,15 @@ class Broken(nn.Module):
 def test_a_failing_request_is_named_and_the_others_go_on(tmp_path):
     data = task()
     good = prepare(planted(), data, "gaussian-additive", samples=2, noise_scale=NOISY)
-    bad = prepare(Broken(), data, "gaussian-additive", samples=2, noise_scale=NOISY, only_layer="fc",
-                  labels={"checkpoint": "runs/bad.pt"})
+    bad = prepare(
+        Broken(),
+        data,
+        "gaussian-additive",
+        samples=2,
+        noise_scale=NOISY,
+        only_layer="fc",
+        labels={"checkpoint": "runs/bad.pt"},
+    )
     other = prepare(planted(), data, "gaussian-additive", samples=3, noise_scale=2.0)
     store = ResultsStore(tmp_path / "r.sqlite")
     stats = GridStats()
@@ -274,11 +301,13 @@ def test_a_failing_request_is_named_and_the_others_go_on(tmp_path):
 
 def test_a_request_is_named_after_what_was_evaluated():
     data = task()
-    named = prepare(planted(), data, "pcm-joshi2020", samples=1, calibration=data, t_inference_s=60.0,
-                    labels={"model": "planted"})
+    named = prepare(
+        planted(), data, "pcm-joshi2020", samples=1, calibration=data, t_inference_s=60.0, labels={"model": "planted"}
+    )
     assert named.name == "planted under pcm-joshi2020 (scale 1, t 60 s)"
     assert prepare(planted(), data, "gaussian-additive", samples=1, noise_scale=0.5).name == (
-        "model under gaussian-additive (scale 0.5, t 1 s)")
+        "model under gaussian-additive (scale 0.5, t 1 s)"
+    )
 
 
 class RemoteLike:
@@ -305,7 +334,12 @@ def test_a_remote_task_records_every_chip_when_it_ends(tmp_path):
     assert remote[0].accuracies == (0.0625, *local[0].accuracies[1:]) and remote[1].accuracies == local[1].accuracies
     assert [r.cached for r in remote] == [1, 0] and len(ticks) == 6
     assert sorted((r["noise_scale"], r["seed"]) for r in store.rows("evals") if r["accuracy"] != 0.0625) == [
-        (3.0, 0), (3.0, 1), (3.0, 2), (NOISY, 1), (NOISY, 2)]
+        (3.0, 0),
+        (3.0, 1),
+        (3.0, 2),
+        (NOISY, 1),
+        (NOISY, 2),
+    ]
 
 
 def test_measure_hears_of_each_chip_as_it_is_measured():
@@ -319,8 +353,10 @@ def test_measure_hears_of_each_chip_as_it_is_measured():
 
 def test_grid_stats_summary_reports_counts_and_parallelism():
     stats = GridStats(requests=4, chips_cached=3, chips_measured=9, compute_s=12.0, wall_s=4.0)
-    assert stats.summary() == ("4 evaluations: 9 chip instances measured, 3 read from the results store; "
-                               "12.0 s of compute in 4.0 s wall (3.00x)")
+    assert stats.summary() == (
+        "4 evaluations: 9 chip instances measured, 3 read from the results store; "
+        "12.0 s of compute in 4.0 s wall (3.00x)"
+    )
     assert GridStats().summary().endswith("0.0 s of compute in 0.0 s wall (0.00x)")
     assert GridStats(compute_s=0.3, wall_s=0.5).summary().endswith("(0.60x)")
 
@@ -348,19 +384,41 @@ def test_the_summary_never_leaves_zero_and_one_and_collapses_without_spread():
     assert bottom.ci_low == 0.0 and bottom.mean < bottom.ci_high < 1.0
     assert summarize([0.4]) == Summary(0.4, 0.0, 0.4, 0.4, 1)
     assert summarize([0.75, 0.75, 0.75]) == Summary(0.75, 0.0, 0.75, 0.75, 3)
-    assert summarize((a for a in [0.2, 0.4])).mean == pytest.approx(0.3)
+    assert summarize(a for a in [0.2, 0.4]).mean == pytest.approx(0.3)
 
 
 def test_a_result_as_a_dict_and_as_text():
     s = Summary(0.5, 0.1, 0.375, 0.625, 4)
     assert s.as_dict() == {"mean": 0.5, "std": 0.1, "ci_low": 0.375, "ci_high": 0.625, "n": 4}
     assert str(s) == "0.5000 [0.3750, 0.6250]"
-    r = EvaluationResult(0.5, 0.1, 0.375, 0.625, 2, accuracies=(0.4, 0.6), seeds=(0, 1), keys=("a", "b"),
-                         profile="p", noise_scale=2.0, t_inference_s=60.0, hashes={"model": "h"})
+    r = EvaluationResult(
+        0.5,
+        0.1,
+        0.375,
+        0.625,
+        2,
+        accuracies=(0.4, 0.6),
+        seeds=(0, 1),
+        keys=("a", "b"),
+        profile="p",
+        noise_scale=2.0,
+        t_inference_s=60.0,
+        hashes={"model": "h"},
+    )
     assert r.summary == s.__class__(0.5, 0.1, 0.375, 0.625, 2)
-    assert r.as_dict() == {"mean": 0.5, "std": 0.1, "ci_low": 0.375, "ci_high": 0.625, "n": 2,
-                           "accuracies": [0.4, 0.6], "seeds": [0, 1], "profile": "p", "noise_scale": 2.0,
-                           "t_inference_s": 60.0, "hashes": {"model": "h"}}
+    assert r.as_dict() == {
+        "mean": 0.5,
+        "std": 0.1,
+        "ci_low": 0.375,
+        "ci_high": 0.625,
+        "n": 2,
+        "accuracies": [0.4, 0.6],
+        "seeds": [0, 1],
+        "profile": "p",
+        "noise_scale": 2.0,
+        "t_inference_s": 60.0,
+        "hashes": {"model": "h"},
+    }
 
 
 # -- trained models and checkpoints -----------------------------------------------------------------
@@ -393,7 +451,7 @@ def images(n: int = 64, seed: int = 0, batch: int = 32):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, 1, 28, 28, generator=g)
     y = torch.randint(0, 10, (n,), generator=g)
-    return [(x[i:i + batch], y[i:i + batch]) for i in range(0, n, batch)]
+    return [(x[i : i + batch], y[i : i + batch]) for i in range(0, n, batch)]
 
 
 def test_a_checkpoint_is_rebuilt_with_its_weights(tmp_path):
@@ -406,8 +464,13 @@ def test_a_checkpoint_is_rebuilt_with_its_weights(tmp_path):
     assert trained.label == "clean" and trained.meta["finished"] is True
     assert trained.description == {"model": "mlp", "width": 0.25, "method": "clean", "bits": 8, "act_scale": 1.0}
     assert trained.digest == model_digest(trained.model, trained.description)
-    assert trained.store_labels("tiny/test/all") == {"checkpoint": str(path), "model": "mlp", "method": "clean",
-                                                      "train_profile": None, "test_set": "tiny/test/all"}
+    assert trained.store_labels("tiny/test/all") == {
+        "checkpoint": str(path),
+        "model": "mlp",
+        "method": "clean",
+        "train_profile": None,
+        "test_set": "tiny/test/all",
+    }
     assert chips.load_trained(path, SPLITS).config == trained.config
 
 
@@ -422,8 +485,11 @@ def test_a_checkpoint_that_does_not_fit_is_refused_with_its_name(tmp_path):
     from hwprofiles.train.checkpoint import save_checkpoint
 
     path = write_checkpoint(tmp_path / "a.pt", mlp())
-    with pytest.raises(CheckpointError, match=r"a.pt: its weights do not fit the model its metadata describes "
-                                              r"\(mlp, width 0.25, 3 input channels, 10 classes\): .*size mismatch"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"a.pt: its weights do not fit the model its metadata describes "
+        r"\(mlp, width 0.25, 3 input channels, 10 classes\): .*size mismatch",
+    ):
         chips.load_trained(path, SimpleNamespace(name="rgb", in_channels=3, num_classes=10))
     state = torch.load(path, weights_only=True)
     del state["meta"]["num_classes"]
@@ -443,11 +509,16 @@ def test_weights_trained_elsewhere_are_labelled_as_such(tmp_path):
     assert theirs.config.dataset == "tiny" and theirs.config.width == 0.25 and not theirs.model.training
     assert theirs.store_labels("t")["method"] == "external" and theirs.store_labels("t")["model"] == "mlp"
     data = images()
-    assert (evaluate(theirs.model, data, "ideal", samples=1).accuracies
-            == evaluate(trained.model, data, "ideal", samples=1).accuracies)
-    with pytest.raises(CheckpointError, match=r"w.pt: its weights do not fit model 'mlp' built for tiny "
-                                              r"\(1 input channels, 10 classes, width 1\): .*size mismatch for .*"
-                                              r"Check --model"):
+    assert (
+        evaluate(theirs.model, data, "ideal", samples=1).accuracies
+        == evaluate(trained.model, data, "ideal", samples=1).accuracies
+    )
+    with pytest.raises(
+        CheckpointError,
+        match=r"w.pt: its weights do not fit model 'mlp' built for tiny "
+        r"\(1 input channels, 10 classes, width 1\): .*size mismatch for .*"
+        r"Check --model",
+    ):
         chips.load_weights(tmp_path / "w.pt", "mlp", SPLITS)
     three = SimpleNamespace(name="three", in_channels=1, num_classes=3)
     torch.save(hwprofiles.get_model("mlp", in_channels=1, num_classes=3, width=0.25).state_dict(), tmp_path / "w3.pt")
@@ -457,17 +528,33 @@ def test_weights_trained_elsewhere_are_labelled_as_such(tmp_path):
 def test_a_checkpoint_is_calibrated_on_its_first_training_batches(tmp_path):
     trained = chips.load_trained(write_checkpoint(tmp_path / "a.pt", mlp()))
     train_batches, test = images(n=224, seed=1), images(seed=2)
-    result = evaluate_checkpoint(trained, "pcm-joshi2020", (train_batches, test), samples=2, noise_scale=3.0,
-                                 t_inference_s=60.0, test_set="tiny/test/64")
+    result = evaluate_checkpoint(
+        trained,
+        "pcm-joshi2020",
+        (train_batches, test),
+        samples=2,
+        noise_scale=3.0,
+        t_inference_s=60.0,
+        test_set="tiny/test/64",
+    )
     calibration = [x for x, _ in islice(train_batches, chips.CALIBRATION_BATCHES)]
     assert chips.CALIBRATION_BATCHES == 4 and len(train_batches) > 4
     pcm = hwprofiles.load_profile("pcm-joshi2020").with_noise_scale(3.0)
     assert list(result.accuracies) == by_hand(trained.model, test, pcm, range(2), t=60.0, calibration=calibration)
-    direct = evaluate(trained.model, test, "pcm-joshi2020", samples=2, noise_scale=3.0, t_inference_s=60.0,
-                      calibration=calibration, model_hash=trained.digest)
+    direct = evaluate(
+        trained.model,
+        test,
+        "pcm-joshi2020",
+        samples=2,
+        noise_scale=3.0,
+        t_inference_s=60.0,
+        calibration=calibration,
+        model_hash=trained.digest,
+    )
     assert result.keys == direct.keys and result.hashes == direct.hashes
-    request = chips.checkpoint_request(trained, "gaussian-additive", (train_batches, test), samples=3,
-                                       test_set="tiny/test/64", only_layer="layers.2")
+    request = chips.checkpoint_request(
+        trained, "gaussian-additive", (train_batches, test), samples=3, test_set="tiny/test/64", only_layer="layers.2"
+    )
     assert request.labels == {"eval_profile": "gaussian-additive", **trained.store_labels("tiny/test/64")}
     assert request.samples == 3 and request.only_layer == "layers.2" and request.hashes["model"] == trained.digest
     assert request.calibration == []  # gaussian-additive does not calibrate
@@ -478,12 +565,22 @@ def test_evaluate_checkpoint_stores_what_it_measured(tmp_path):
     loaders = (images(seed=1), images(seed=2))
     store = ResultsStore(tmp_path / "r.sqlite")
     ticks = []
-    first = evaluate_checkpoint(trained, "gaussian-additive", loaders, samples=2, store=store, only_layer="layers.4",
-                                on_sample=lambda: ticks.append(1), test_set="tiny/test/all")
+    first = evaluate_checkpoint(
+        trained,
+        "gaussian-additive",
+        loaders,
+        samples=2,
+        store=store,
+        only_layer="layers.4",
+        on_sample=lambda: ticks.append(1),
+        test_set="tiny/test/all",
+    )
     again = evaluate_checkpoint(trained, "gaussian-additive", loaders, samples=2, store=store, only_layer="layers.4")
     assert again.accuracies == first.accuracies and again.cached == 2 and len(ticks) == 2
     rows = store.rows("evals")
-    assert [(r["layer"], r["checkpoint"], r["test_set"]) for r in rows] == [("layers.4", str(trained.path), "tiny/test/all")] * 2
+    assert [(r["layer"], r["checkpoint"], r["test_set"]) for r in rows] == [
+        ("layers.4", str(trained.path), "tiny/test/all")
+    ] * 2
     default = evaluate_checkpoint(trained, "ideal", loaders, store=store)  # the documented defaults
     assert default.n == 5 and store.rows("evals")[-1]["test_set"] == "test"
     assert chips.checkpoint_request(trained, "ideal", loaders).samples == 5
@@ -492,7 +589,6 @@ def test_evaluate_checkpoint_stores_what_it_measured(tmp_path):
 def test_the_test_set_label():
     splits = SimpleNamespace(name="mnist")
     assert chips.test_set_id(splits, None) == "mnist/test/all" and chips.test_set_id(splits, 500) == "mnist/test/500"
-
 
 
 class FailsOnChip(nn.Module):
@@ -540,15 +636,28 @@ class AllAtOnce:
 
 def test_progress_counts_tasks_running_at_once_and_stats_add_up_over_calls():
     data = task()
-    requests = [prepare(planted(), data, "ideal", samples=1), prepare(Broken(), data, "ideal", samples=1),
-                prepare(Broken(), data, "ideal", samples=2), prepare(planted(), data, "ideal", samples=2)]
+    requests = [
+        prepare(planted(), data, "ideal", samples=1),
+        prepare(Broken(), data, "ideal", samples=1),
+        prepare(Broken(), data, "ideal", samples=2),
+        prepare(planted(), data, "ideal", samples=2),
+    ]
     progress, stats = [], GridStats()
     before = time.perf_counter()
     results = run_requests(requests, executor=AllAtOnce(), stats=stats, on_progress=lambda *c: progress.append(c))
     elapsed = time.perf_counter() - before
     assert [r is None for r in results] == [False, True, True, False]
-    assert progress == [(0, 0, 0), (0, 1, 0), (0, 2, 0), (0, 3, 0), (0, 4, 0),
-                        (1, 3, 0), (1, 2, 1), (1, 1, 2), (2, 0, 2)]
+    assert progress == [
+        (0, 0, 0),
+        (0, 1, 0),
+        (0, 2, 0),
+        (0, 3, 0),
+        (0, 4, 0),
+        (1, 3, 0),
+        (1, 2, 1),
+        (1, 1, 2),
+        (2, 0, 2),
+    ]
     assert 0 < stats.compute_s <= stats.wall_s <= elapsed  # one process: compute time within the wall time
     first = (stats.requests, stats.chips_measured, stats.compute_s, stats.wall_s)
     run_requests(requests[:1], stats=stats)

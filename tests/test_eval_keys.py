@@ -73,7 +73,9 @@ def test_prose_does_not_change_a_profile_hash_but_every_number_does():
     }
     digests = {what: profile_digest(p) for what, p in changes.items()}
     assert base not in digests.values() and len(set(digests.values())) == len(digests)
-    assert profile_digest(profile, t_inference_s=3600.0) == profile_digest(profile.model_copy(update={"t_inference_s": 3600.0}))
+    assert profile_digest(profile, t_inference_s=3600.0) == profile_digest(
+        profile.model_copy(update={"t_inference_s": 3600.0})
+    )
     assert profile_digest(profile, t_inference_s=86400.0) != base
 
 
@@ -120,8 +122,17 @@ def test_dataset_and_loader_identity():
 def test_every_field_of_a_key_changes_its_id():
     key = EvalKey(model="m", profile="p", data="d", calibration="c", seed=1, layer="fc", batch_size=8, device="cpu")
     assert key.engine_version == ENGINE_VERSION and len(key.id) == 64
-    other = {"model": "m2", "profile": "p2", "data": "d2", "calibration": "c2", "seed": 2, "layer": "",
-             "batch_size": 16, "device": "cuda", "engine_version": ENGINE_VERSION + 1}
+    other = {
+        "model": "m2",
+        "profile": "p2",
+        "data": "d2",
+        "calibration": "c2",
+        "seed": 2,
+        "layer": "",
+        "batch_size": 16,
+        "device": "cuda",
+        "engine_version": ENGINE_VERSION + 1,
+    }
     assert {f.name for f in fields(EvalKey)} == set(other)
     ids = {replace(key, **{name: value}).id for name, value in other.items()}
     assert key.id not in ids and len(ids) == len(other)
@@ -129,12 +140,18 @@ def test_every_field_of_a_key_changes_its_id():
 
 # -- labels -----------------------------------------------------------------------------------
 def test_unique_labels_use_what_differs_then_the_file_then_the_path():
-    assert unique_labels(["nit:g", "nit:g"], [{"noise_scale": 0.3, "seed": 1}, {"noise_scale": 3.0, "seed": 1}],
-                         ["a.pt", "b.pt"]) == ["nit:g[noise_scale=0.3]", "nit:g[noise_scale=3]"]
-    assert unique_labels(["qat", "qat"], [{"seed": 0, "data_root": "/x"}, {"seed": 0, "data_root": "/y"}],
-                         ["x/m.pt", "y/m.pt"]) == ["qat[x/m.pt]", "qat[y/m.pt]"]
+    assert unique_labels(
+        ["nit:g", "nit:g"], [{"noise_scale": 0.3, "seed": 1}, {"noise_scale": 3.0, "seed": 1}], ["a.pt", "b.pt"]
+    ) == ["nit:g[noise_scale=0.3]", "nit:g[noise_scale=3]"]
+    assert unique_labels(
+        ["qat", "qat"], [{"seed": 0, "data_root": "/x"}, {"seed": 0, "data_root": "/y"}], ["x/m.pt", "y/m.pt"]
+    ) == ["qat[x/m.pt]", "qat[y/m.pt]"]
     assert unique_labels(["clean"], [{}], ["a.pt"]) == ["clean"]
-    assert unique_labels(["a", "a", "a"], [{}, {}, {}], ["m.pt", "m.pt", "m.pt"]) == ["a[m.pt]", "a[m.pt]#2", "a[m.pt]#3"]
+    assert unique_labels(["a", "a", "a"], [{}, {}, {}], ["m.pt", "m.pt", "m.pt"]) == [
+        "a[m.pt]",
+        "a[m.pt]#2",
+        "a[m.pt]#3",
+    ]
     assert slug("nit:pcm[act_scale=4]") == "nit-pcm-act_scale=4"
 
 
@@ -159,10 +176,17 @@ def test_the_store_reads_back_what_it_wrote_with_its_labels(tmp_path):
         store.put_eval(key(3), 0.1, {"colour": "red"})
     with pytest.raises(ValueError, match="unknown table"):
         store.rows("evals; DROP TABLE runs")
-    store.record_run("a.pt", {"config": {"model": "lenet5", "method": "nit", "profile": "p"}}, 0.9, True, model_hash="h")
+    store.record_run(
+        "a.pt", {"config": {"model": "lenet5", "method": "nit", "profile": "p"}}, 0.9, True, model_hash="h"
+    )
     run = store.rows("runs")[0]
     assert (run["model_hash"], run["checkpoint"], run["method"], run["clean_accuracy"], run["finished"]) == (
-        "h", "a.pt", "nit", 0.9, 1)
+        "h",
+        "a.pt",
+        "nit",
+        0.9,
+        1,
+    )
 
 
 def test_exports_keep_every_row_and_column():
@@ -190,8 +214,10 @@ def test_a_key_id_is_the_sha256_of_its_fields_as_canonical_json():
     import hashlib
 
     k = EvalKey(model="m", profile="p", data="d", calibration="", seed=3, layer="fc", batch_size=8, device="cpu")
-    text = ('{"batch_size":8,"calibration":"","data":"d","device":"cpu","engine_version":%d,"layer":"fc",'
-            '"model":"m","profile":"p","seed":3}' % ENGINE_VERSION)
+    text = (
+        '{"batch_size":8,"calibration":"","data":"d","device":"cpu","engine_version":'
+        f'{ENGINE_VERSION},"layer":"fc","model":"m","profile":"p","seed":3}}'
+    )
     assert k.id == hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -244,19 +270,26 @@ def test_datasets_without_tensors_and_loaders_without_a_dataset():
 
 
 def test_labels_of_repeated_models_ignore_where_data_came_from():
-    configs = [{"act_scale": 0.1 + 0.2, "download": True, "data_root": "/a"},
-               {"act_scale": 4, "download": False, "data_root": "/b"}]
+    configs = [
+        {"act_scale": 0.1 + 0.2, "download": True, "data_root": "/a"},
+        {"act_scale": 4, "download": False, "data_root": "/b"},
+    ]
     assert unique_labels(["qat", "qat"], configs, ["a.pt", "b.pt"]) == ["qat[act_scale=0.3]", "qat[act_scale=4]"]
     same = [{"opt": {"a": 1, "b": 2}}, {"opt": {"b": 2, "a": 1}}]  # equal values, keys in another order
     assert unique_labels(["nit:x", "nit:x"], same, ["a.pt", "b.pt"]) == ["nit:x[a.pt]", "nit:x[b.pt]"]
     assert unique_labels(["a", "b", "a"], [{}, {}, {}], ["x.pt", "y.pt", "z.pt"]) == ["a[x.pt]", "b", "a[z.pt]"]
     assert unique_labels(["b", "a", "a"], [{}, {}, {}], ["x.pt", "y.pt", "z.pt"]) == ["b", "a[y.pt]", "a[z.pt]"]
     two = [{"bits": 4, "act_scale": 1.0}, {"bits": 8, "act_scale": 2.0}]
-    assert unique_labels(["qat", "qat"], two, ["a.pt", "b.pt"]) == ["qat[act_scale=1,bits=4]", "qat[act_scale=2,bits=8]"]
+    assert unique_labels(["qat", "qat"], two, ["a.pt", "b.pt"]) == [
+        "qat[act_scale=1,bits=4]",
+        "qat[act_scale=2,bits=8]",
+    ]
     assert slug("  weights:w.pt / x  ") == "weights-w.pt-x"
     assert slug("X:QAT[act_scale=4]") == "X-QAT-act_scale=4"  # capitals kept, only the separators go
     assert unique_labels(["nit", "nit"], [{"profile": "a"}, {"profile": "b"}], ["a.pt", "b.pt"]) == [
-        "nit[profile=a]", "nit[profile=b]"]
+        "nit[profile=a]",
+        "nit[profile=b]",
+    ]
 
 
 def test_relabel_gives_each_model_its_unique_label_in_place():
@@ -265,7 +298,8 @@ def test_relabel_gives_each_model_its_unique_label_in_place():
     from hwprofiles.eval.labels import relabel
     from hwprofiles.train import TrainConfig
 
-    models = [SimpleNamespace(label="qat", config=TrainConfig(method="qat", act_scale=s), path=f"{s}.pt")
-              for s in (1.0, 4.0)]
+    models = [
+        SimpleNamespace(label="qat", config=TrainConfig(method="qat", act_scale=s), path=f"{s}.pt") for s in (1.0, 4.0)
+    ]
     out = relabel(models)
     assert out == models and [m.label for m in models] == ["qat[act_scale=1]", "qat[act_scale=4]"]

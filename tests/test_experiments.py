@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from hwprofiles.errors import CheckpointError
-from hwprofiles.eval import chips
 from hwprofiles.eval.chips import Summary, evaluate_checkpoint, load_trained, summarize
 from hwprofiles.eval.sweep import log_grid, midpoint
 from hwprofiles.eval.transfer import TransferResult
@@ -23,9 +22,14 @@ def config(**overrides) -> TrainConfig:
 
 @pytest.mark.parametrize(
     "method,extra",
-    [("clean", {}), ("qat", {"bits": 4, "act_scale": 0.25}), ("qat-learned", {}),
-     ("nit", {"profile": "gaussian-additive"}), ("nit", {"profile": "pcm-joshi2020", "schedule": "ramp"}),
-     ("vant", {"profile": "gaussian-additive"})],
+    [
+        ("clean", {}),
+        ("qat", {"bits": 4, "act_scale": 0.25}),
+        ("qat-learned", {}),
+        ("nit", {"profile": "gaussian-additive"}),
+        ("nit", {"profile": "pcm-joshi2020", "schedule": "ramp"}),
+        ("vant", {"profile": "gaussian-additive"}),
+    ],
 )
 def test_every_method_trains_and_learns(tmp_path, synthetic, loaders, method, extra):
     result = train(config(method=method, epochs=2, **extra), tmp_path / "m.pt", data=synthetic, progress=False)
@@ -168,7 +172,9 @@ def test_summary_confidence_interval_matches_scipy():
 
 def test_midpoint_interpolates_in_log_scale():
     grid = log_grid(1e-2, 1e2, 17)
-    assert len(grid) == 17 and math.isclose(grid[0], 1e-2) and math.isclose(grid[-1], 1e2) and math.isclose(grid[8], 1.0)
+    assert (
+        len(grid) == 17 and math.isclose(grid[0], 1e-2) and math.isclose(grid[-1], 1e2) and math.isclose(grid[8], 1.0)
+    )
     # Accuracy falls linearly in log10(sigma) from 0.9 at 1e-2 to 0.1 at 1e2: halfway (0.5) at sigma = 1.
     accs = [0.9 - 0.8 * (math.log10(s) + 2) / 4 for s in grid]
     assert math.isclose(midpoint(grid, accs, clean=0.9, chance=0.1), 1.0, rel_tol=1e-9)

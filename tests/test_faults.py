@@ -13,18 +13,16 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from pathlib import Path
 
 import pytest
+from conftest import clean_env
+from test_cli_experiments import TRAIN, failed
 
 from hwprofiles.errors import OutputError, ResultsStoreError
 from hwprofiles.io import atomic_write, write_text
 from hwprofiles.results import ResultsStore
-
-from conftest import clean_env
-from test_cli_experiments import TRAIN, failed
 
 
 @pytest.fixture
@@ -69,7 +67,9 @@ def test_a_full_disk_keeps_the_previous_file_and_says_so(mount):
     disk = mount("disk", 64)
     write_text(disk / "report.json", "previous")
     fill(disk)
-    with pytest.raises(OutputError, match=r"report.json: cannot be written \(No space left on device\); the disk is full"):
+    with pytest.raises(
+        OutputError, match=r"report.json: cannot be written \(No space left on device\); the disk is full"
+    ):
         write_text(disk / "report.json", "x" * 100_000)
     assert (disk / "report.json").read_text() == "previous"
     assert sorted(p.name for p in disk.iterdir()) == ["filler", "report.json"]  # no temporary left behind
@@ -89,7 +89,9 @@ def test_a_full_disk_during_a_checkpoint_write_keeps_the_last_checkpoint(cli, wo
     assert cli(*TRAIN, "--epochs", "1", "-o", str(first)).exit_code == 0
     before = first.read_bytes()
     fill(disk)
-    result = failed(cli(*TRAIN, "--epochs", "1", "--seed", "1", "-o", str(first), "--results", str(workdir / "r.sqlite")))
+    result = failed(
+        cli(*TRAIN, "--epochs", "1", "--seed", "1", "-o", str(first), "--results", str(workdir / "r.sqlite"))
+    )
     assert "m.pt: cannot be written" in result.stderr
     assert first.read_bytes() == before
 
@@ -120,7 +122,7 @@ def test_an_error_inside_the_write_leaves_the_old_file(tmp_path):
     with pytest.raises(ZeroDivisionError):
         with atomic_write(tmp_path / "a.txt") as handle:
             handle.write("new")
-            1 / 0
+            raise ZeroDivisionError
     assert (tmp_path / "a.txt").read_text() == "old" and len(list(tmp_path.iterdir())) == 1
 
 
@@ -148,8 +150,9 @@ WRITER = textwrap.dedent("""
 
 
 def run_python(code: str, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=clean_env())
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env()
+    )
 
 
 def test_four_writers_and_two_readers_share_one_database(tmp_path):
@@ -170,7 +173,8 @@ def test_a_writer_waits_out_a_lock_held_for_30_seconds(tmp_path):
         "import sqlite3, sys, time\n"
         "db = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
         "db.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(30); db.execute('COMMIT')\n",
-        str(path))
+        str(path),
+    )
     assert holder.stdout.readline().strip() == "locked"
     started = time.monotonic()
     out = run_python(WRITER, str(path), "writer", "3")
@@ -231,8 +235,20 @@ def test_kill_9_during_training_keeps_every_finished_epoch(workdir):
 
 def test_kill_9_during_an_evaluation_keeps_every_stored_chip(cli, workdir):
     assert cli(*TRAIN, "--epochs", "1", "-o", "m.pt").exit_code == 0
-    args = [sys.executable, "-m", "hwprofiles", "eval", "m.pt", "-p", "gaussian-additive", "-k", "60", "--quiet",
-            "--results", "r.sqlite"]
+    args = [
+        sys.executable,
+        "-m",
+        "hwprofiles",
+        "eval",
+        "m.pt",
+        "-p",
+        "gaussian-additive",
+        "-k",
+        "60",
+        "--quiet",
+        "--results",
+        "r.sqlite",
+    ]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=clean_env())
 
     def some_rows() -> bool:

@@ -44,8 +44,12 @@ def synthetic(n: int = 40_000, seed: int = 0, residuals: str = "normal") -> Meas
     return Measurements("synthetic.csv", target, programmed)
 
 
-def synthetic_drift(devices: int = 3000, seed: int = 1, times: tuple[float, ...] = (1, 10, 100, 1e3, 1e4, 1e5),
-                    drawn: dict[str, float] | None = None) -> Measurements:
+def synthetic_drift(
+    devices: int = 3000,
+    seed: int = 1,
+    times: tuple[float, ...] = (1, 10, 100, 1e3, 1e4, 1e5),
+    drawn: dict[str, float] | None = None,
+) -> Measurements:
     """Each device read at several times: g(t) = g_prog ((t + t0)/t0)^-nu, 1% read noise per reading.
 
     ``drawn`` receives the mean and std of the nu actually drawn for the healthy devices.
@@ -60,12 +64,17 @@ def synthetic_drift(devices: int = 3000, seed: int = 1, times: tuple[float, ...]
     g = programmed[:, None] * ((t[None, :] + T0) / T0) ** (-nu[:, None])
     g *= 1 + 0.01 * rng.standard_normal(g.shape)
     ids = np.array([f"dev{i}" for i in range(devices)])
-    return Measurements("drift.csv", np.repeat(target, len(t)), np.maximum(g.ravel(), 0), np.tile(t, devices),
-                        np.repeat(ids, len(t)))
+    return Measurements(
+        "drift.csv", np.repeat(target, len(t)), np.maximum(g.ravel(), 0), np.tile(t, devices), np.repeat(ids, len(t))
+    )
 
 
 def write_csv(path: Path, m: Measurements, scale: float = 1.0, header_comment: str = "") -> Path:
-    columns = ["target", "measured"] + (["time_s"] if m.time_s is not None else []) + (["device"] if m.device is not None else [])
+    columns = (
+        ["target", "measured"]
+        + (["time_s"] if m.time_s is not None else [])
+        + (["device"] if m.device is not None else [])
+    )
     lines = [header_comment] if header_comment else []
     lines.append(",".join(columns))
     for i in range(len(m.target_us)):
@@ -99,7 +108,10 @@ def test_programming_noise_and_stuck_cells_are_recovered_from_normal_residuals()
     # nominal 1% and 0.5% (the draw itself varies that much).
     assert np.sum(sa0 & (target > 0.3 * G_MAX)) <= result.n_sa0 <= sa0.sum()
     assert np.sum(sa1 & (target < 0.6 * G_MAX)) <= result.n_sa1 <= sa1.sum()
-    for estimate, truth, n in ((result.p_sa0, P_SA0, result.n_eligible_sa0), (result.p_sa1, P_SA1, result.n_eligible_sa1)):
+    for estimate, truth, n in (
+        (result.p_sa0, P_SA0, result.n_eligible_sa0),
+        (result.p_sa1, P_SA1, result.n_eligible_sa1),
+    ):
         assert abs(estimate.value - truth) < 3 * np.sqrt(truth * (1 - truth) / n)
         assert estimate.low < estimate.value < estimate.high < estimate.value + 0.003
     assert result.distribution == "normal"
@@ -122,7 +134,10 @@ def test_drift_exponent_mean_and_spread_are_recovered() -> None:
     # 0.002 of the nominal 0.05 and 0.01, and their 95% intervals hold the mean and
     # spread of the nu actually drawn.
     assert result.nu_mean is not None and result.nu_std is not None
-    for estimate, nominal, realised in ((result.nu_mean, NU_MEAN, drawn["mean"]), (result.nu_std, NU_STD, drawn["std"])):
+    for estimate, nominal, realised in (
+        (result.nu_mean, NU_MEAN, drawn["mean"]),
+        (result.nu_std, NU_STD, drawn["std"]),
+    ):
         assert abs(estimate.value - nominal) < 0.002, (estimate, nominal)
         assert estimate.low <= realised <= estimate.high, (estimate, realised)
     assert result.n_drift_devices > 0.95 * 3000
@@ -217,25 +232,61 @@ GOOD_ROWS = "".join(f"{t},{t * 1.01}\n" for t in np.linspace(1, 25, 200))
         ("# units: uS\n\n", (), ["the file is empty"]),
         ("target,measured\n", (), ["no measurements: the header (line 1) is followed by no rows"]),
         ("target,value\n1,2\n", (), ["line 1: missing column(s) 'measured'", "found 'target', 'value'"]),
-        ("target,measured\n1,2\n3,abc\n4,-5\n", (), ["2 bad value(s)", "line 3, column 'measured': 'abc' is not a number",
-                                                    "line 4, column 'measured': -5 is negative, but a conductance cannot be"]),
+        (
+            "target,measured\n1,2\n3,abc\n4,-5\n",
+            (),
+            [
+                "2 bad value(s)",
+                "line 3, column 'measured': 'abc' is not a number",
+                "line 4, column 'measured': -5 is negative, but a conductance cannot be",
+            ],
+        ),
         ("target,measured\n1,nan\n", (), ["line 2, column 'measured': 'nan' is not a finite number"]),
         ("target,measured\n1,2,3\n", (), ["line 2: 3 values, but the header has 2 columns"]),
         ("target,measured,time_s\n1,2,10\n", (), ["a time_s column needs a device column too"]),
         ("# units: kS\ntarget,measured\n1,2\n", (), ["unknown units 'kS'; use uS, nS or S"]),
-        ("# units: nS\n" + "target,measured\n" + GOOD_ROWS, ("--units", "uS"),
-         ["the file says '# units: nS' but units uS were asked for"]),
-        ("target,measured\n" + GOOD_ROWS, (),
-         ["too few measurements per bin", "hold fewer than 30", "the fewest: 10 at", "200 measurements in all",
-          "Add measurements"]),
-        ("target,measured\n" + "".join(f"{t},{t}\n" for t in [5, 10] * 50), (),
-         ["only 2 target level(s)", "needs at least 4"]),
+        (
+            "# units: nS\n" + "target,measured\n" + GOOD_ROWS,
+            ("--units", "uS"),
+            ["the file says '# units: nS' but units uS were asked for"],
+        ),
+        (
+            "target,measured\n" + GOOD_ROWS,
+            (),
+            [
+                "too few measurements per bin",
+                "hold fewer than 30",
+                "the fewest: 10 at",
+                "200 measurements in all",
+                "Add measurements",
+            ],
+        ),
+        (
+            "target,measured\n" + "".join(f"{t},{t}\n" for t in [5, 10] * 50),
+            (),
+            ["only 2 target level(s)", "needs at least 4"],
+        ),
         ("target,measured\n" + GOOD_ROWS, ("--g-max-us", "10"), ["exceed g_max = 10 uS"]),
     ],
-    ids=["empty", "comments-only", "header-only", "missing-column", "bad-values", "nan", "ragged", "time-without-device",
-         "unknown-units", "conflicting-units", "too-few-per-bin", "too-few-levels", "target-above-g-max"],
+    ids=[
+        "empty",
+        "comments-only",
+        "header-only",
+        "missing-column",
+        "bad-values",
+        "nan",
+        "ragged",
+        "time-without-device",
+        "unknown-units",
+        "conflicting-units",
+        "too-few-per-bin",
+        "too-few-levels",
+        "target-above-g-max",
+    ],
 )
-def test_bad_csvs_get_one_clear_message(cli, tmp_path: Path, text: str, args: tuple[str, ...], expected: list[str]) -> None:
+def test_bad_csvs_get_one_clear_message(
+    cli, tmp_path: Path, text: str, args: tuple[str, ...], expected: list[str]
+) -> None:
     csv = tmp_path / "bad.csv"
     csv.write_text(text)
     result = cli("profiles", "fit", csv, "--name", "x", "--out", tmp_path / "x.yaml", *args)

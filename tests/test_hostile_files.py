@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import clean_env
 
 import hwprofiles
 from hwprofiles import library, untrusted
@@ -25,8 +26,6 @@ from hwprofiles.builtin import PROFILES_DIR
 from hwprofiles.errors import ProfileError, YamlError
 from hwprofiles.library import ArchiveLimits, import_profiles, read_candidates
 from hwprofiles.untrusted import YamlLimits, load_yaml, printable
-
-from conftest import clean_env
 
 pytestmark = pytest.mark.usefixtures("clean_hwprofiles")
 
@@ -48,7 +47,10 @@ def run_cli(*args: str | Path, timeout: float = 60, **env: str) -> subprocess.Co
     """``python -m hwprofiles ARGS`` in a fresh interpreter; a hang past ``timeout`` fails the test."""
     proc = subprocess.run(
         [sys.executable, "-m", "hwprofiles", *map(str, args)],
-        capture_output=True, text=True, timeout=timeout, env=clean_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=clean_env(**env),
     )
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc
@@ -104,8 +106,18 @@ def test_load_yaml_counts_aliases_as_expanded_before_anything_walks_them() -> No
         (HEAD + "x: \x1b[2J\n", "line 4, column 4: not valid YAML: the character #x001b is not allowed in YAML"),
         (HEAD + "x: a\x1eb\n", "the character #x001e is not allowed"),
     ],
-    ids=["deep", "recursive alias", "many aliases", "long scalar", "long int", "bad date", "unhashable key", "python tag",
-         "escape", "record separator"],
+    ids=[
+        "deep",
+        "recursive alias",
+        "many aliases",
+        "long scalar",
+        "long int",
+        "bad date",
+        "unhashable key",
+        "python tag",
+        "escape",
+        "record separator",
+    ],
 )
 def test_validate_refuses_odd_yaml_with_file_and_reason(cli, tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "odd.yaml"
@@ -120,7 +132,9 @@ def test_validate_refuses_odd_yaml_with_file_and_reason(cli, tmp_path: Path, tex
 def test_a_file_over_the_size_limit_is_refused_before_it_is_read(tmp_path: Path, monkeypatch) -> None:
     path = tmp_path / "big.yaml"
     path.write_text(HEAD + "# " + "x" * untrusted.MAX_YAML_BYTES + "\n")
-    with pytest.raises(ProfileError, match=rf"^{path}: refusing this file: \d+ bytes, more than {untrusted.MAX_YAML_BYTES}"):
+    with pytest.raises(
+        ProfileError, match=rf"^{path}: refusing this file: \d+ bytes, more than {untrusted.MAX_YAML_BYTES}"
+    ):
         hwprofiles.load_profile(path)
     monkeypatch.setattr(yaml.SafeLoader, "__init__", lambda *a: pytest.fail("the file was parsed"))
     with pytest.raises(YamlError, match="more than 1048576"):
@@ -143,8 +157,13 @@ def test_the_yaml_limits_leave_room_for_real_profiles() -> None:
         text = path.read_text()
         assert len(text.encode()) * 20 < limits.max_bytes, path.name
         # Tighter limits, a tenth (or less) of the defaults, still read every shipped profile.
-        tight = YamlLimits(max_bytes=limits.max_bytes // 10, max_depth=8, max_aliases=0,
-                           max_nodes=limits.max_nodes // 100, max_scalar_chars=limits.max_scalar_chars // 10)
+        tight = YamlLimits(
+            max_bytes=limits.max_bytes // 10,
+            max_depth=8,
+            max_aliases=0,
+            max_nodes=limits.max_nodes // 100,
+            max_scalar_chars=limits.max_scalar_chars // 10,
+        )
         assert load_yaml(text, path.name, tight) == yaml.safe_load(text)
     # ... and the defaults are bounds a machine survives, well under the interpreter's stack.
     assert limits.max_depth * 3 < sys.getrecursionlimit() // 2
@@ -153,7 +172,9 @@ def test_the_yaml_limits_leave_room_for_real_profiles() -> None:
 
 def test_json_is_read_by_the_same_loader(tmp_path: Path) -> None:
     path = tmp_path / "p.json"
-    path.write_text('{"name": "as-json", "technology": "pcm", "description": "d", "noise": ' + "[" * 100 + "]" * 100 + "}")
+    path.write_text(
+        '{"name": "as-json", "technology": "pcm", "description": "d", "noise": ' + "[" * 100 + "]" * 100 + "}"
+    )
     with pytest.raises(ProfileError, match="nesting deeper than 64 levels"):
         hwprofiles.load_profile(path)
 
@@ -174,7 +195,7 @@ def lying_zip(path: Path, real: int, declared: int = 1000) -> Path:
     data = bytearray(buf.getvalue())
     data[22:26] = declared.to_bytes(4, "little")  # local header: uncompressed size
     central = data.rfind(b"PK\x01\x02")
-    data[central + 24:central + 28] = declared.to_bytes(4, "little")
+    data[central + 24 : central + 28] = declared.to_bytes(4, "little")
     path.write_bytes(data)
     return path
 
@@ -194,8 +215,11 @@ def test_a_zip_whose_headers_lie_is_read_in_bounded_memory(tmp_path: Path) -> No
 
 def test_a_member_declared_larger_than_the_cap_is_refused_unread(tmp_path: Path) -> None:
     path = lying_zip(tmp_path / "lying.zip", real=8 << 20, declared=900_000)
-    with pytest.raises(ProfileError, match=r"refusing this archive: member 'lib/p.yaml' holds 900000 bytes, more than "
-                                           r"a profile file may \(1000\)"):
+    with pytest.raises(
+        ProfileError,
+        match=r"refusing this archive: member 'lib/p.yaml' holds 900000 bytes, more than "
+        r"a profile file may \(1000\)",
+    ):
         read_candidates(path, limits=ArchiveLimits(member_bytes=1000))
 
 
@@ -251,7 +275,9 @@ def test_a_tar_that_unpacks_to_too_much_is_refused_before_it_is_unpacked(tmp_pat
 def test_a_tar_header_claiming_gigabytes_is_refused_unread(tmp_path: Path, header: str) -> None:
     # A pax header (or GNU long name) whose size field says 4 GB: tarfile would read it
     # whole into memory; the unpacked-bytes budget refuses the read before it happens.
-    fmt, kind = (tarfile.PAX_FORMAT, tarfile.XHDTYPE) if header == "pax" else (tarfile.GNU_FORMAT, tarfile.GNUTYPE_LONGNAME)
+    fmt, kind = (
+        (tarfile.PAX_FORMAT, tarfile.XHDTYPE) if header == "pax" else (tarfile.GNU_FORMAT, tarfile.GNUTYPE_LONGNAME)
+    )
     block = tarfile.TarInfo("././@LongLink")
     block.type, block.size = kind, 4 << 30
     raw = block.tobuf(format=fmt) if header == "pax" else block.tobuf(format=fmt)
@@ -321,7 +347,9 @@ def test_archive_member_names_reach_the_terminal_escaped(cli, tmp_path: Path, mo
 def test_file_names_and_profile_names_reach_the_terminal_escaped(cli, tmp_path: Path) -> None:
     folder = tmp_path / "lib"
     folder.mkdir()
-    (folder / f"{ESC}.yaml").write_text(f'name: "{ESC}"\ntechnology: pcm\ndescription: d\n'.replace("\x1b", "\\e").replace("\x07", "\\a"))
+    (folder / f"{ESC}.yaml").write_text(
+        f'name: "{ESC}"\ntechnology: pcm\ndescription: d\n'.replace("\x1b", "\\e").replace("\x07", "\\a")
+    )
     listed = cli("--profiles-dir", folder, "profiles", "list")
     validated = cli("profiles", "validate", folder)
     for result in (listed, validated):
@@ -351,7 +379,9 @@ def test_a_checkpoint_carrying_code_is_refused_without_running_it(tmp_path: Path
 
     marker = tmp_path / "code-ran"
     path = tmp_path / "hostile.pt"
-    torch.save({"format": "hwprofiles-checkpoint", "state_dict": {"w": torch.zeros(1)}, "payload": _RunsCode(marker)}, path)
+    torch.save(
+        {"format": "hwprofiles-checkpoint", "state_dict": {"w": torch.zeros(1)}, "payload": _RunsCode(marker)}, path
+    )
     with pytest.raises(CheckpointError, match=r"hostile.pt: holds code or Python objects \(\w+\)") as info:
         getattr(checkpoint, loader)(path)
     assert not marker.exists(), "loading ran code from the file"

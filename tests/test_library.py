@@ -129,7 +129,9 @@ def test_an_existing_name_is_never_replaced_without_force(cli, user_dir: Path, t
     assert hwprofiles.load_profile("lab-device").dac.bits == 6
 
 
-def test_a_library_name_needs_force_and_is_never_shadowed_in_a_searched_dir(cli, user_dir: Path, tmp_path: Path) -> None:
+def test_a_library_name_needs_force_and_is_never_shadowed_in_a_searched_dir(
+    cli, user_dir: Path, tmp_path: Path
+) -> None:
     src = tmp_path / "mine.yaml"
     src.write_text(profile_text("pcm-joshi2020"))
     refused = cli("profiles", "import", src)
@@ -189,7 +191,9 @@ def test_import_an_archive(cli, user_dir: Path, tmp_path: Path, suffix: str, mod
 
 
 def test_an_invalid_archive_member_is_named_by_archive_and_member(cli, user_dir: Path, tmp_path: Path) -> None:
-    path = _zip(tmp_path / "lib.zip", {"ok.yaml": profile_text("ok"), "dir/bad.yaml": profile_text("bad", adc={"bits": 99})})
+    path = _zip(
+        tmp_path / "lib.zip", {"ok.yaml": profile_text("ok"), "dir/bad.yaml": profile_text("bad", adc={"bits": 99})}
+    )
     result = cli("profiles", "import", path)
     assert result.exit_code == 1
     assert f"error: {path}:dir/bad.yaml: adc.bits: Input should be less than or equal to 24" in result.stderr
@@ -201,7 +205,9 @@ def test_an_invalid_archive_member_is_named_by_archive_and_member(cli, user_dir:
     [("/etc/evil.yaml", "has an absolute path"), ("../evil.yaml", "climbs out"), ("lib/../../evil.yaml", "climbs out")],
 )
 @pytest.mark.parametrize("kind", ["zip", "tar"])
-def test_unsafe_archives_are_refused_whole(cli, user_dir: Path, tmp_path: Path, member: str, why: str, kind: str) -> None:
+def test_unsafe_archives_are_refused_whole(
+    cli, user_dir: Path, tmp_path: Path, member: str, why: str, kind: str
+) -> None:
     members = {"lib/ok.yaml": profile_text("ok"), member: profile_text("evil")}
     path = tmp_path / "work" / f"bad.{kind}"
     path.parent.mkdir()
@@ -231,7 +237,9 @@ def test_archive_links_are_refused(user_dir: Path, tmp_path: Path) -> None:
         import_profiles(zpath)
 
 
-@pytest.mark.parametrize("src,message", [("nowhere.yaml", "no such file or directory"), ("notes.txt", "not a profile file")])
+@pytest.mark.parametrize(
+    "src,message", [("nowhere.yaml", "no such file or directory"), ("notes.txt", "not a profile file")]
+)
 def test_unreadable_sources(cli, tmp_path: Path, src: str, message: str) -> None:
     (tmp_path / "notes.txt").write_text("hello")
     result = cli("profiles", "import", tmp_path / src)

@@ -153,7 +153,9 @@ def test_a_builder_that_cannot_be_imported_names_its_owner() -> None:
 
 def test_duplicate_model_from_two_owners_names_both() -> None:
     register_model("lab_net", lab_net, owner="lab-a")
-    with pytest.raises(DuplicateModelError, match="model 'lab_net' is registered twice: by plugin 'lab-a' and by plugin 'lab-b'"):
+    with pytest.raises(
+        DuplicateModelError, match="model 'lab_net' is registered twice: by plugin 'lab-a' and by plugin 'lab-b'"
+    ):
         register_model("lab_net", other_net, owner="lab-b")
 
 
@@ -276,5 +278,7 @@ def test_listing_models_imports_neither_torch_nor_torchvision(subprocess_env) ->
         "m.get_model('resnet20')\n"
         "assert 'torchvision' not in sys.modules, 'a zoo model imported torchvision'\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=subprocess_env(), timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=subprocess_env(), timeout=120
+    )
     assert result.returncode == 0, result.stderr

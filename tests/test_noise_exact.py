@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 import torch
+from helpers import make_profile
 
 import hwprofiles
 from hwprofiles.noise.base import StageContext, WeightState
-from helpers import make_profile
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -80,9 +80,14 @@ def test_gaussian_combined() -> None:
     close(out, y * (1 + a * scale * (1 - r) * z_mult) + a * scale * r * z_add)
 
 
-@pytest.mark.parametrize("kind, field", [
-    ("gaussian_additive", "sigma"), ("gaussian_multiplicative", "sigma"), ("gaussian_combined", "amplitude"),
-])
+@pytest.mark.parametrize(
+    "kind, field",
+    [
+        ("gaussian_additive", "sigma"),
+        ("gaussian_multiplicative", "sigma"),
+        ("gaussian_combined", "amplitude"),
+    ],
+)
 def test_variance_aware_sigma_per_sample(kind: str, field: str) -> None:
     # In training each sample draws sigma_s = sigma (alpha + theta |z_s|) first; evaluation uses sigma.
     sigma, alpha, theta, scale = 0.3, 0.45, 0.66, 0.5
@@ -170,12 +175,15 @@ def test_photodetector_shot_and_thermal() -> None:
 
 def test_photodetector_without_shot_noise() -> None:
     y = signal()
-    out = make_kind("photodetector", photons_full_scale=None, thermal_sigma=0.01).tile_outputs(y, context(out_bound=8.0))
+    out = make_kind("photodetector", photons_full_scale=None, thermal_sigma=0.01).tile_outputs(
+        y, context(out_bound=8.0)
+    )
     close(out, y + 0.08 * Draws().randn(64))
 
 
-def photonic_phase_expected(target: torch.Tensor, bits: int | None, v_pi: float, gain_sigma: float,
-                            crosstalk: float, scale: float) -> torch.Tensor:
+def photonic_phase_expected(
+    target: torch.Tensor, bits: int | None, v_pi: float, gain_sigma: float, crosstalk: float, scale: float
+) -> torch.Tensor:
     phi = torch.arccos(target.clamp(-1, 1))
     if bits is not None:
         levels = 2**bits - 1
@@ -213,8 +221,10 @@ def test_photonic_phase_read() -> None:
     # weights pushed beyond +-1 by an earlier read stage are read as +-1 (phases pi and 0)
     beyond = torch.tensor([1.2, -1.3], dtype=F64)
     d = Draws().randn(2)
-    close(make_kind("photonic_phase", phase_noise_rad=0.05).read(beyond, context()),
-          torch.cos(torch.tensor([0.0, math.pi], dtype=F64) + 0.05 * d))
+    close(
+        make_kind("photonic_phase", phase_noise_rad=0.05).read(beyond, context()),
+        torch.cos(torch.tensor([0.0, math.pi], dtype=F64) + 0.05 * d),
+    )
     # no phase noise: the weights are returned as they are
     assert make_kind("photonic_phase", phase_noise_rad=0.0).read(w, context()) is w
 
@@ -261,7 +271,9 @@ def nu_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def test_pcm_drift_without_compensation(t_s: float, scale: float) -> None:
     target = pair_target()
     state = WeightState(target=target, g_max_us=25.0)
-    make_kind("pcm_drift", t0_s=20.0, compensation=False).program(state, context(scale, g_max_us=25.0, t_inference_s=t_s))
+    make_kind("pcm_drift", t0_s=20.0, compensation=False).program(
+        state, context(scale, g_max_us=25.0, t_inference_s=t_s)
+    )
     d = Draws()
     for g, g0 in zip(state.conductances(), device_pair(target, 25.0)):
         mu, sd = nu_stats(g0 / 25.0)

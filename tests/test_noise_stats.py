@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 import torch
 import torch.nn as nn
+from helpers import make_profile
 
 import hwprofiles
 from hwprofiles.errors import NoiseConfigError
 from hwprofiles.noise.base import StageContext, WeightState
-from helpers import make_profile
 
 # Small tensors: one thread avoids thread-pool overhead, which dominates on a loaded CPU.
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -48,15 +48,17 @@ def programmed(kind, x: float, *, g_max_us: float = 25.0, n: int = N_DEVICES, **
     return state
 
 
-def noisy_linear(profile: hwprofiles.Profile, weight: torch.Tensor, seed: int = 1,
-                 calibration: torch.Tensor | None = None) -> nn.Module:
+def noisy_linear(
+    profile: hwprofiles.Profile, weight: torch.Tensor, seed: int = 1, calibration: torch.Tensor | None = None
+) -> nn.Module:
     """An eval-mode noisy model of one bias-free Linear holding ``weight`` (float64),
     its DAC calibrated on ``calibration`` where the profile calibrates it."""
     layer = nn.Linear(weight.shape[1], weight.shape[0], bias=False).double()
     with torch.no_grad():
         layer.weight.copy_(weight)
-    model = hwprofiles.to_noisy(nn.Sequential(layer), profile,
-                                calibration=None if calibration is None else [calibration])
+    model = hwprofiles.to_noisy(
+        nn.Sequential(layer), profile, calibration=None if calibration is None else [calibration]
+    )
     hwprofiles.program(model, seed=seed)
     return model.eval()
 
@@ -292,11 +294,14 @@ def test_dac_has_at_most_2_to_the_b_minus_1_levels_and_clips_at_its_bound() -> N
     assert ((y - x.clamp(-bound, bound)).abs() <= step / 2 + 1e-12).all()
 
 
-@pytest.mark.parametrize("relative_to, adc_bound, expected", [
-    ("out_bound", 10.0, 0.04 * 10.0),
-    ("out_bound", None, 0.04 * 16),  # without an ADC the bound is the rows in use
-    ("absolute", 10.0, 0.04),
-])
+@pytest.mark.parametrize(
+    "relative_to, adc_bound, expected",
+    [
+        ("out_bound", 10.0, 0.04 * 10.0),
+        ("out_bound", None, 0.04 * 16),  # without an ADC the bound is the rows in use
+        ("absolute", 10.0, 0.04),
+    ],
+)
 def test_output_noise_std(relative_to: str, adc_bound: float | None, expected: float) -> None:
     adc = None if adc_bound is None else {"bits": None, "bound": adc_bound}
     profile = make_profile([{"kind": "output_noise", "sigma": 0.04, "relative_to": relative_to}], adc=adc)
@@ -373,12 +378,15 @@ def test_sram_column_noise_kind_uses_the_rows_in_use() -> None:
     rel_std_close(float(kind.tile_outputs(y, context(tile_rows=100)).std()), 0.0039 * 100)
 
 
-@pytest.mark.parametrize("fan_in, tile_rows, rows_used, tiles", [
-    (100, 255, 100, 1),
-    (255, 255, 255, 1),
-    (300, 255, 150, 2),  # split evenly: two tiles of 150 rows
-    (300, None, 300, 1),
-])
+@pytest.mark.parametrize(
+    "fan_in, tile_rows, rows_used, tiles",
+    [
+        (100, 255, 100, 1),
+        (255, 255, 255, 1),
+        (300, 255, 150, 2),  # split evenly: two tiles of 150 rows
+        (300, None, 300, 1),
+    ],
+)
 def test_sram_column_noise_std_through_a_linear(fan_in, tile_rows, rows_used, tiles) -> None:
     tile = None if tile_rows is None else {"rows": tile_rows}
     profile = make_profile([{"kind": "sram_column_noise", "sigma_percent_fs": 0.39}], tile=tile)
@@ -451,13 +459,17 @@ def test_variance_aware_sigma_is_drawn_per_sample_in_training() -> None:
 
 
 # -- noise_scale --------------------------------------------------------------------------
-@pytest.mark.parametrize("noise", [
-    {"kind": "gaussian_additive", "sigma": 0.1},
-    {"kind": "output_noise", "sigma": 0.04},
-    {"kind": "weight_read_noise", "sigma": 0.02},
-    {"kind": "sram_column_noise", "sigma_percent_fs": 0.39},
-    {"kind": "photodetector", "photons_full_scale": 1e4, "thermal_sigma": 0.005},
-], ids=lambda n: n["kind"])
+@pytest.mark.parametrize(
+    "noise",
+    [
+        {"kind": "gaussian_additive", "sigma": 0.1},
+        {"kind": "output_noise", "sigma": 0.04},
+        {"kind": "weight_read_noise", "sigma": 0.02},
+        {"kind": "sram_column_noise", "sigma_percent_fs": 0.39},
+        {"kind": "photodetector", "photons_full_scale": 1e4, "thermal_sigma": 0.005},
+    ],
+    ids=lambda n: n["kind"],
+)
 def test_noise_scale_multiplies_per_read_noise(noise: dict[str, Any]) -> None:
     weight = pm_ones(16, 32)
     x = torch.rand(8, 32, dtype=torch.float64)
@@ -472,12 +484,15 @@ def test_noise_scale_multiplies_per_read_noise(noise: dict[str, Any]) -> None:
     torch.testing.assert_close(errors[1], 2 * errors[0])
 
 
-@pytest.mark.parametrize("kind, fields, g_max_us, t_s", [
-    ("pcm_programming", {}, 25.0, 1.0),
-    ("pcm_read_1f", {}, 25.0, 3600.0),
-    ("rram_relaxation", {}, 40.0, 86_400.0),
-    ("rram_cmo", {}, 90.0, 1.0),
-])
+@pytest.mark.parametrize(
+    "kind, fields, g_max_us, t_s",
+    [
+        ("pcm_programming", {}, 25.0, 1.0),
+        ("pcm_read_1f", {}, 25.0, 3600.0),
+        ("rram_relaxation", {}, 40.0, 86_400.0),
+        ("rram_cmo", {}, 90.0, 1.0),
+    ],
+)
 def test_noise_scale_multiplies_programming_noise(kind: str, fields, g_max_us: float, t_s: float) -> None:
     impl = make_kind(kind, **fields)
     deltas = []
@@ -516,8 +531,14 @@ def test_weight_read_noise_std_is_a_fraction_of_w_max_through_a_linear() -> None
 # e = -arcsin(w') exactly: the phase errors are read back without approximation.
 def photonic_ideal(**fields: Any) -> dict[str, Any]:
     """A photonic_phase entry with every effect off except ``fields``."""
-    return {"kind": "photonic_phase", "bits": None, "gain_sigma": 0.0, "crosstalk": 0.0,
-            "phase_noise_rad": 0.0, **fields}
+    return {
+        "kind": "photonic_phase",
+        "bits": None,
+        "gain_sigma": 0.0,
+        "crosstalk": 0.0,
+        "phase_noise_rad": 0.0,
+        **fields,
+    }
 
 
 def test_photonic_phase_noise_std_is_phase_noise_rad() -> None:
@@ -550,7 +571,9 @@ def test_photonic_gain_variation_is_relative_and_bounded_at_3_sigma() -> None:
     # w = 0 is phi = pi/2; a relative gain error g gives phi' = pi/2 (1 + g), so
     # g = -arcsin(w') / (pi/2). An absolute phase error would come out pi/2 times smaller.
     gain_sigma = 0.02
-    kind = make_kind("photonic_phase", **{k: v for k, v in photonic_ideal(gain_sigma=gain_sigma).items() if k != "kind"})
+    kind = make_kind(
+        "photonic_phase", **{k: v for k, v in photonic_ideal(gain_sigma=gain_sigma).items() if k != "kind"}
+    )
     state = WeightState(target=torch.zeros(N_DEVICES, dtype=torch.float64), g_max_us=1.0)
     kind.program(state, context())
     gain = -torch.arcsin(state.weights()) / (math.pi / 2)
@@ -608,16 +631,21 @@ def sram_cim_without_noise() -> hwprofiles.Profile:
     return hwprofiles.load_profile("sram-cim-8bit").with_noise_scale(0.0)
 
 
-@pytest.mark.parametrize("fan_in, rows_used, tiles", [
-    (100, 100, 1),
-    (255, 255, 1),
-    (300, 150, 2),  # 255-row tiles: split evenly into two tiles of 150 rows
-    (600, 200, 3),
-])
+@pytest.mark.parametrize(
+    "fan_in, rows_used, tiles",
+    [
+        (100, 100, 1),
+        (255, 255, 1),
+        (300, 150, 2),  # 255-row tiles: split evenly into two tiles of 150 rows
+        (600, 200, 3),
+    ],
+)
 def test_per_row_adc_saturates_at_bound_times_rows_in_use(fan_in: int, rows_used: int, tiles: int) -> None:
     # All-ones weights and inputs: each tile's partial sum is rows_used, which an ADC bound of
     # 0.5 per row clips to 0.5 rows_used; the digital sum over tiles gives 0.5 fan_in rounded up.
-    profile = sram_cim_without_noise().model_copy(update={"adc": hwprofiles.profiles.ADC(bits=8, bound=0.5, per_row=True)})
+    profile = sram_cim_without_noise().model_copy(
+        update={"adc": hwprofiles.profiles.ADC(bits=8, bound=0.5, per_row=True)}
+    )
     x = torch.ones(2, fan_in, dtype=torch.float64)
     model = noisy_linear(profile, torch.ones(4, fan_in, dtype=torch.float64), calibration=x)
     with torch.no_grad():
@@ -654,7 +682,9 @@ def tiles_of(fan_in: int) -> int:
 
 
 def test_per_row_false_keeps_the_bound_in_normalised_units() -> None:
-    profile = sram_cim_without_noise().model_copy(update={"adc": hwprofiles.profiles.ADC(bits=8, bound=0.5, per_row=False)})
+    profile = sram_cim_without_noise().model_copy(
+        update={"adc": hwprofiles.profiles.ADC(bits=8, bound=0.5, per_row=False)}
+    )
     x = torch.ones(2, 300, dtype=torch.float64)
     model = noisy_linear(profile, torch.ones(4, 300, dtype=torch.float64), calibration=x)
     with torch.no_grad():

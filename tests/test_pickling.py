@@ -7,14 +7,15 @@ import copy
 import io
 import multiprocessing
 import pickle
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import torch
 import torch.nn as nn
+from helpers import forward_on_chip, make_profile
 
 import hwprofiles
-from helpers import forward_on_chip, make_profile
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -71,7 +72,8 @@ def test_noisy_models_round_trip_with_the_same_chips(profile: str, trip: str) ->
     model = noisy_model(profile)
     again = ROUND_TRIPS[trip](model)
     assert [m.bound for m in hwprofiles.nn.convert.analog_products(again)] == [
-        m.bound for m in hwprofiles.nn.convert.analog_products(model)]
+        m.bound for m in hwprofiles.nn.convert.analog_products(model)
+    ]
     for seed in (3, 4):
         assert torch.equal(forward_on_chip(again, X, seed), forward_on_chip(model, X, seed))
     assert not torch.equal(forward_on_chip(again, X, 3), forward_on_chip(again, X, 4))

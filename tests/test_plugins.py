@@ -39,9 +39,23 @@ def _pip_install(fixture: Path, work: Path) -> Path:
     shutil.copytree(fixture, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     site = work / "site"
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
-         "--disable-pip-version-check", "-q", "--target", str(site), str(source)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--disable-pip-version-check",
+            "-q",
+            "--target",
+            str(site),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, f"installing {fixture.name} failed:\n{proc.stdout}\n{proc.stderr}"
     return site
@@ -83,8 +97,11 @@ def test_installed_plugin_is_listed_with_its_hooks_and_kinds(with_testdevice) ->
     names = list(rows)  # other installed plugins (e.g. hwprofiles-fefet) may be listed too
     assert names == ["builtin", *sorted(names[1:])] and "testdevice" in names, "built-in first, then by name"
     assert rows["testdevice"] == [
-        "testdevice", "hwprofiles-testdevice", "0.1.0",
-        "hwprofiles_profile_paths, hwprofiles_register_noise_models", "testdevice_noise",
+        "testdevice",
+        "hwprofiles-testdevice",
+        "0.1.0",
+        "hwprofiles_profile_paths, hwprofiles_register_noise_models",
+        "testdevice_noise",
     ]
     assert "testdevice_noise" not in rows["builtin"][4]
 
@@ -102,7 +119,13 @@ def test_installed_plugin_profile_is_listed_and_loads(with_testdevice) -> None:
     listed = with_testdevice("profiles", "list")
     assert listed.returncode == 0, listed.stderr
     assert _rows(listed.stdout)["testdevice-demo"] == [
-        "testdevice-demo", "testdevice", "6", "7", "128", "testdevice_noise, output_noise", "testdevice",
+        "testdevice-demo",
+        "testdevice",
+        "6",
+        "7",
+        "128",
+        "testdevice_noise, output_noise",
+        "testdevice",
     ]
     shown = with_testdevice("profiles", "show", "testdevice-demo")
     assert shown.returncode == 0, shown.stderr
@@ -200,8 +223,10 @@ def test_plugin_that_fails_to_import_is_left_out(cli, fake_plugin) -> None:
     why = _left_out(cli, "vendorchip", "hwprofiles-vendorchip")
     assert why == "failed to import: ModuleNotFoundError: No module named 'vendor_sdk_that_is_not_installed'"
     warning = _one_warning(cli("profiles", "show", "ideal"))
-    assert warning.startswith("warning: plugin 'vendorchip' (distribution 'hwprofiles-vendorchip') failed to import: "
-                              "ModuleNotFoundError: No module named 'vendor_sdk_that_is_not_installed'")
+    assert warning.startswith(
+        "warning: plugin 'vendorchip' (distribution 'hwprofiles-vendorchip') failed to import: "
+        "ModuleNotFoundError: No module named 'vendor_sdk_that_is_not_installed'"
+    )
     assert "HWPROFILES_DISABLE_PLUGINS=vendorchip" in warning
     reset_plugin_manager()
     with pytest.warns(hwprofiles.PluginWarning, match="vendorchip"):
@@ -274,7 +299,10 @@ def test_plugin_registering_a_non_class_is_left_out(cli, fake_plugin) -> None:
         """,
     )
     why = _left_out(cli, "sloppy", "hwprofiles-sloppy")
-    assert why == "failed in hook hwprofiles_register_noise_models: TypeError: 'sloppy_noise' is not a hwprofiles.NoiseEntry subclass"
+    assert (
+        why
+        == "failed in hook hwprofiles_register_noise_models: TypeError: 'sloppy_noise' is not a hwprofiles.NoiseEntry subclass"
+    )
     _one_warning(cli("profiles", "show", "ideal"))
 
 
@@ -303,8 +331,10 @@ def test_plugin_whose_profile_paths_hook_raises_is_warned_about(cli, fake_plugin
     assert cli("plugins").exit_code == 0, "the kinds load; only the profile library needs the hook"
     result = cli("profiles", "list")
     warning = _one_warning(result)
-    assert warning.startswith("warning: plugin 'pathless' (distribution 'hwprofiles-pathless'): failed in hook "
-                              "hwprofiles_profile_paths: OSError: profile share not mounted")
+    assert warning.startswith(
+        "warning: plugin 'pathless' (distribution 'hwprofiles-pathless'): failed in hook "
+        "hwprofiles_profile_paths: OSError: profile share not mounted"
+    )
     assert "ideal" in _rows(result.stdout), "the other profiles are listed"
     message = _one_error_block(cli("profiles", "list", env=STRICT))
     assert "plugin 'pathless' (distribution 'hwprofiles-pathless')" in message
@@ -321,7 +351,9 @@ def test_plugin_whose_profile_paths_hook_raises_is_warned_about(cli, fake_plugin
     ],
     ids=["a string", "an int", "a list holding an int", "a missing path"],
 )
-def test_plugin_giving_bad_profile_paths_is_warned_about(cli, fake_plugin, tmp_path: Path, returned: str, problem: str) -> None:
+def test_plugin_giving_bad_profile_paths_is_warned_about(
+    cli, fake_plugin, tmp_path: Path, returned: str, problem: str
+) -> None:
     here = tmp_path / "shipped"
     here.mkdir()
     (here / "shipped-one.yaml").write_text("name: shipped-one\ntechnology: pcm\ndescription: d\n")
@@ -363,7 +395,9 @@ def test_plugin_with_a_misspelled_hook_is_left_out(cli, fake_plugin) -> None:
         """,
     )
     why = _left_out(cli, "typo", "hwprofiles-typo")
-    assert why.startswith("is not a valid hwprofiles plugin") and "unknown hook 'hwprofiles_register_noise_model'" in why
+    assert (
+        why.startswith("is not a valid hwprofiles plugin") and "unknown hook 'hwprofiles_register_noise_model'" in why
+    )
     message = _one_error_block(cli("plugins", env=STRICT))
     assert "plugin 'typo' (distribution 'hwprofiles-typo') is not a valid hwprofiles plugin" in message
     assert "unknown hook 'hwprofiles_register_noise_model'" in message
@@ -448,7 +482,9 @@ def brokendevice_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_installed_broken_plugins_leave_the_others_working(
     run_module, testdevice_site: Path, brokendevice_site: Path, tmp_path: Path
 ) -> None:
-    path = os.pathsep.join(p for p in (str(brokendevice_site), str(testdevice_site), os.environ.get("PYTHONPATH", "")) if p)
+    path = os.pathsep.join(
+        p for p in (str(brokendevice_site), str(testdevice_site), os.environ.get("PYTHONPATH", "")) if p
+    )
 
     def run(*args: str | Path, **env: str) -> subprocess.CompletedProcess[str]:
         proc = run_module(*args, env={"PYTHONPATH": path, **env})
@@ -461,18 +497,23 @@ def test_installed_broken_plugins_leave_the_others_working(
     assert rows["testdevice"][4] == "testdevice_noise", "the working plugin is loaded"
     assert "output_noise" in rows["builtin"][4]
     assert rows["brokenimport"][:4] == [
-        "brokenimport", "hwprofiles-brokendevice", "0.2.0",
+        "brokenimport",
+        "hwprofiles-brokendevice",
+        "0.2.0",
         "failed to import: ModuleNotFoundError: No module named 'hwprofiles_vendor_sdk_not_installed'",
     ]
-    assert rows["brokenclash"][3].startswith("failed in hook hwprofiles_register_noise_models: noise kind "
-                                             "'output_noise' is registered twice: by plugin 'builtin' and by plugin 'brokenclash'")
+    assert rows["brokenclash"][3].startswith(
+        "failed in hook hwprofiles_register_noise_models: noise kind "
+        "'output_noise' is registered twice: by plugin 'builtin' and by plugin 'brokenclash'"
+    )
 
     listed = run("profiles", "list")
     assert listed.returncode == 0, listed.stderr
     assert {"testdevice-demo", "ideal", "pcm-joshi2020"} <= set(_rows(listed.stdout))
     warnings = listed.stderr.splitlines()
     assert sorted(w.split(" (distribution")[0] for w in warnings) == [
-        "warning: plugin 'brokenclash'", "warning: plugin 'brokenimport'",
+        "warning: plugin 'brokenclash'",
+        "warning: plugin 'brokenimport'",
     ], "one warning per broken plugin, once"
 
     demo = next(testdevice_site.rglob("testdevice-demo.yaml"))
@@ -488,7 +529,9 @@ def test_installed_broken_plugins_leave_the_others_working(
 
     strict = run("profiles", "list", HWPROFILES_STRICT_PLUGINS="1")
     assert strict.returncode == 2
-    assert strict.stderr.startswith("error: plugin 'brokenimport' (distribution 'hwprofiles-brokendevice') failed to import")
+    assert strict.stderr.startswith(
+        "error: plugin 'brokenimport' (distribution 'hwprofiles-brokendevice') failed to import"
+    )
     assert strict.stderr.count("error:") == 1
 
 
@@ -496,7 +539,9 @@ def test_builtin_comes_through_its_entry_point() -> None:
     (builtin,) = [info for info in plugin_infos() if info.name == "builtin"]
     assert (builtin.distribution, builtin.module) == ("hwprofiles", "hwprofiles.builtin")
     assert builtin.hooks == [
-        "hwprofiles_profile_paths", "hwprofiles_register_models", "hwprofiles_register_noise_models",
+        "hwprofiles_profile_paths",
+        "hwprofiles_register_models",
+        "hwprofiles_register_noise_models",
     ]
 
 

@@ -75,8 +75,12 @@ BAD_FILES = {
     "malformed_yaml": (HEAD + "dac: {bits: 8\n", ["line 5", "not valid YAML"]),
     "unknown_kind": (
         HEAD + "noise:\n  - kind: pcm_programing\n",
-        ["noise.0: unknown noise kind 'pcm_programing'", "Did you mean 'pcm_programming'", "Valid kinds: ",
-         "gaussian_additive, gaussian_combined"],
+        [
+            "noise.0: unknown noise kind 'pcm_programing'",
+            "Did you mean 'pcm_programming'",
+            "Valid kinds: ",
+            "gaussian_additive, gaussian_combined",
+        ],
     ),
     "missing_kind": (HEAD + "noise:\n  - sigma: 0.1\n", ["noise.0: missing 'kind'"]),
     "wrong_type": (HEAD + "tile: {rows: many}\n", ["tile.rows: Input should be a valid integer"]),
@@ -88,7 +92,10 @@ BAD_FILES = {
     "missing_field": ("name: bad-profile\ntechnology: pcm\n", ["description: Field required"]),
     "unknown_key": (HEAD + "dac: {bitz: 8}\n", ["dac.bitz: unknown field"]),
     "unknown_top_level_key": (HEAD + "noise_scael: 2\n", ["noise_scael: unknown field"]),
-    "nan": (HEAD + "noise:\n  - kind: gaussian_additive\n    sigma: .nan\n", ["noise.0.sigma: nan is not a finite number"]),
+    "nan": (
+        HEAD + "noise:\n  - kind: gaussian_additive\n    sigma: .nan\n",
+        ["noise.0.sigma: nan is not a finite number"],
+    ),
     "inf": (HEAD + "noise_scale: .inf\n", ["noise_scale: inf is not a finite number"]),
     "empty_file": ("", ["the file is empty"]),
     "not_a_mapping": ("- name: a\n- name: b\n", ["expected a mapping", "got a list"]),

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 import hwprofiles
 from hwprofiles.builtin import PROFILES_DIR
-from hwprofiles.errors import HwProfilesError, ProfileError, YamlError
+from hwprofiles.errors import ProfileError, YamlError
 from hwprofiles.untrusted import load_yaml
 
 pytestmark = [
@@ -46,7 +46,10 @@ SHIPPED = {p.stem: yaml.safe_load(p.read_text()) for p in sorted(PROFILES_DIR.gl
 # --------------------------------------------------------------------------- strategies
 
 json_scalars = (
-    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=True, allow_infinity=True)
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**6), 10**6)
+    | st.floats(allow_nan=True, allow_infinity=True)
     | st.text(max_size=20)
 )
 json_values = st.recursive(
@@ -100,25 +103,52 @@ def mutated_shipped(draw: st.DrawFn) -> Any:
 
 
 yaml_atoms = st.sampled_from(
-    ["a", "1", "-1.5e3", ".nan", ".inf", "~", "null", "true", "'q'", '"\\e[2J"', "2024-13-01", "0x1F", "9" * 5000,
-     "!!python/name:os.system", "!!binary aGk=", "*x", "&x b", "&x [1, 2]", "*undefined", "<<: *x", "|-\n  t"]
+    [
+        "a",
+        "1",
+        "-1.5e3",
+        ".nan",
+        ".inf",
+        "~",
+        "null",
+        "true",
+        "'q'",
+        '"\\e[2J"',
+        "2024-13-01",
+        "0x1F",
+        "9" * 5000,
+        "!!python/name:os.system",
+        "!!binary aGk=",
+        "*x",
+        "&x b",
+        "&x [1, 2]",
+        "*undefined",
+        "<<: *x",
+        "|-\n  t",
+    ]
 )
 
 
 @st.composite
 def yaml_documents(draw: st.DrawFn) -> str:
     """YAML text: random flow structure with anchors and aliases, optionally nested deep."""
-    tree = draw(st.recursive(
-        yaml_atoms,
-        lambda kids: st.lists(kids, max_size=5).map(lambda xs: "[" + ", ".join(xs) + "]")
-        | st.lists(st.tuples(st.sampled_from(["k", "name", "x", "<<", "? a"]), kids), max_size=4).map(
-            lambda kvs: "{" + ", ".join(f"{k}: {v}" for k, v in kvs) + "}"
+    tree = draw(
+        st.recursive(
+            yaml_atoms,
+            lambda kids: (
+                st.lists(kids, max_size=5).map(lambda xs: "[" + ", ".join(xs) + "]")
+                | st.lists(st.tuples(st.sampled_from(["k", "name", "x", "<<", "? a"]), kids), max_size=4).map(
+                    lambda kvs: "{" + ", ".join(f"{k}: {v}" for k, v in kvs) + "}"
+                )
+                | kids.map(lambda x: f"&x {x}")
+            ),
+            max_leaves=20,
         )
-        | kids.map(lambda x: f"&x {x}"),
-        max_leaves=20,
-    ))
+    )
     depth = draw(st.sampled_from([0, 0, 10, 63, 64, 65, 500, 3000]))
-    prefix = draw(st.sampled_from(["", "name: p\ntechnology: pcm\ndescription: d\nnoise: ", "---\n", "%YAML 1.1\n---\n"]))
+    prefix = draw(
+        st.sampled_from(["", "name: p\ntechnology: pcm\ndescription: d\nnoise: ", "---\n", "%YAML 1.1\n---\n"])
+    )
     return prefix + "[" * depth + tree + "]" * depth
 
 
@@ -205,7 +235,9 @@ def archives(draw: st.DrawFn) -> tuple[str, bytes]:
                 data = text.encode("utf-8", "surrogatepass")
                 info = tarfile.TarInfo(name.replace("\x00", "_"))
                 info.size = len(data)
-                info.type = draw(st.sampled_from([tarfile.REGTYPE] * 4 + [tarfile.SYMTYPE, tarfile.DIRTYPE, tarfile.FIFOTYPE]))
+                info.type = draw(
+                    st.sampled_from([tarfile.REGTYPE] * 4 + [tarfile.SYMTYPE, tarfile.DIRTYPE, tarfile.FIFOTYPE])
+                )
                 archive.addfile(info, io.BytesIO(data) if info.type == tarfile.REGTYPE else None)
     raw = buf.getvalue()
     damage = draw(st.sampled_from(["none", "none", "cut", "garbage", "flip"]))
@@ -215,13 +247,15 @@ def archives(draw: st.DrawFn) -> tuple[str, bytes]:
         raw = draw(st.binary(max_size=400))
     elif damage == "flip" and raw:
         at = draw(st.integers(0, len(raw) - 1))
-        raw = raw[:at] + bytes([raw[at] ^ draw(st.integers(1, 255))]) + raw[at + 1:]
+        raw = raw[:at] + bytes([raw[at] ^ draw(st.integers(1, 255))]) + raw[at + 1 :]
     return kind, raw
 
 
 @settings(max_examples=60, **SETTINGS)
 @given(archive=archives(), skip_invalid=st.booleans(), force=st.booleans())
-def test_profiles_import_of_any_archive_answers_cleanly(cli, archive: tuple[str, bytes], skip_invalid: bool, force: bool) -> None:
+def test_profiles_import_of_any_archive_answers_cleanly(
+    cli, archive: tuple[str, bytes], skip_invalid: bool, force: bool
+) -> None:
     suffix, raw = archive
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / f"gen{suffix}"
@@ -235,7 +269,10 @@ def test_profiles_import_of_any_archive_answers_cleanly(cli, archive: tuple[str,
 
 
 @settings(max_examples=40, **SETTINGS)
-@given(text=member_contents | st.builds(laughs, st.integers(5, 12), st.integers(5, 12)), suffix=st.sampled_from([".yaml", ".yml", ".json"]))
+@given(
+    text=member_contents | st.builds(laughs, st.integers(5, 12), st.integers(5, 12)),
+    suffix=st.sampled_from([".yaml", ".yml", ".json"]),
+)
 def test_profiles_validate_show_and_list_of_any_file_answer_cleanly(cli, text: str, suffix: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"gen{suffix}"
@@ -252,8 +289,12 @@ def test_profiles_validate_show_and_list_of_any_file_answer_cleanly(cli, text: s
 @example(command="show", argument="a/\x00.yaml", extra=[])  # a NUL reaches the file system only through the API
 @given(
     command=st.sampled_from(["show", "validate", "import", "list"]),
-    argument=st.text(max_size=40) | st.sampled_from(["ideal", ".", "/dev/null", "/dev/zero", "pcm_joshi2020", "x.yaml", "-", "a/\x00.yaml"]),
-    extra=st.lists(st.sampled_from(["--to", "--force", "--skip-invalid", "--from", "aihwkit", "--name", "--lenient", "--help"]), max_size=3),
+    argument=st.text(max_size=40)
+    | st.sampled_from(["ideal", ".", "/dev/null", "/dev/zero", "pcm_joshi2020", "x.yaml", "-", "a/\x00.yaml"]),
+    extra=st.lists(
+        st.sampled_from(["--to", "--force", "--skip-invalid", "--from", "aihwkit", "--name", "--lenient", "--help"]),
+        max_size=3,
+    ),
 )
 def test_any_arguments_to_the_profile_commands_answer_cleanly(
     cli, tmp_path_factory, monkeypatch, command: str, argument: str, extra: list[str]

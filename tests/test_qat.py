@@ -182,9 +182,7 @@ def test_functional_relu_is_not_quantized() -> None:
 def test_conv_bn_relu_linear_model_is_converted_and_bn_left_float() -> None:
     model = small_cnn()
     q = hwprofiles.to_qat(model, bits=8, act_scale=0.5)
-    assert [type(m) for m in q] == [
-        QatConv2d, nn.BatchNorm2d, QatReLU, nn.Flatten, QatLinear, QatReLU6, QatLinear
-    ]
+    assert [type(m) for m in q] == [QatConv2d, nn.BatchNorm2d, QatReLU, nn.Flatten, QatLinear, QatReLU6, QatLinear]
     bn_before, bn_after = model[1].state_dict(), q[1].state_dict()
     assert bn_before.keys() == bn_after.keys()
     assert all(torch.equal(bn_before[k], bn_after[k]) for k in bn_before)

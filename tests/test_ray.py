@@ -21,15 +21,15 @@ import torch
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # every Ray node of these tests on loopback
 ray = pytest.importorskip("ray")
 
+from conftest import clean_env  # noqa: E402
+from test_cli_experiments import TRAIN, ok  # noqa: E402
+
 from hwprofiles.eval import load_trained  # noqa: E402
 from hwprofiles.eval.grid import GridStats, prepare, run_requests  # noqa: E402
 from hwprofiles.eval.sweep import run_sweep  # noqa: E402
 from hwprofiles.executors import LocalExecutor, RayExecutor, get_executor  # noqa: E402
 from hwprofiles.results import ResultsStore  # noqa: E402
 from hwprofiles.train import TrainConfig, train  # noqa: E402
-
-from conftest import clean_env  # noqa: E402
-from test_cli_experiments import TRAIN, ok  # noqa: E402
 
 pytestmark = pytest.mark.ray
 GRID = [0.5, 2.0, 8.0]
@@ -48,8 +48,12 @@ def trained(tmp_path_factory, synthetic):
     models = []
     for seed in (1, 2):
         path = tmp_path_factory.mktemp("ckpt") / f"m{seed}.pt"
-        train(TrainConfig(model="lenet5", dataset="synthetic", width=0.5, epochs=3, batch_size=32, lr=5e-3, seed=seed),
-              path, data=synthetic, progress=False)
+        train(
+            TrainConfig(model="lenet5", dataset="synthetic", width=0.5, epochs=3, batch_size=32, lr=5e-3, seed=seed),
+            path,
+            data=synthetic,
+            progress=False,
+        )
         models.append(load_trained(path, synthetic))
     return models
 
@@ -69,8 +73,9 @@ def test_a_sweep_on_ray_gives_the_local_numbers(trained, loaders, local_ray, tmp
     local = run_sweep(trained, "pcm-joshi2020", loaders, grid=GRID, samples=3)
     store = ResultsStore(tmp_path / "r.sqlite")
     stats = GridStats()
-    remote = run_sweep(trained, "pcm-joshi2020", loaders, grid=GRID, samples=3, executor=local_ray, store=store,
-                       stats=stats)
+    remote = run_sweep(
+        trained, "pcm-joshi2020", loaders, grid=GRID, samples=3, executor=local_ray, store=store, stats=stats
+    )
     assert curves(remote) == curves(local) and remote.clean == local.clean and remote.midpoints == local.midpoints
     assert stats.chips_measured == 2 * (3 * 3 + 1) and not stats.failures
     again = GridStats()
@@ -84,15 +89,36 @@ def test_a_failing_evaluation_is_named_and_the_others_go_on(trained, loaders, lo
     bad.batches = [(x[:, :, :5], y) for x, y in bad.batches]  # inputs the model cannot take
     stats = GridStats()
     results = run_requests([good, bad], executor=local_ray, stats=stats)
-    assert results[0] is not None and results[0].accuracies == run_requests([good], executor=LocalExecutor())[0].accuracies
+    assert (
+        results[0] is not None and results[0].accuracies == run_requests([good], executor=LocalExecutor())[0].accuracies
+    )
     assert results[1] is None and len(stats.failures) == 1 and stats.failures[0].name.startswith("bad.pt under")
 
 
 def test_a_transfer_matrix_on_ray_gives_the_local_numbers(cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    args = ["transfer", "--model", "lenet5", "--width", "0.5", "--dataset", "synthetic", "--epochs", "1",
-            "--batch-size", "64", "--train-profile", "gaussian-additive", "--eval-profile", "ideal",
-            "--eval-profile", "gaussian-additive", "-k", "2", "--quiet"]
+    args = [
+        "transfer",
+        "--model",
+        "lenet5",
+        "--width",
+        "0.5",
+        "--dataset",
+        "synthetic",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "64",
+        "--train-profile",
+        "gaussian-additive",
+        "--eval-profile",
+        "ideal",
+        "--eval-profile",
+        "gaussian-additive",
+        "-k",
+        "2",
+        "--quiet",
+    ]
     ok(cli(*args, "-o", "local", "--results", "local.sqlite"))
     ok(cli(*args, "-o", "remote", "--results", "remote.sqlite", "--executor", "ray"))
     ray.shutdown()
@@ -110,8 +136,13 @@ def test_a_grid_survives_a_node_that_dies(trained, loaders, tmp_path):
     cluster.add_node(num_cpus=1)
     try:
         executor = RayExecutor(cluster.address, threads_per_task=1)  # one task per 1-CPU node
-        requests = [prepare(m.model, loaders.test, "gaussian-additive", samples=4, noise_scale=s,
-                            labels={"checkpoint": str(m.path)}) for m in trained for s in GRID]
+        requests = [
+            prepare(
+                m.model, loaders.test, "gaussian-additive", samples=4, noise_scale=s, labels={"checkpoint": str(m.path)}
+            )
+            for m in trained
+            for s in GRID
+        ]
         store = ResultsStore(tmp_path / "r.sqlite")
         killer = _after(lambda: len(store_rows(tmp_path / "r.sqlite")) >= 4, lambda: cluster.remove_node(doomed))
         results = run_requests(requests, store=store, executor=executor)
@@ -163,13 +194,39 @@ def _after(condition, action, timeout: float = 120.0) -> _When:
 
 def test_a_driver_killed_mid_grid_resumes_without_measuring_twice(tmp_path):
     env = clean_env(RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
-    subprocess.run([sys.executable, "-m", "hwprofiles", *TRAIN, "-o", "m.pt"], cwd=tmp_path, env=env, check=True,
-                   capture_output=True)
-    args = [sys.executable, "-m", "hwprofiles", "sweep", "m.pt", "--points", "6", "-k", "4", "--quiet",
-            "--executor", "ray", "--results", "r.sqlite"]
+    subprocess.run(
+        [sys.executable, "-m", "hwprofiles", *TRAIN, "-o", "m.pt"],
+        cwd=tmp_path,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    args = [
+        sys.executable,
+        "-m",
+        "hwprofiles",
+        "sweep",
+        "m.pt",
+        "--points",
+        "6",
+        "-k",
+        "4",
+        "--quiet",
+        "--executor",
+        "ray",
+        "--results",
+        "r.sqlite",
+    ]
     # its own process group: kill -9 takes the driver and the Ray it started, as a crash of the machine would
-    driver = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                              start_new_session=True)
+    driver = subprocess.Popen(
+        args,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 120
     while len(store_rows(tmp_path / "r.sqlite")) < 4:
         assert driver.poll() is None, driver.stderr.read()

@@ -119,8 +119,10 @@ def test_implementation_string_resolves_on_first_use() -> None:
 
 def test_implementation_that_cannot_be_imported_names_its_plugin() -> None:
     model = register_noise_model(LabNoise, "no_such_lab_module:LabNoiseKind", owner="lab")
-    with pytest.raises(PluginError, match=r"plugin 'lab': the implementation 'no_such_lab_module:LabNoiseKind'") as info:
-        model.implementation
+    with pytest.raises(
+        PluginError, match=r"plugin 'lab': the implementation 'no_such_lab_module:LabNoiseKind'"
+    ) as info:
+        _ = model.implementation
     assert info.value.plugin == "lab"
 
 

@@ -66,17 +66,38 @@ def test_a_file_store_lets_readers_and_a_writer_work_at_once(tmp_path):
 def test_every_column_of_an_evaluation_is_what_was_measured(tmp_path):
     store = ResultsStore(tmp_path / "r.sqlite")
     k = key(3, layer="fc", batch_size=64, device="cuda")
-    labels = {"checkpoint": Path("runs/a.pt"), "model": "lenet5", "method": "qat", "train_profile": None,
-              "eval_profile": "pcm-joshi2020", "test_set": "synthetic/test/all"}
+    labels = {
+        "checkpoint": Path("runs/a.pt"),
+        "model": "lenet5",
+        "method": "qat",
+        "train_profile": None,
+        "eval_profile": "pcm-joshi2020",
+        "test_set": "synthetic/test/all",
+    }
     before = datetime.now().astimezone() - timedelta(seconds=2)
     store.put_eval(k, 0.8125, labels, noise_scale=2.5, t_inference_s=3600.0)
     [row] = ResultsStore(tmp_path / "r.sqlite").rows("evals")
     assert row == {
-        "key": k.id, "accuracy": 0.8125, "model_hash": "m" * 64, "profile_hash": "p" * 64, "data_hash": "d" * 64,
-        "calibration_hash": "c" * 64, "seed": 3, "layer": "fc", "batch_size": 64, "device": "cuda",
-        "engine_version": ENGINE_VERSION, "noise_scale": 2.5, "t_inference_s": 3600.0,
-        "checkpoint": "runs/a.pt", "model": "lenet5", "method": "qat", "train_profile": None,
-        "eval_profile": "pcm-joshi2020", "test_set": "synthetic/test/all", "created": row["created"],
+        "key": k.id,
+        "accuracy": 0.8125,
+        "model_hash": "m" * 64,
+        "profile_hash": "p" * 64,
+        "data_hash": "d" * 64,
+        "calibration_hash": "c" * 64,
+        "seed": 3,
+        "layer": "fc",
+        "batch_size": 64,
+        "device": "cuda",
+        "engine_version": ENGINE_VERSION,
+        "noise_scale": 2.5,
+        "t_inference_s": 3600.0,
+        "checkpoint": "runs/a.pt",
+        "model": "lenet5",
+        "method": "qat",
+        "train_profile": None,
+        "eval_profile": "pcm-joshi2020",
+        "test_set": "synthetic/test/all",
+        "created": row["created"],
     }
     created = datetime.fromisoformat(row["created"])
     assert created.utcoffset() == timedelta(0) and created.microsecond == 0  # UTC, to the second
@@ -97,8 +118,15 @@ def test_labels_are_optional_and_unknown_ones_write_nothing(tmp_path):
 
 def test_a_chip_measured_again_replaces_its_row_and_other_keys_stay_apart(tmp_path):
     store = ResultsStore(tmp_path / "r.sqlite")
-    variants = [key(0), key(1), key(0, layer="fc"), key(0, batch_size=8), key(0, device="cuda"),
-                key(0, engine_version=ENGINE_VERSION + 1), key(0, calibration="")]
+    variants = [
+        key(0),
+        key(1),
+        key(0, layer="fc"),
+        key(0, batch_size=8),
+        key(0, device="cuda"),
+        key(0, engine_version=ENGINE_VERSION + 1),
+        key(0, calibration=""),
+    ]
     for i, k in enumerate(variants):
         store.put_eval(k, i / 10)
     assert [store.get_eval(k) for k in variants] == [i / 10 for i in range(len(variants))]
@@ -117,12 +145,24 @@ def test_training_runs_are_stored_by_model_hash(tmp_path):
     runs = {r["model_hash"]: r for r in ResultsStore(tmp_path / "r.sqlite").rows("runs")}
     assert set(runs) == {"h1", "h2"}
     a = runs["h1"]
-    assert (a["checkpoint"], a["model"], a["dataset"], a["method"], a["profile"], a["clean_accuracy"], a["finished"]) == (
-        "runs/a.pt", "lenet5", "mnist", "nit", "pcm-joshi2020", 0.93, 1)
+    assert (
+        a["checkpoint"],
+        a["model"],
+        a["dataset"],
+        a["method"],
+        a["profile"],
+        a["clean_accuracy"],
+        a["finished"],
+    ) == ("runs/a.pt", "lenet5", "mnist", "nit", "pcm-joshi2020", 0.93, 1)
     assert json.loads(a["config"]) == meta and datetime.fromisoformat(a["created"]).utcoffset() == timedelta(0)
     b = runs["h2"]
     assert (b["model"], b["method"], b["clean_accuracy"], b["finished"], json.loads(b["config"])) == (
-        None, None, None, 1, {})
+        None,
+        None,
+        None,
+        1,
+        {},
+    )
 
 
 def test_rows_of_an_unknown_table_are_refused(tmp_path):
@@ -151,12 +191,18 @@ def _database(path: Path, version: int, table: str = "CREATE TABLE evals (x)") -
 
 def test_stores_of_other_schema_versions_are_refused(tmp_path):
     for version in (0, SCHEMA_VERSION - 1):
-        with pytest.raises(ResultsStoreError, match=rf"v{version}.sqlite: written by an older hwprofiles.*cannot be "
-                                                    rf"traced.*point --results \(or \$HWPROFILES_RESULTS\) at.*new file"):
+        with pytest.raises(
+            ResultsStoreError,
+            match=rf"v{version}.sqlite: written by an older hwprofiles.*cannot be "
+            rf"traced.*point --results \(or \$HWPROFILES_RESULTS\) at.*new file",
+        ):
             ResultsStore(_database(tmp_path / f"v{version}.sqlite", version))
     newer = _database(tmp_path / "new.sqlite", SCHEMA_VERSION + 1)
-    with pytest.raises(ResultsStoreError, match=rf"new.sqlite: written by a newer hwprofiles \(results schema "
-                                                rf"{SCHEMA_VERSION + 1}, this one reads {SCHEMA_VERSION}\)"):
+    with pytest.raises(
+        ResultsStoreError,
+        match=rf"new.sqlite: written by a newer hwprofiles \(results schema "
+        rf"{SCHEMA_VERSION + 1}, this one reads {SCHEMA_VERSION}\)",
+    ):
         ResultsStore(newer)
     # an empty SQLite file, whatever its version number, becomes a store
     ResultsStore(_database(tmp_path / "empty.sqlite", 7, table="")).put_eval(key(), 0.5)
@@ -224,8 +270,11 @@ def test_a_lock_held_past_the_budget_names_the_file_and_the_budget(tmp_path, sho
     store = ResultsStore(path, lock_budget_s=0.4)
     holder = _hold_lock(path, 1.2)
     try:
-        with pytest.raises(ResultsStoreError, match=r"r.sqlite: the results database stayed locked by another "
-                                                    r"process for 0.4 s"):
+        with pytest.raises(
+            ResultsStoreError,
+            match=r"r.sqlite: the results database stayed locked by another "
+            r"process for 0.4 s",
+        ):
             store.put_eval(key(), 0.5)
     finally:
         holder.join()
@@ -242,16 +291,20 @@ def test_other_database_failures_are_one_message_naming_the_file(tmp_path):
 
 
 # -- exports -----------------------------------------------------------------------------------
-ROWS = [{"key": "k1", "accuracy": 0.5, "eval_profile": "a,b", "layer": ""},
-        {"key": "k2", "accuracy": 0.25, "eval_profile": None, "layer": "fc"}]
+ROWS = [
+    {"key": "k1", "accuracy": 0.5, "eval_profile": "a,b", "layer": ""},
+    {"key": "k2", "accuracy": 0.25, "eval_profile": None, "layer": "fc"},
+]
 
 
 def test_csv_and_json_exports_hold_every_row_and_column():
     assert json.loads(export_rows(ROWS, "json")) == ROWS
     assert json.loads(export_rows(iter(ROWS), "json")) == ROWS  # any iterable of rows
     parsed = list(csv.DictReader(io.StringIO(export_rows(iter(ROWS), "csv"))))
-    assert parsed == [{"key": "k1", "accuracy": "0.5", "eval_profile": "a,b", "layer": ""},
-                      {"key": "k2", "accuracy": "0.25", "eval_profile": "", "layer": "fc"}]
+    assert parsed == [
+        {"key": "k1", "accuracy": "0.5", "eval_profile": "a,b", "layer": ""},
+        {"key": "k2", "accuracy": "0.25", "eval_profile": "", "layer": "fc"},
+    ]
     assert export_rows([], "csv") == "" and json.loads(export_rows([], "json")) == []
     assert export_rows(ROWS[:1], "csv").splitlines() == ["key,accuracy,eval_profile,layer", 'k1,0.5,"a,b",']
     with pytest.raises(ValueError, match="unknown format 'xlsx': use csv, json, parquet"):
@@ -281,4 +334,6 @@ def test_a_stored_evaluation_exports_as_it_was_written(tmp_path):
     store.put_eval(key(1), 0.5, {"eval_profile": "pcm"}, noise_scale=2.0, t_inference_s=60.0)
     exported = json.loads(export_rows(store.rows("evals"), "json"))
     assert [(r["seed"], r["accuracy"], r["eval_profile"], r["noise_scale"]) for r in exported] == [
-        (0, 0.75, "ideal", 1.0), (1, 0.5, "pcm", 2.0)]
+        (0, 0.75, "ideal", 1.0),
+        (1, 0.5, "pcm", 2.0),
+    ]

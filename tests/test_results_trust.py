@@ -15,6 +15,7 @@ from itertools import islice
 import pytest
 import torch
 import torch.nn as nn
+from test_cli_experiments import failed, ok  # noqa: F401 - shared CLI assertions
 
 import hwprofiles
 from hwprofiles.errors import CheckpointError, HwProfilesError, ResultsStoreError
@@ -23,11 +24,21 @@ from hwprofiles.eval.sweep import midpoint, run_sweep
 from hwprofiles.results import ResultsStore
 from hwprofiles.train import TrainConfig, train
 
-from test_cli_experiments import failed, ok  # noqa: F401 - shared CLI assertions
-
 K = 3
-TRAIN_CLI = ["train", "--dataset", "synthetic", "--model", "lenet5", "--width", "0.5", "--epochs", "1",
-             "--batch-size", "32", "--quiet"]
+TRAIN_CLI = [
+    "train",
+    "--dataset",
+    "synthetic",
+    "--model",
+    "lenet5",
+    "--width",
+    "0.5",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "32",
+    "--quiet",
+]
 NOISY = dict(noise_scale=15.0)  # gaussian-additive at sigma 1.5: accuracy well below clean, chip to chip
 
 
@@ -41,8 +52,12 @@ def checkpoints(tmp_path_factory, synthetic):
     """Two clean models of different seeds and two QAT models of different activation scales."""
     root = tmp_path_factory.mktemp("ckpt")
     made = {}
-    for name, cfg in {"a": config(seed=1), "b": config(seed=2), "qat1": config(method="qat", act_scale=1.0),
-                      "qat4": config(method="qat", act_scale=4.0)}.items():
+    for name, cfg in {
+        "a": config(seed=1),
+        "b": config(seed=2),
+        "qat1": config(method="qat", act_scale=1.0),
+        "qat4": config(method="qat", act_scale=4.0),
+    }.items():
         train(cfg, root / f"{name}.pt", data=synthetic, progress=False)
         made[name] = root / f"{name}.pt"
     return made
@@ -62,10 +77,16 @@ def test_an_overwritten_checkpoint_is_measured_afresh(tmp_path, synthetic, loade
     store = ResultsStore(tmp_path / "r.sqlite")
     path = tmp_path / "m.pt"
     shutil.copy(checkpoints["a"], path)
-    first = evaluate_checkpoint(load_trained(path, synthetic), "gaussian-additive", loaders, samples=K, store=store, **NOISY)
+    first = evaluate_checkpoint(
+        load_trained(path, synthetic), "gaussian-additive", loaders, samples=K, store=store, **NOISY
+    )
     shutil.copy(checkpoints["b"], path)  # another model under the same name
-    second = evaluate_checkpoint(load_trained(path, synthetic), "gaussian-additive", loaders, samples=K, store=store, **NOISY)
-    fresh = evaluate_checkpoint(load_trained(checkpoints["b"], synthetic), "gaussian-additive", loaders, samples=K, **NOISY)
+    second = evaluate_checkpoint(
+        load_trained(path, synthetic), "gaussian-additive", loaders, samples=K, store=store, **NOISY
+    )
+    fresh = evaluate_checkpoint(
+        load_trained(checkpoints["b"], synthetic), "gaussian-additive", loaders, samples=K, **NOISY
+    )
     assert second.accuracies == fresh.accuracies != first.accuracies
     assert len(store.rows("evals")) == 2 * K
 
@@ -74,7 +95,9 @@ def test_an_edited_profile_is_measured_afresh(tmp_path, synthetic, loaders, chec
     store = ResultsStore(tmp_path / "r.sqlite")
     trained = load_trained(checkpoints["a"], synthetic)
     profile_file = tmp_path / "mine.yaml"
-    text = hwprofiles.dump_profile(hwprofiles.load_profile("gaussian-additive")).replace("name: gaussian-additive", "name: mine")
+    text = hwprofiles.dump_profile(hwprofiles.load_profile("gaussian-additive")).replace(
+        "name: gaussian-additive", "name: mine"
+    )
     profile_file.write_text(text)
     low = evaluate_checkpoint(trained, profile_file, loaders, samples=K, store=store)
     edited = hwprofiles.load_profile(profile_file).model_dump(mode="json")
@@ -91,8 +114,9 @@ def test_one_checkpoint_under_two_spellings_is_measured_once(tmp_path, synthetic
     monkeypatch.chdir(tmp_path)
     first = evaluate_checkpoint(load_trained("x.pt", synthetic), "gaussian-additive", loaders, samples=K, store=store)
     calls = counting(monkeypatch)
-    again = evaluate_checkpoint(load_trained(tmp_path / "x.pt", synthetic), "gaussian-additive", loaders, samples=K,
-                                store=store)
+    again = evaluate_checkpoint(
+        load_trained(tmp_path / "x.pt", synthetic), "gaussian-additive", loaders, samples=K, store=store
+    )
     assert calls == [] and again == first and again.cached == K
     assert len(store.rows("evals")) == K
 
@@ -105,7 +129,9 @@ def test_the_key_holds_the_inference_time(tmp_path, synthetic, loaders, checkpoi
     calls = counting(monkeypatch)
     late = evaluate_checkpoint(trained, "pcm-joshi2020", loaders, t_inference_s=3e7, store=store, **args)
     assert len(calls) == 2 and late.t_inference_s == 3e7 and early.keys != late.keys
-    assert late.accuracies == evaluate_checkpoint(trained, "pcm-joshi2020", loaders, t_inference_s=3e7, **args).accuracies
+    assert (
+        late.accuracies == evaluate_checkpoint(trained, "pcm-joshi2020", loaders, t_inference_s=3e7, **args).accuracies
+    )
     assert sorted({r["t_inference_s"] for r in store.rows("evals")}) == [1.0, 3e7]
 
 
@@ -114,18 +140,30 @@ def test_the_key_holds_the_single_noisy_layer(tmp_path, synthetic, loaders, chec
     trained = load_trained(checkpoints["a"], synthetic)
     every = evaluate_checkpoint(trained, "gaussian-additive", loaders, samples=K, store=store, **NOISY)
     calls = counting(monkeypatch)
-    one = evaluate_checkpoint(trained, "gaussian-additive", loaders, samples=K, store=store, only_layer="<input>", **NOISY)
+    one = evaluate_checkpoint(
+        trained, "gaussian-additive", loaders, samples=K, store=store, only_layer="<input>", **NOISY
+    )
     assert len(calls) == K and one.mean > every.mean  # noise in one place hurts less than everywhere
-    assert one.accuracies == evaluate_checkpoint(trained, "gaussian-additive", loaders, samples=K, only_layer="<input>",
-                                                 **NOISY).accuracies
+    assert (
+        one.accuracies
+        == evaluate_checkpoint(
+            trained, "gaussian-additive", loaders, samples=K, only_layer="<input>", **NOISY
+        ).accuracies
+    )
     assert sorted({r["layer"] for r in store.rows("evals")}) == ["", "<input>"]
 
 
 def test_a_time_sweep_evaluates_at_each_time(synthetic, loaders, checkpoints):
     trained = load_trained(checkpoints["a"], synthetic)
     times = [1.0, 3e7]
-    report = run_sweep([trained], hwprofiles.load_profile("pcm-joshi2020").with_noise_scale(8.0), loaders, over="time",
-                       grid=times, samples=2)
+    report = run_sweep(
+        [trained],
+        hwprofiles.load_profile("pcm-joshi2020").with_noise_scale(8.0),
+        loaders,
+        over="time",
+        grid=times,
+        samples=2,
+    )
     points = report.curves[trained.label]
     assert [x for x, _ in points] == times and [r.t_inference_s for _, r in points] == times
     assert points[0][1].hashes["profile"] != points[1][1].hashes["profile"]
@@ -151,12 +189,18 @@ def test_exported_rows_say_what_each_number_is(tmp_path, synthetic, loaders, che
 
     store = ResultsStore(tmp_path / "r.sqlite")
     trained = load_trained(checkpoints["qat4"], synthetic)
-    result = evaluate_checkpoint(trained, "gaussian-additive", loaders, samples=2, store=store, test_set="synthetic/test/all")
+    result = evaluate_checkpoint(
+        trained, "gaussian-additive", loaders, samples=2, store=store, test_set="synthetic/test/all"
+    )
     rows = store.rows("evals")
     assert [r["accuracy"] for r in rows] == list(result.accuracies)
     row = rows[0]
-    assert (row["model"], row["method"], row["eval_profile"], row["test_set"]) == ("lenet5", "qat", "gaussian-additive",
-                                                                                   "synthetic/test/all")
+    assert (row["model"], row["method"], row["eval_profile"], row["test_set"]) == (
+        "lenet5",
+        "qat",
+        "gaussian-additive",
+        "synthetic/test/all",
+    )
     assert row["model_hash"] == trained.digest and row["profile_hash"] == result.hashes["profile"]
     assert all(len(row[k]) == 64 for k in ("key", "model_hash", "profile_hash", "data_hash"))
     assert datetime.fromisoformat(row["created"]).tzinfo is not None
@@ -181,8 +225,9 @@ def test_dacs_are_calibrated_on_training_batches_not_test_batches(synthetic, loa
 
     seen = []
     real = convert.calibrate
-    monkeypatch.setattr(convert, "calibrate", lambda model, batches: seen.append([b.clone() for b in batches])
-                        or real(model, seen[-1]))
+    monkeypatch.setattr(
+        convert, "calibrate", lambda model, batches: seen.append([b.clone() for b in batches]) or real(model, seen[-1])
+    )
     evaluate_checkpoint(load_trained(checkpoints["a"], synthetic), "pcm-joshi2020", loaders, samples=1)
     train_batches = [x for x, _ in islice(loaders.train, chips.CALIBRATION_BATCHES)]
     assert len(seen) == 1 and len(seen[0]) == len(train_batches)
@@ -194,7 +239,7 @@ def _tiny_task(seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(96, 8, generator=g)
     y = (x[:, 0] > 0).long()
-    return [(x[i:i + 32], y[i:i + 32]) for i in range(0, 96, 32)]
+    return [(x[i : i + 32], y[i : i + 32]) for i in range(0, 96, 32)]
 
 
 def test_evaluate_takes_any_module_and_any_iterable(tmp_path):
@@ -244,7 +289,9 @@ def test_sweep_keeps_every_checkpoint_of_one_method(cli, workdir, checkpoints):
 def test_sweep_accuracies_are_those_of_the_evaluation(cli, workdir, synthetic, checkpoints):
     shutil.copy(checkpoints["a"], workdir / "a.pt")
     ok(cli("sweep", "a.pt", "--low", "1", "--high", "100", "--points", "3", "-k", "2", "--quiet", "-o", "sw"))
-    points = json.loads((workdir / "sw" / "sweep-noise-gaussian-additive.json").read_text())["models"]["clean"]["points"]
+    points = json.loads((workdir / "sw" / "sweep-noise-gaussian-additive.json").read_text())["models"]["clean"][
+        "points"
+    ]
     trained = load_trained(workdir / "a.pt", synthetic)
     from hwprofiles.data import make_loaders
 
@@ -258,8 +305,26 @@ def test_sweep_accuracies_are_those_of_the_evaluation(cli, workdir, synthetic, c
 def test_weights_trained_elsewhere_are_evaluated_and_swept(cli, workdir, synthetic, checkpoints, monkeypatch):
     trained = load_trained(checkpoints["a"], synthetic)
     torch.save(trained.model.state_dict(), workdir / "w.pt")
-    ok(cli("eval", "--model", "lenet5", "--width", "0.5", "--weights", "w.pt", "--dataset", "synthetic", "-p", "ideal",
-           "-k", "1", "--quiet", "--json", "w.json"))
+    ok(
+        cli(
+            "eval",
+            "--model",
+            "lenet5",
+            "--width",
+            "0.5",
+            "--weights",
+            "w.pt",
+            "--dataset",
+            "synthetic",
+            "-p",
+            "ideal",
+            "-k",
+            "1",
+            "--quiet",
+            "--json",
+            "w.json",
+        )
+    )
     shutil.copy(checkpoints["a"], workdir / "a.pt")
     ok(cli("eval", "a.pt", "-p", "ideal", "-k", "1", "--quiet", "--json", "a.json"))
     mine, theirs = (json.loads((workdir / f).read_text())[0] for f in ("w.json", "a.json"))
@@ -268,10 +333,27 @@ def test_weights_trained_elsewhere_are_evaluated_and_swept(cli, workdir, synthet
     (workdir / "mynets.py").write_text(
         "from hwprofiles.models import get_model\n"
         "def build(num_classes, in_channels):\n"
-        "    return get_model('lenet5', num_classes=num_classes, in_channels=in_channels, width=0.5)\n")
+        "    return get_model('lenet5', num_classes=num_classes, in_channels=in_channels, width=0.5)\n"
+    )
     monkeypatch.syspath_prepend(str(workdir))
-    result = ok(cli("sweep", "--model", "mynets:build", "--weights", "w.pt", "--dataset", "synthetic", "--points", "2",
-                    "-k", "1", "--quiet", "-o", "sw"))
+    result = ok(
+        cli(
+            "sweep",
+            "--model",
+            "mynets:build",
+            "--weights",
+            "w.pt",
+            "--dataset",
+            "synthetic",
+            "--points",
+            "2",
+            "-k",
+            "1",
+            "--quiet",
+            "-o",
+            "sw",
+        )
+    )
     assert "weights:w.pt" in result.stdout
 
     result = failed(cli("eval", "--model", "lenet5", "--weights", "w.pt", "--dataset", "synthetic", "-p", "ideal"))
@@ -304,8 +386,12 @@ def test_a_checkpoint_that_does_not_fit_its_model_is_named(cli, workdir, checkpo
         del state["meta"]["config"]
     state.pop("format"), state.pop("version")
     save_checkpoint(workdir / "bad.pt", state)
-    for args in (["eval", "bad.pt", "-p", "ideal"], ["sweep", "bad.pt", "--points", "2"],
-                 ["sweep", "bad.pt", "--over", "time", "-p", "pcm-joshi2020"], ["sweep", "bad.pt", "--over", "layer"]):
+    for args in (
+        ["eval", "bad.pt", "-p", "ideal"],
+        ["sweep", "bad.pt", "--points", "2"],
+        ["sweep", "bad.pt", "--over", "time", "-p", "pcm-joshi2020"],
+        ["sweep", "bad.pt", "--over", "layer"],
+    ):
         result = failed(cli(*args, "-k", "1", "--quiet"))
         assert "bad.pt: " in result.stderr
         assert ("lacks" if damage == "meta-without-config" else "do not fit") in result.stderr

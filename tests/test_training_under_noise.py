@@ -10,10 +10,10 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from helpers import make_profile
 
 import hwprofiles
 from hwprofiles.nn.layers import NoisyLayerMixin
-from helpers import make_profile
 
 # Small tensors: one thread avoids thread-pool overhead, which dominates on a loaded CPU.
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -74,14 +74,18 @@ def test_gradients_reach_the_float_weights(profile: str) -> None:
         assert twin.weight.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("noise", [
-    {"kind": "pcm_programming"},
-    {"kind": "pcm_read_1f"},
-    {"kind": "rram_cmo"},
-    {"kind": "stuck_at", "p_sa0": 0.05, "p_sa1": 0.05},
-    {"kind": "photonic_phase", "phase_noise_rad": 0.05},
-    {"kind": "weight_read_noise", "sigma": 0.05},
-], ids=lambda n: n["kind"])
+@pytest.mark.parametrize(
+    "noise",
+    [
+        {"kind": "pcm_programming"},
+        {"kind": "pcm_read_1f"},
+        {"kind": "rram_cmo"},
+        {"kind": "stuck_at", "p_sa0": 0.05, "p_sa1": 0.05},
+        {"kind": "photonic_phase", "phase_noise_rad": 0.05},
+        {"kind": "weight_read_noise", "sigma": 0.05},
+    ],
+    ids=lambda n: n["kind"],
+)
 def test_weight_noise_passes_the_gradient_straight_through(noise: dict[str, Any]) -> None:
     # For a loss linear in the output, dL/dW = c^T x whatever the programmed weights are:
     # a straight-through estimator gives exactly the float model's gradient.

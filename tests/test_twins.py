@@ -14,14 +14,20 @@ from typing import Any
 import pytest
 import torch
 import torch.nn as nn
+from helpers import make_profile
 
 import hwprofiles
 from hwprofiles.nn.attention import NoisyMultiheadAttention
 from hwprofiles.nn.convert import analog_products
-from hwprofiles.nn.layers import NoisyConv3d, NoisyConvTranspose1d, NoisyConvTranspose2d, NoisyConvTranspose3d, NoisyLinear
+from hwprofiles.nn.layers import (
+    NoisyConv3d,
+    NoisyConvTranspose1d,
+    NoisyConvTranspose2d,
+    NoisyConvTranspose3d,
+    NoisyLinear,
+)
 from hwprofiles.nn.mvm import AnalogMVM
 from hwprofiles.nn.recurrent import NoisyGRU, NoisyLSTM, NoisyRNN
-from helpers import make_profile
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -35,9 +41,17 @@ def rand(*shape: int, seed: int = 1) -> torch.Tensor:
 
 
 # -- the twins compute their float layer's function ----------------------------------------------
-@pytest.mark.parametrize("options", [
-    {"batch_first": True}, {}, {"kdim": 5, "vdim": 3}, {"add_bias_kv": True, "add_zero_attn": True}, {"bias": False},
-], ids=["batch_first", "seq_first", "kdim_vdim", "bias_kv_zero_attn", "no_bias"])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"batch_first": True},
+        {},
+        {"kdim": 5, "vdim": 3},
+        {"add_bias_kv": True, "add_zero_attn": True},
+        {"bias": False},
+    ],
+    ids=["batch_first", "seq_first", "kdim_vdim", "bias_kv_zero_attn", "no_bias"],
+)
 @pytest.mark.parametrize("analog_attention", [False, True])
 def test_attention_twin_computes_the_float_attention(options: dict[str, Any], analog_attention: bool) -> None:
     torch.manual_seed(0)
@@ -51,8 +65,11 @@ def test_attention_twin_computes_the_float_attention(options: dict[str, Any], an
     v = rand(3, 6, options.get("vdim", 8), seed=3) if first else rand(6, 3, options.get("vdim", 8), seed=3)
     padding = torch.zeros(3, 6, dtype=torch.bool)
     padding[0, -2:] = True
-    for masks in [{}, {"key_padding_mask": padding, "attn_mask": rand(4, 6) > 1, "average_attn_weights": False},
-                  {"attn_mask": rand(4, 6, seed=5), "need_weights": False}]:
+    for masks in [
+        {},
+        {"key_padding_mask": padding, "attn_mask": rand(4, 6) > 1, "average_attn_weights": False},
+        {"attn_mask": rand(4, 6, seed=5), "need_weights": False},
+    ]:
         expected, got = attn(q, k, v, **masks), noisy(q, k, v, **masks)
         torch.testing.assert_close(got[0], expected[0], rtol=1e-12, atol=1e-12)
         if expected[1] is not None:
@@ -61,9 +78,15 @@ def test_attention_twin_computes_the_float_attention(options: dict[str, Any], an
 
 
 @pytest.mark.parametrize("kind", [nn.RNN, nn.LSTM, nn.GRU], ids=lambda k: k.__name__)
-@pytest.mark.parametrize("options", [
-    {"batch_first": True}, {"num_layers": 2, "bidirectional": True}, {"bias": False, "num_layers": 2, "dropout": 0.5},
-], ids=["batch_first", "bidirectional", "no_bias"])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"batch_first": True},
+        {"num_layers": 2, "bidirectional": True},
+        {"bias": False, "num_layers": 2, "dropout": 0.5},
+    ],
+    ids=["batch_first", "bidirectional", "no_bias"],
+)
 def test_recurrent_twin_computes_the_float_recurrence(kind: type, options: dict[str, Any]) -> None:
     torch.manual_seed(0)
     layer = kind(5, 7, **options).double().eval()
@@ -80,12 +103,16 @@ def test_recurrent_twin_computes_the_float_recurrence(kind: type, options: dict[
     torch.testing.assert_close(noisy(x[0])[0], layer(x[0])[0], rtol=1e-12, atol=1e-12)  # unbatched
 
 
-@pytest.mark.parametrize("make, shape", [
-    (lambda: nn.Conv3d(4, 6, 3, groups=2, padding=1), (2, 4, 5, 5, 5)),
-    (lambda: nn.ConvTranspose1d(4, 6, 3, stride=2, padding=1, output_padding=1), (2, 4, 7)),
-    (lambda: nn.ConvTranspose2d(4, 6, 3, stride=2, groups=2), (2, 4, 5, 5)),
-    (lambda: nn.ConvTranspose3d(4, 2, 2), (1, 4, 3, 3, 3)),
-], ids=["conv3d", "conv_transpose1d", "conv_transpose2d_groups", "conv_transpose3d"])
+@pytest.mark.parametrize(
+    "make, shape",
+    [
+        (lambda: nn.Conv3d(4, 6, 3, groups=2, padding=1), (2, 4, 5, 5, 5)),
+        (lambda: nn.ConvTranspose1d(4, 6, 3, stride=2, padding=1, output_padding=1), (2, 4, 7)),
+        (lambda: nn.ConvTranspose2d(4, 6, 3, stride=2, groups=2), (2, 4, 5, 5)),
+        (lambda: nn.ConvTranspose3d(4, 2, 2), (1, 4, 3, 3, 3)),
+    ],
+    ids=["conv3d", "conv_transpose1d", "conv_transpose2d_groups", "conv_transpose3d"],
+)
 @pytest.mark.parametrize("rows", [None, 9])
 def test_conv_twins_compute_the_float_convolution_on_any_tiling(make, shape: tuple[int, ...], rows: int | None) -> None:
     torch.manual_seed(0)
@@ -120,8 +147,9 @@ class LanguageModel(nn.Module):
 
 def encoder() -> nn.Module:
     torch.manual_seed(0)
-    return nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, batch_first=True), 2,
-                                 enable_nested_tensor=True)
+    return nn.TransformerEncoder(
+        nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, batch_first=True), 2, enable_nested_tensor=True
+    )
 
 
 def noisy_products(model: nn.Module) -> dict[str, list[bool]]:
@@ -159,7 +187,11 @@ def test_every_matmul_of_a_transformer_encoder_carries_noise(analog_attention: b
     seen = noisy_products(noisy)  # (hooks alone would keep torch off its fused path)
     with torch.no_grad():
         noisy(x, src_key_padding_mask=padding)
-    parts = ["q_proj", "k_proj", "v_proj", "out_proj", "qk", "av"] if analog_attention else ["q_proj", "k_proj", "v_proj", "out_proj"]
+    parts = (
+        ["q_proj", "k_proj", "v_proj", "out_proj", "qk", "av"]
+        if analog_attention
+        else ["q_proj", "k_proj", "v_proj", "out_proj"]
+    )
     expected = {f"layers.{i}.{p}" for i in range(2) for p in ["linear1", "linear2"]}
     expected |= {f"layers.{i}.self_attn.{p}" for i in range(2) for p in parts}
     assert set(seen) == expected
@@ -176,7 +208,9 @@ def test_every_matmul_of_an_lstm_language_model_carries_noise() -> None:
     noisy, report = hwprofiles.to_noisy(model, READ_NOISE, report=True)
     assert not report.left_float
     assert [(c.name, c.float_type, c.twin_type) for c in report.converted] == [
-        ("lstm", nn.LSTM, NoisyLSTM), ("head", nn.Linear, NoisyLinear)]
+        ("lstm", nn.LSTM, NoisyLSTM),
+        ("head", nn.Linear, NoisyLinear),
+    ]
     seen = noisy_products(noisy)
     tokens = torch.randint(0, 50, (4, 6), generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
@@ -193,7 +227,8 @@ def test_recurrent_twins_calibrate_every_product_and_train() -> None:
     noisy = hwprofiles.to_noisy(model, "pcm-joshi2020", calibration=[tokens])
     assert all(m.bound > 0 for m in analog_products(noisy))
     assert sorted(k for k in noisy.state_dict() if k.endswith("input_bound")) == sorted(
-        [f"lstm.mvm_{k}_l{n}.input_bound" for k in ("ih", "hh") for n in (0, 1)] + ["head.mvm.input_bound"])
+        [f"lstm.mvm_{k}_l{n}.input_bound" for k in ("ih", "hh") for n in (0, 1)] + ["head.mvm.input_bound"]
+    )
     noisy.train()
     loss = noisy(tokens).logsumexp(-1).mean()
     loss.backward()
@@ -240,8 +275,15 @@ def test_the_report_lists_each_matrix_layer_with_why_it_stayed_float() -> None:
     assert "'custom' (MyLinear: a subclass of Linear" in message and "mapping={MyLinear: NoisyLinear}" in message
     assert "'cell' (GRUCell: no noisy twin for this type" in message and "'skip'" not in message
     assert str(report) == str(dry)
-    assert [(c.name, c.twin_type) for c in report.converted] == [("conv", hwprofiles.nn.layers.NoisyConv2d), ("head", NoisyLinear)]
-    assert [(f.name, f.category) for f in report.left_float] == [("custom", "subclass"), ("cell", "unsupported"), ("skip", "excluded")]
+    assert [(c.name, c.twin_type) for c in report.converted] == [
+        ("conv", hwprofiles.nn.layers.NoisyConv2d),
+        ("head", NoisyLinear),
+    ]
+    assert [(f.name, f.category) for f in report.left_float] == [
+        ("custom", "subclass"),
+        ("cell", "unsupported"),
+        ("skip", "excluded"),
+    ]
     table = str(report).splitlines()
     assert table[0].split() == ["layer", "float", "type", "noisy", "twin", "/", "why", "float"]
     assert table[2].split() == ["conv", "Conv2d", "NoisyConv2d"]
@@ -260,8 +302,13 @@ def test_strict_makes_a_float_matrix_layer_an_error_and_exclusion_is_silent() ->
 
 
 def test_twins_keep_the_float_keys_and_go_back_to_float() -> None:
-    model = nn.ModuleDict({"attn": nn.MultiheadAttention(8, 2, kdim=4, vdim=4), "gru": nn.GRU(4, 4, bidirectional=True),
-                           "up": nn.ConvTranspose2d(2, 2, 2)})
+    model = nn.ModuleDict(
+        {
+            "attn": nn.MultiheadAttention(8, 2, kdim=4, vdim=4),
+            "gru": nn.GRU(4, 4, bidirectional=True),
+            "up": nn.ConvTranspose2d(2, 2, 2),
+        }
+    )
     noisy = hwprofiles.to_noisy(model, "pcm-joshi2020")
     keys = list(noisy.state_dict())
     assert [k for k in keys if not k.endswith("input_bound")] == list(model.state_dict())

@@ -98,9 +98,19 @@ _FORWARD_NEUTRAL: dict[str, tuple[Any, str]] = {
 }
 # forward fields with no effect once the neutral ones above are off.
 _FORWARD_INERT = {
-    "ir_drop_g_ratio", "ir_drop_rs", "ir_drop_segments", "ir_drop_time_step_resolution_scale",
-    "ir_drop_v_read", "ir_drop_integration_sum", "split_mode_bit_shift", "adc_quantization",
-    "adc_frequency", "xdep_pcm_read_noise_scale", "v_offset_w_min", "max_bm_factor", "max_bm_res",
+    "ir_drop_g_ratio",
+    "ir_drop_rs",
+    "ir_drop_segments",
+    "ir_drop_time_step_resolution_scale",
+    "ir_drop_v_read",
+    "ir_drop_integration_sum",
+    "split_mode_bit_shift",
+    "adc_quantization",
+    "adc_frequency",
+    "xdep_pcm_read_noise_scale",
+    "v_offset_w_min",
+    "max_bm_factor",
+    "max_bm_res",
     "bm_test_negative_bound",
 }
 _MAPPING_TRAINING = {"weight_scaling_lr_compensation", "learn_out_scaling", "out_scaling_columnwise"}
@@ -188,7 +198,9 @@ class _Reader:
 
     def unknown(self, data: Mapping[str, Any], known: set[str], path: str, what: str) -> None:
         for key in sorted(set(data) - known):
-            self.refuse(f"{path}.{key}" if path else key, f"not a field of {what} that this bridge knows; not translated")
+            self.refuse(
+                f"{path}.{key}" if path else key, f"not a field of {what} that this bridge knows; not translated"
+            )
 
 
 def _enum(value: Any) -> str:
@@ -284,7 +296,9 @@ def _read_forward(forward: dict[str, Any] | None, reader: _Reader) -> tuple[dict
     out_bound = reader.number(forward, "out_bound", path, FORWARD_DEFAULTS["out_bound"])
     if out_bound <= 0 and out_res <= 0:
         fields["adc"] = None
-        reader.notes.append("forward.out_bound and out_res are not positive: no ADC (outputs neither clipped nor quantised)")
+        reader.notes.append(
+            "forward.out_bound and out_res are not positive: no ADC (outputs neither clipped nor quantised)"
+        )
     elif out_bound <= 0:
         reader.refuse(f"{path}.out_bound", f"{out_bound:g}: a quantising ADC (out_res > 0) needs a positive bound")
     else:
@@ -344,7 +358,9 @@ def _read_mapping(mapping: dict[str, Any] | None, reader: _Reader) -> dict[str, 
             reader.refuse(path, "max_input_size and max_output_size must be whole numbers")
         fields["tile"] = tile
     if not reader.flag(mapping, "digital_bias", path, True):
-        reader.refuse(f"{path}.digital_bias", "false: a bias on the crossbar has no profile form; profiles add it digitally")
+        reader.refuse(
+            f"{path}.digital_bias", "false: a bias on the crossbar has no profile form; profiles add it digitally"
+        )
     omega = reader.number(mapping, "weight_scaling_omega", path, MAPPING_DEFAULTS["weight_scaling_omega"])
     columnwise = reader.flag(mapping, "weight_scaling_columnwise", path, False)
     if omega == 0:
@@ -385,16 +401,30 @@ def _pair_g_max(model: dict[str, Any], path: str, reader: _Reader, default: floa
         if "g_max" in converter:
             converter_g_max = reader.number(converter, "g_max", f"{path}.g_converter", default)
             if g_max is not None and g_max != converter_g_max:
-                reader.notes.append(f"{path}.g_max {g_max} is overridden by g_converter.g_max {converter_g_max}, as in aihwkit")
+                reader.notes.append(
+                    f"{path}.g_max {g_max} is overridden by g_converter.g_max {converter_g_max}, as in aihwkit"
+                )
             return converter_g_max
     if g_max is None:
         return default
     return reader.number(model, "g_max", path, default)
 
 
-def _read_pcm(model: dict[str, Any], kind: str, path: str, reader: _Reader, compensation: bool) -> tuple[float, list[dict]]:
-    known = {"type", "prog_coeff", "g_max", "t_read", "t_0", "prog_noise_scale", "read_noise_scale", "drift_scale",
-             "prog_coeff_g_max_reference", "g_converter"}
+def _read_pcm(
+    model: dict[str, Any], kind: str, path: str, reader: _Reader, compensation: bool
+) -> tuple[float, list[dict]]:
+    known = {
+        "type",
+        "prog_coeff",
+        "g_max",
+        "t_read",
+        "t_0",
+        "prog_noise_scale",
+        "read_noise_scale",
+        "drift_scale",
+        "prog_coeff_g_max_reference",
+        "g_converter",
+    }
     if kind == "CustomDriftPCMLikeNoiseModel":
         known.add("custom_drift_model")
     reader.unknown(model, known, path, kind)
@@ -407,23 +437,28 @@ def _read_pcm(model: dict[str, Any], kind: str, path: str, reader: _Reader, comp
         coeff, reference = list(PCM_PROG_COEFF), PCM_PROG_G_MAX_REF_US
     else:
         reference = model.get("prog_coeff_g_max_reference") or g_max
-        if not isinstance(coeff, list) or not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in coeff):
+        if not isinstance(coeff, list) or not all(
+            isinstance(c, (int, float)) and not isinstance(c, bool) for c in coeff
+        ):
             reader.refuse(f"{path}.prog_coeff", "expected a list of numbers (constant first)")
             coeff = list(PCM_PROG_COEFF)
         elif not 1 <= len(coeff) <= 3:
             reader.refuse(
-                f"{path}.prog_coeff", f"{len(coeff)} coefficients: pcm_programming holds a polynomial of degree 2 at most"
+                f"{path}.prog_coeff",
+                f"{len(coeff)} coefficients: pcm_programming holds a polynomial of degree 2 at most",
             )
             coeff = list(PCM_PROG_COEFF)
         coeff = list(coeff) + [0.0] * (3 - len(coeff))
     if prog_scale < 0:
         reader.refuse(f"{path}.prog_noise_scale", f"{prog_scale:g}: a scale cannot be negative")
     elif prog_scale > 0:
-        entries.append({
-            "kind": "pcm_programming",
-            "coefficients_us": [prog_scale * float(c) for c in coeff],
-            "g_max_ref_us": float(reference),
-        })
+        entries.append(
+            {
+                "kind": "pcm_programming",
+                "coefficients_us": [prog_scale * float(c) for c in coeff],
+                "g_max_ref_us": float(reference),
+            }
+        )
         if prog_scale != 1:
             reader.notes.append(f"{path}.prog_noise_scale {prog_scale:g} is folded into the polynomial's coefficients")
 
@@ -458,13 +493,15 @@ def _read_pcm(model: dict[str, Any], kind: str, path: str, reader: _Reader, comp
         reader.refuse(f"{path}.read_noise_scale", f"{read_scale:g}: pcm_read_1f's q_max (0.2 x scale) may be 1 at most")
     elif read_scale > 0:
         # Q_s = min(0.0088 / x^0.65, 0.2) * k = min(0.0088 k / x^0.65, 0.2 k): both limits scale.
-        entries.append({
-            "kind": "pcm_read_1f",
-            "q_coefficient": PCM_Q_COEFFICIENT * read_scale,
-            "q_exponent": PCM_Q_EXPONENT,
-            "q_max": PCM_Q_MAX * read_scale,
-            "t_read_s": t_read,
-        })
+        entries.append(
+            {
+                "kind": "pcm_read_1f",
+                "q_coefficient": PCM_Q_COEFFICIENT * read_scale,
+                "q_exponent": PCM_Q_EXPONENT,
+                "q_max": PCM_Q_MAX * read_scale,
+                "t_read_s": t_read,
+            }
+        )
     return g_max, entries
 
 
@@ -486,7 +523,9 @@ def _constant_custom_drift(custom: Any, path: str, reader: _Reader) -> tuple[flo
     return means[0], stds[0]
 
 
-def _read_wan2022(model: dict[str, Any], path: str, reader: _Reader, t_inference: float | None) -> tuple[float, list[dict]]:
+def _read_wan2022(
+    model: dict[str, Any], path: str, reader: _Reader, t_inference: float | None
+) -> tuple[float, list[dict]]:
     known = {"type", "coeff_dic", "g_max", "noise_scale", "coeff_g_max_reference", "g_converter"}
     reader.unknown(model, known, path, "ReRamWan2022NoiseModel")
     g_max = _pair_g_max(model, path, reader, PAIR_G_MAX_US)
@@ -510,7 +549,9 @@ def _read_wan2022(model: dict[str, Any], path: str, reader: _Reader, t_inference
     if scale == 0:
         return g_max, []
     if scale != 1:
-        reader.refuse(f"{path}.noise_scale", f"{scale:g}: rram_relaxation has no scale of its own; only 0 and 1 translate")
+        reader.refuse(
+            f"{path}.noise_scale", f"{scale:g}: rram_relaxation has no scale of its own; only 0 and 1 translate"
+        )
     return g_max, [{"kind": "rram_relaxation", "g_max_ref_us": float(reference)}]
 
 
@@ -530,8 +571,18 @@ def _published_wan2022(coeff_dic: Any) -> bool:
 
 
 def _read_cmo(model: dict[str, Any], path: str, reader: _Reader) -> tuple[float, list[dict]]:
-    known = {"type", "coeff_dict", "g_max", "g_min", "prog_noise_scale", "read_noise_scale", "drift_scale",
-             "decay_dict", "read_dict", "acceptance_range"}
+    known = {
+        "type",
+        "coeff_dict",
+        "g_max",
+        "g_min",
+        "prog_noise_scale",
+        "read_noise_scale",
+        "drift_scale",
+        "decay_dict",
+        "read_dict",
+        "acceptance_range",
+    }
     reader.unknown(model, known, path, "ReRamCMONoiseModel")
     g_max = reader.number(model, "g_max", path, CMO_G_MAX_US) if model.get("g_max") is not None else CMO_G_MAX_US
     g_min = reader.number(model, "g_min", path, CMO_G_MIN_US) if model.get("g_min") is not None else CMO_G_MIN_US
@@ -543,7 +594,9 @@ def _read_cmo(model: dict[str, Any], path: str, reader: _Reader) -> tuple[float,
     for key, reason in (("drift_scale", "conductance decay"), ("read_noise_scale", "read noise")):
         value = reader.number(model, key, path, 1.0)
         if value != 0:
-            reader.refuse(f"{path}.{key}", f"{value:g}: the CMO model's {reason} has no profile kind; only 0 translates")
+            reader.refuse(
+                f"{path}.{key}", f"{value:g}: the CMO model's {reason} has no profile kind; only 0 translates"
+            )
     table: dict[float, tuple[float, float]] = dict(CMO_COEFF_DICT)
     if model.get("coeff_dict") is not None:
         table = {}
@@ -619,7 +672,10 @@ def from_aihwkit(
         section = config[key]
         if isinstance(section, Mapping) and _enum(section.get("type", "NONE")) != "none":
             if key == "modifier" and section.get("enable_during_test"):
-                reader.refuse("modifier.enable_during_test", "true: a training-time weight modifier kept at inference has no profile kind")
+                reader.refuse(
+                    "modifier.enable_during_test",
+                    "true: a training-time weight modifier kept at inference has no profile kind",
+                )
             else:
                 reader.notes.append(
                     f"{key} (type {_type_name(section.get('type'))}) shapes training only; hwprofiles trains under the profile's own noise"
@@ -714,8 +770,12 @@ def _read_compensation(config: Mapping[str, Any], reader: _Reader) -> bool:
 
 
 def _describe(source: str, model_key: str | None, notes: list[str], warnings: list[str]) -> str:
-    what = {"pcm": "PCM-like noise model", "wan2022": "NeuRRAM (Wan 2022) ReRAM model",
-            "cmo": "filamentary HfOx (CMO) ReRAM model", None: "no device noise model"}[model_key]
+    what = {
+        "pcm": "PCM-like noise model",
+        "wan2022": "NeuRRAM (Wan 2022) ReRAM model",
+        "cmo": "filamentary HfOx (CMO) ReRAM model",
+        None: "no device noise model",
+    }[model_key]
     text = f"Translated from aihwkit inference settings ({source}): {what}."
     if notes:
         text += " Translation notes: " + "; ".join(notes) + "."
@@ -769,8 +829,15 @@ def to_aihwkit(profile: Profile) -> dict[str, Any]:
     if profile.noise_scale != 1:
         reasons.append(f"noise_scale {profile.noise_scale:g}: aihwkit has no global noise scale")
     entries: dict[str, Any] = {}
-    supported = {"pcm_programming", "pcm_drift", "pcm_read_1f", "rram_relaxation", "rram_cmo",
-                 "weight_read_noise", "output_noise"}
+    supported = {
+        "pcm_programming",
+        "pcm_drift",
+        "pcm_read_1f",
+        "rram_relaxation",
+        "rram_cmo",
+        "weight_read_noise",
+        "output_noise",
+    }
     for entry in profile.noise:
         if entry.kind not in supported:
             reasons.append(f"noise kind {entry.kind}: aihwkit has no such inference noise")
@@ -838,17 +905,28 @@ def to_aihwkit(profile: Profile) -> dict[str, Any]:
         noise_model, compensation = _pcm_model(entries, g_max, reasons)
     elif "rram_relaxation" in entries:
         e = entries["rram_relaxation"]
-        noise_model = {"type": "ReRamWan2022NoiseModel", "g_max": g_max, "noise_scale": 1.0,
-                       "coeff_g_max_reference": e.g_max_ref_us}
+        noise_model = {
+            "type": "ReRamWan2022NoiseModel",
+            "g_max": g_max,
+            "noise_scale": 1.0,
+            "coeff_g_max_reference": e.g_max_ref_us,
+        }
         if not any(_close(profile.t_inference_s, t) for t in WAN2022_COEFF_DIC):
             reasons.append(
                 f"t_inference_s {profile.t_inference_s:g} with rram_relaxation: aihwkit's model is defined at 1, 86400, 172800 s only"
             )
     elif "rram_cmo" in entries:
         e = entries["rram_cmo"]
-        noise_model = {"type": "ReRamCMONoiseModel", "g_max": g_max, "g_min": 0.0,
-                       "coeff_dict": {2.0: [e.a * g_max, e.b]}, "acceptance_range": 2.0,
-                       "prog_noise_scale": 1.0, "drift_scale": 0.0, "read_noise_scale": 0.0}
+        noise_model = {
+            "type": "ReRamCMONoiseModel",
+            "g_max": g_max,
+            "g_min": 0.0,
+            "coeff_dict": {2.0: [e.a * g_max, e.b]},
+            "acceptance_range": 2.0,
+            "prog_noise_scale": 1.0,
+            "drift_scale": 0.0,
+            "read_noise_scale": 0.0,
+        }
     if reasons:
         raise BridgeError(
             f"profile '{profile.name}' cannot be written as aihwkit settings:\n" + "\n".join(reasons), reasons
@@ -869,8 +947,9 @@ def _pcm_model(entries: dict[str, Any], g_max: float, reasons: list[str]) -> tup
     if prog is None:
         model["prog_noise_scale"] = 0.0
     else:
-        model.update(prog_coeff=list(prog.coefficients_us), prog_coeff_g_max_reference=prog.g_max_ref_us,
-                     prog_noise_scale=1.0)
+        model.update(
+            prog_coeff=list(prog.coefficients_us), prog_coeff_g_max_reference=prog.g_max_ref_us, prog_noise_scale=1.0
+        )
     drift = entries.get("pcm_drift")
     compensation = False
     if drift is None:
@@ -881,13 +960,18 @@ def _pcm_model(entries: dict[str, Any], g_max: float, reasons: list[str]) -> tup
         fixed = (drift.nu_mean is not None, drift.nu_std is not None)
         if fixed == (True, True):
             model["type"] = "CustomDriftPCMLikeNoiseModel"
-            model["custom_drift_model"] = {"g_lst": [0.0, g_max], "nu_mean_lst": [drift.nu_mean] * 2,
-                                           "nu_std_lst": [drift.nu_std] * 2}
+            model["custom_drift_model"] = {
+                "g_lst": [0.0, g_max],
+                "nu_mean_lst": [drift.nu_mean] * 2,
+                "nu_std_lst": [drift.nu_std] * 2,
+            }
             model["drift_scale"] = 1.0
         elif fixed == (False, False):
             model["drift_scale"] = 1.0
         else:
-            reasons.append("pcm_drift with only one of nu_mean/nu_std fixed: aihwkit takes the published law or a custom table of both")
+            reasons.append(
+                "pcm_drift with only one of nu_mean/nu_std fixed: aihwkit takes the published law or a custom table of both"
+            )
     read = entries.get("pcm_read_1f")
     if read is None:
         model["read_noise_scale"] = 0.0

@@ -285,14 +285,29 @@ def _print_note(kind: str, message: str) -> None:
 
 @profiles_app.command("import")
 def profiles_import(
-    src: Annotated[Path, typer.Argument(help="A profile file (.yaml, .yml, .json), a directory, or an archive "
-                                             "(.zip, .tar, .tar.gz, .tgz); with --from aihwkit, a JSON or YAML file.")],
-    to: Annotated[Path | None, typer.Option("--to", metavar="DIR", help="Import here instead of the user profile directory.")] = None,
-    skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Import the valid files and skip the others.")] = False,
+    src: Annotated[
+        Path,
+        typer.Argument(
+            help="A profile file (.yaml, .yml, .json), a directory, or an archive "
+            "(.zip, .tar, .tar.gz, .tgz); with --from aihwkit, a JSON or YAML file."
+        ),
+    ],
+    to: Annotated[
+        Path | None, typer.Option("--to", metavar="DIR", help="Import here instead of the user profile directory.")
+    ] = None,
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="Import the valid files and skip the others.")
+    ] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace profiles that already have these names.")] = False,
-    source_format: Annotated[str, typer.Option("--from", metavar="FORMAT", help="profiles, or aihwkit (inference settings as a dict).")] = "profiles",
-    name: Annotated[str | None, typer.Option("--name", help="--from aihwkit: the profile's name [default: the file's stem].")] = None,
-    lenient: Annotated[bool, typer.Option("--lenient", help="--from aihwkit: drop fields that cannot be translated, with warnings.")] = False,
+    source_format: Annotated[
+        str, typer.Option("--from", metavar="FORMAT", help="profiles, or aihwkit (inference settings as a dict).")
+    ] = "profiles",
+    name: Annotated[
+        str | None, typer.Option("--name", help="--from aihwkit: the profile's name [default: the file's stem].")
+    ] = None,
+    lenient: Annotated[
+        bool, typer.Option("--lenient", help="--from aihwkit: drop fields that cannot be translated, with warnings.")
+    ] = False,
 ) -> None:
     """Validate profiles, then copy them into the user profile directory: all or nothing.
 
@@ -332,11 +347,18 @@ def profiles_import(
 
 @profiles_app.command("export")
 def profiles_export(
-    names: Annotated[list[str], typer.Argument(metavar="NAME...", help="Profile names or files; 'all' for the whole library.")],
+    names: Annotated[
+        list[str], typer.Argument(metavar="NAME...", help="Profile names or files; 'all' for the whole library.")
+    ],
     to: Annotated[Path, typer.Option("--to", metavar="DIR", help="The directory to write into (created if missing).")],
     force: Annotated[bool, typer.Option("--force", help="Replace files that exist with other content.")] = False,
-    file_format: Annotated[str, typer.Option("--format", help="yaml: resolved profiles as <name>.yaml; aihwkit: "
-                                                              "InferenceRPUConfig dicts as <name>.aihwkit.json.")] = "yaml",
+    file_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="yaml: resolved profiles as <name>.yaml; aihwkit: InferenceRPUConfig dicts as <name>.aihwkit.json.",
+        ),
+    ] = "yaml",
 ) -> None:
     """Write profiles, every default filled in, one file per profile: all or nothing."""
     if file_format == "yaml":
@@ -357,12 +379,25 @@ def profiles_export(
 
 @profiles_app.command("fit")
 def profiles_fit(
-    csv_path: Annotated[Path, typer.Argument(metavar="CSV", help="Measurements: columns target, measured[, time_s, device].")],
+    csv_path: Annotated[
+        Path, typer.Argument(metavar="CSV", help="Measurements: columns target, measured[, time_s, device].")
+    ],
     name: Annotated[str, typer.Option("--name", help="The fitted profile's name.")],
-    g_max_us: Annotated[float | None, typer.Option("--g-max-us", min=0, help="g_max in uS [default: the largest target].")] = None,
-    units: Annotated[str | None, typer.Option("--units", help="uS, nS or S [default: the file's '# units:' line, else uS].")] = None,
-    out: Annotated[Path | None, typer.Option("--out", metavar="FILE", help="Write the profile here instead of into the user profile directory.")] = None,
-    plot: Annotated[Path | None, typer.Option("--plot", metavar="PNG", help="Also draw the diagnostic plot here.")] = None,
+    g_max_us: Annotated[
+        float | None, typer.Option("--g-max-us", min=0, help="g_max in uS [default: the largest target].")
+    ] = None,
+    units: Annotated[
+        str | None, typer.Option("--units", help="uS, nS or S [default: the file's '# units:' line, else uS].")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", metavar="FILE", help="Write the profile here instead of into the user profile directory."
+        ),
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", metavar="PNG", help="Also draw the diagnostic plot here.")
+    ] = None,
     bins: Annotated[int, typer.Option("--bins", min=4, help="Bins of x = target/g_max for the noise fit.")] = 20,
     min_per_bin: Annotated[int, typer.Option("--min-per-bin", min=5, help="Fewest measurements a bin may hold.")] = 30,
     t0_s: Annotated[float, typer.Option("--t0-s", min=0, help="Reference time t0 of the drift model, in s.")] = 20.0,
@@ -375,8 +410,9 @@ def profiles_fit(
 
     if g_max_us == 0:
         raise typer.BadParameter("must be positive", param_hint="--g-max-us")
-    profile, result = fit_csv(csv_path, name, units=units, g_max_us=g_max_us, bins=bins,
-                              min_per_bin=min_per_bin, t0_s=t0_s)
+    profile, result = fit_csv(
+        csv_path, name, units=units, g_max_us=g_max_us, bins=bins, min_per_bin=min_per_bin, t0_s=t0_s
+    )
     if out is not None:
         if out.exists() and not force:
             raise ProfileError(f"{out} exists; pass --force to replace it")
@@ -389,7 +425,9 @@ def profiles_fit(
         typer.echo(f"  {label} = {estimate.text()}")
     typer.echo(f"residuals: {result.distribution} (lowest BIC of normal, laplace, student-t)")
     if result.nu_mean is not None and result.nu_std is not None:
-        typer.echo(f"drift nu: mean {result.nu_mean.text()}, std {result.nu_std.text()} ({result.n_drift_devices} devices)")
+        typer.echo(
+            f"drift nu: mean {result.nu_mean.text()}, std {result.nu_std.text()} ({result.n_drift_devices} devices)"
+        )
     typer.echo(f"stuck: SA0 {result.p_sa0.text('.3g', 100, '%')}, SA1 {result.p_sa1.text('.3g', 100, '%')}")
     if plot is not None:
         typer.echo(f"plot: {plot_fit(result, plot)}")

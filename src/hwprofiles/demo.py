@@ -10,9 +10,10 @@ and writes the transfer tables, plots and a ``report.md``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from hwprofiles.io import write_text
 
@@ -26,10 +27,20 @@ class DemoModel:
     lr: float = 1e-3
 
 
-FULL = dict(dataset="fashion-mnist", train_subset=10_000, test_subset=2_000,
-            models=(DemoModel("lenet5", 1.0, 4, lr=3e-3), DemoModel("resnet20", 0.5, 2, lr=2e-3)), sweep_points=9)
-QUICK = dict(dataset="synthetic", train_subset=None, test_subset=None,
-             models=(DemoModel("lenet5", 0.5, 3, batch_size=32, lr=5e-3),), sweep_points=5)
+FULL = dict(
+    dataset="fashion-mnist",
+    train_subset=10_000,
+    test_subset=2_000,
+    models=(DemoModel("lenet5", 1.0, 4, lr=3e-3), DemoModel("resnet20", 0.5, 2, lr=2e-3)),
+    sweep_points=9,
+)
+QUICK = dict(
+    dataset="synthetic",
+    train_subset=None,
+    test_subset=None,
+    models=(DemoModel("lenet5", 0.5, 3, batch_size=32, lr=5e-3),),
+    sweep_points=5,
+)
 
 
 def run_demo(
@@ -48,8 +59,7 @@ def run_demo(
     """Run the demo into ``out``; return the path of its ``report.md``."""
     import hwprofiles
     from hwprofiles.data import load_dataset, make_loaders
-    from hwprofiles.eval import evaluate_checkpoint, load_trained
-    from hwprofiles.eval import plots, sweep
+    from hwprofiles.eval import evaluate_checkpoint, load_trained, plots, sweep
     from hwprofiles.eval.chips import test_set_id
     from hwprofiles.eval.transfer import run_transfer
     from hwprofiles.results import ResultsStore
@@ -59,32 +69,66 @@ def run_demo(
     out = Path(out)
     started = time.time()
     hwprofiles.load_profile(nit_profile)
-    splits = load_dataset(plan["dataset"], root=data_root, download=download,
-                          train_subset=plan["train_subset"], test_subset=plan["test_subset"], seed=0)
+    splits = load_dataset(
+        plan["dataset"],
+        root=data_root,
+        download=download,
+        train_subset=plan["train_subset"],
+        test_subset=plan["test_subset"],
+        seed=0,
+    )
     loaders = make_loaders(splits, 256, seed=0, shuffle=False)
     test_set = test_set_id(splits, plan["test_subset"])
     store = ResultsStore(out / "results.sqlite")
     profiles = hwprofiles.list_profiles()
     echo(f"data: {splits.name} from {splits.source}: {len(splits.train)} training / {len(splits.test)} test images")
-    echo(f"NIT trains under {nit_profile}; every model is evaluated under {len(profiles)} profiles x {samples} chip instances")
+    echo(
+        f"NIT trains under {nit_profile}; every model is evaluated under {len(profiles)} profiles x {samples} chip instances"
+    )
 
     sections: list[str] = []
     summary: list[str] = []
     for spec in plan["models"]:
         echo(f"\n== {spec.name} (width {spec.width}, {spec.epochs} epochs) ==")
-        base = TrainConfig(model=spec.name, dataset=plan["dataset"], epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr, width=spec.width,
-                           seed=0, train_subset=plan["train_subset"], test_subset=plan["test_subset"], data_root=data_root)
-        result = run_transfer(base, train_profiles=[nit_profile], eval_profiles=profiles, out_dir=out / spec.name,
-                              splits=splits, loaders=loaders, samples=samples, store=store, test_set=test_set,
-                              progress=progress, device=device, on_event=echo, executor=executor)
+        base = TrainConfig(
+            model=spec.name,
+            dataset=plan["dataset"],
+            epochs=spec.epochs,
+            batch_size=spec.batch_size,
+            lr=spec.lr,
+            width=spec.width,
+            seed=0,
+            train_subset=plan["train_subset"],
+            test_subset=plan["test_subset"],
+            data_root=data_root,
+        )
+        result = run_transfer(
+            base,
+            train_profiles=[nit_profile],
+            eval_profiles=profiles,
+            out_dir=out / spec.name,
+            splits=splits,
+            loaders=loaders,
+            samples=samples,
+            store=store,
+            test_set=test_set,
+            progress=progress,
+            device=device,
+            on_event=echo,
+            executor=executor,
+        )
         echo(result.to_markdown())
-        sections.append(f"## {spec.name} (width {spec.width}, {spec.epochs} epochs)\n\n{result.to_markdown()}\n"
-                        f"![accuracy]({spec.name}/transfer.png)\n")
+        sections.append(
+            f"## {spec.name} (width {spec.width}, {spec.epochs} epochs)\n\n{result.to_markdown()}\n"
+            f"![accuracy]({spec.name}/transfer.png)\n"
+        )
         best_other = {c: max(result.cells[(r, c)].mean for r in result.rows) for c in result.cols}
         nit_row = f"nit:{nit_profile}"
         wins = [c for c in result.cols if result.cells[(nit_row, c)].mean >= best_other[c] - 1e-9]
-        summary.append(f"- {spec.name}: NIT under {nit_profile} is the best (or tied) row in {len(wins)} of "
-                     f"{len(result.cols)} columns: {', '.join(wins)}.")
+        summary.append(
+            f"- {spec.name}: NIT under {nit_profile} is the best (or tied) row in {len(wins)} of "
+            f"{len(result.cols)} columns: {', '.join(wins)}."
+        )
 
         if spec is plan["models"][0]:
             grid = sweep.log_grid(1e-2, 1e2, plan["sweep_points"])
@@ -92,17 +136,35 @@ def run_demo(
             curves, mids = {}, {}
             for label, path in result.checkpoints.items():
                 trained = load_trained(path, splits)
-                curves[label] = sweep.sweep_noise(trained, profile, grid, loaders, samples=samples, store=store,
-                                                  test_set=test_set, device=device, executor=executor)
-                clean = evaluate_checkpoint(trained, "ideal", loaders, samples=1, store=store, test_set=test_set, device=device).mean
+                curves[label] = sweep.sweep_noise(
+                    trained,
+                    profile,
+                    grid,
+                    loaders,
+                    samples=samples,
+                    store=store,
+                    test_set=test_set,
+                    device=device,
+                    executor=executor,
+                )
+                clean = evaluate_checkpoint(
+                    trained, "ideal", loaders, samples=1, store=store, test_set=test_set, device=device
+                ).mean
                 mids[label] = sweep.midpoint(grid, [s.mean for _, s in curves[label]], clean, 1 / splits.num_classes)
-            plot = plots.plot_curves(curves, out / f"sweep-gaussian-additive-{spec.name}.png",
-                                     xlabel="noise scale of gaussian-additive (sigma = 0.1 x scale)",
-                                     title=f"{spec.name}: accuracy under additive Gaussian noise", chance=1 / splits.num_classes, midpoints=mids)
+            plot = plots.plot_curves(
+                curves,
+                out / f"sweep-gaussian-additive-{spec.name}.png",
+                xlabel="noise scale of gaussian-additive (sigma = 0.1 x scale)",
+                title=f"{spec.name}: accuracy under additive Gaussian noise",
+                chance=1 / splits.num_classes,
+                midpoints=mids,
+            )
             lines = "\n".join(f"| {k} | {'not reached' if v is None else f'{v:.3g}'} |" for k, v in mids.items())
-            sections.append(f"### {spec.name}: additive-Gaussian sweep\n\n![sweep]({plot.name})\n\n"
-                            "Midpoint: the noise scale where accuracy falls halfway from clean accuracy to chance, "
-                            f"interpolated in log scale.\n\n| model | midpoint noise scale |\n|---|---|\n{lines}\n")
+            sections.append(
+                f"### {spec.name}: additive-Gaussian sweep\n\n![sweep]({plot.name})\n\n"
+                "Midpoint: the noise scale where accuracy falls halfway from clean accuracy to chance, "
+                f"interpolated in log scale.\n\n| model | midpoint noise scale |\n|---|---|\n{lines}\n"
+            )
     minutes = (time.time() - started) / 60
     report = (
         "# hwprofiles demo report\n\n"

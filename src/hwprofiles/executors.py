@@ -22,7 +22,8 @@ task raises itself is reported, not retried.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Protocol, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from hwprofiles.errors import HwProfilesError
 
@@ -36,8 +37,13 @@ class Executor(Protocol):
     name: str
 
     def map(
-        self, fn: Callable[..., Any], tasks: Sequence[tuple[Any, ...]], on_result: OnResult, *,
-        devices: Sequence[str] | None = None, on_start: Callable[[int], None] | None = None,
+        self,
+        fn: Callable[..., Any],
+        tasks: Sequence[tuple[Any, ...]],
+        on_result: OnResult,
+        *,
+        devices: Sequence[str] | None = None,
+        on_start: Callable[[int], None] | None = None,
     ) -> None:
         """Run ``fn(*task)`` for every task; call ``on_result(index, value, error)`` in
         the driver as each one ends (``error`` is None on success)."""
@@ -49,8 +55,13 @@ class LocalExecutor:
     name = "local"
 
     def map(
-        self, fn: Callable[..., Any], tasks: Sequence[tuple[Any, ...]], on_result: OnResult, *,
-        devices: Sequence[str] | None = None, on_start: Callable[[int], None] | None = None,
+        self,
+        fn: Callable[..., Any],
+        tasks: Sequence[tuple[Any, ...]],
+        on_result: OnResult,
+        *,
+        devices: Sequence[str] | None = None,
+        on_start: Callable[[int], None] | None = None,
     ) -> None:
         for index, task in enumerate(tasks):
             if on_start is not None:
@@ -81,8 +92,14 @@ class RayExecutor:
 
     name = "ray"
 
-    def __init__(self, address: str | None = None, *, num_cpus: int | None = None,
-                 threads_per_task: int | None = None, max_retries: int = 3) -> None:
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        num_cpus: int | None = None,
+        threads_per_task: int | None = None,
+        max_retries: int = 3,
+    ) -> None:
         address = address or os.environ.get(RAY_ADDRESS_ENV) or None
         if address is None:
             # A Ray of our own, on this machine alone: keep it on the loopback interface.
@@ -100,8 +117,13 @@ class RayExecutor:
         self.max_retries = max_retries
         if not ray.is_initialized():
             try:
-                ray.init(address=address or "local", num_cpus=num_cpus if address is None else None,
-                         include_dashboard=False, log_to_driver=False, configure_logging=False)
+                ray.init(
+                    address=address or "local",
+                    num_cpus=num_cpus if address is None else None,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    configure_logging=False,
+                )
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise HwProfilesError(
                     f"cannot join the Ray cluster at {address!r}: {exc}. Start one with `ray start --head`, "
@@ -111,13 +133,19 @@ class RayExecutor:
     def _fit_threads(self) -> int:
         """Threads per task, no more than the largest node has CPUs (a task asking for more
         would wait for ever)."""
-        largest = max((node.get("Resources", {}).get("CPU", 0) for node in self.ray.nodes() if node.get("Alive")),
-                      default=0)
+        largest = max(
+            (node.get("Resources", {}).get("CPU", 0) for node in self.ray.nodes() if node.get("Alive")), default=0
+        )
         return max(1, min(self.threads_per_task, int(largest))) if largest else self.threads_per_task
 
     def map(
-        self, fn: Callable[..., Any], tasks: Sequence[tuple[Any, ...]], on_result: OnResult, *,
-        devices: Sequence[str] | None = None, on_start: Callable[[int], None] | None = None,
+        self,
+        fn: Callable[..., Any],
+        tasks: Sequence[tuple[Any, ...]],
+        on_result: OnResult,
+        *,
+        devices: Sequence[str] | None = None,
+        on_start: Callable[[int], None] | None = None,
     ) -> None:
         ray = self.ray
         threads = self._fit_threads()

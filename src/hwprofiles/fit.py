@@ -165,7 +165,9 @@ class FitResult:
             f"reduced chi^2 {self.reduced_chi2:.2f}.",
         ]
         if used < len(self.bin_used):
-            parts.append(f"{len(self.bin_used) - used} bin(s) near 0 uS left out (the 0 uS floor cuts the noise off there).")
+            parts.append(
+                f"{len(self.bin_used) - used} bin(s) near 0 uS left out (the 0 uS floor cuts the noise off there)."
+            )
         chosen = next(d for d in self.distributions if d.name == self.distribution)
         others = ", ".join(f"{d.name} BIC {d.bic:.1f} KS p {d.ks_pvalue:.3g}" for d in self.distributions)
         parts.append(
@@ -189,39 +191,48 @@ class FitResult:
 
     def to_profile(self, name: str) -> Profile:
         """The profile: pcm_programming, pcm_drift (with times) and stuck_at (when any cell is stuck)."""
+
         def r(v: float) -> float:
             return float(f"{v:.6g}")
 
         c = self.coefficients
-        noise: list[dict[str, Any]] = [{
-            "kind": "pcm_programming",
-            "coefficients_us": [r(e.value) for e in c],
-            "g_max_ref_us": r(self.g_max_us),
-            "note": f"Fitted: c0 {c[0].text()}, c1 {c[1].text()}, c2 {c[2].text()} (95% CI).",
-        }]
+        noise: list[dict[str, Any]] = [
+            {
+                "kind": "pcm_programming",
+                "coefficients_us": [r(e.value) for e in c],
+                "g_max_ref_us": r(self.g_max_us),
+                "note": f"Fitted: c0 {c[0].text()}, c1 {c[1].text()}, c2 {c[2].text()} (95% CI).",
+            }
+        ]
         if self.nu_mean is not None and self.nu_std is not None:
-            noise.append({
-                "kind": "pcm_drift",
-                "t0_s": self.t0_s,
-                "nu_mean": r(min(max(self.nu_mean.value, 0.0), 1.0)),
-                "nu_std": r(min(max(self.nu_std.value, 0.0), 1.0)),
-                "note": f"Fitted over {self.n_drift_devices} devices: nu mean {self.nu_mean.text()}, std {self.nu_std.text()}.",
-            })
+            noise.append(
+                {
+                    "kind": "pcm_drift",
+                    "t0_s": self.t0_s,
+                    "nu_mean": r(min(max(self.nu_mean.value, 0.0), 1.0)),
+                    "nu_std": r(min(max(self.nu_std.value, 0.0), 1.0)),
+                    "note": f"Fitted over {self.n_drift_devices} devices: nu mean {self.nu_mean.text()}, std {self.nu_std.text()}.",
+                }
+            )
         if self.n_sa0 or self.n_sa1:
-            noise.append({
-                "kind": "stuck_at",
-                "p_sa0": r(self.p_sa0.value),
-                "p_sa1": r(self.p_sa1.value),
-                "note": f"Fitted: SA0 {self.p_sa0.text('.3g')}, SA1 {self.p_sa1.text('.3g')} (Clopper-Pearson 95%).",
-            })
+            noise.append(
+                {
+                    "kind": "stuck_at",
+                    "p_sa0": r(self.p_sa0.value),
+                    "p_sa1": r(self.p_sa1.value),
+                    "note": f"Fitted: SA0 {self.p_sa0.text('.3g')}, SA1 {self.p_sa1.text('.3g')} (Clopper-Pearson 95%).",
+                }
+            )
         data = {
             "name": name,
             "technology": "pcm",
             "description": self.description(),
-            "references": [{
-                "citation": f"Measurements in {Path(self.source).name}, fitted with hwprofiles profiles fit.",
-                "supports": "Every noise number of this profile.",
-            }],
+            "references": [
+                {
+                    "citation": f"Measurements in {Path(self.source).name}, fitted with hwprofiles profiles fit.",
+                    "supports": "Every noise number of this profile.",
+                }
+            ],
             "mapping": {"g_max_us": r(self.g_max_us)},
             "noise": noise,
         }
@@ -426,9 +437,14 @@ def _fit_drift(m: Measurements, t0_s: float) -> dict[str, Any]:
     dev_first = inverse[first]
     correction = np.where(np.isfinite(nu[dev_first]), np.exp(nu[dev_first] * u[first]), 1.0)
     return {
-        "ids": ids, "nu": nu, "se": se, "fit_ok": fit_ok,
-        "first_rows": first, "first_device": dev_first,
-        "programmed": m.measured_us[first] * correction, "target": m.target_us[first],
+        "ids": ids,
+        "nu": nu,
+        "se": se,
+        "fit_ok": fit_ok,
+        "first_rows": first,
+        "first_device": dev_first,
+        "programmed": m.measured_us[first] * correction,
+        "target": m.target_us[first],
     }
 
 
@@ -519,8 +535,10 @@ def fit_measurements(
     implausible = at_rail & (np.abs(r) > OUTLIER_Z * s2_cell) & ~(sa0 | sa1)
     keep = ~(sa0 | sa1 | implausible)
     if implausible.any():
-        notes.append(f"{int(implausible.sum())} cells at a rail far from their target, where stuck cells cannot be "
-                     "counted, were left out of the noise fit.")
+        notes.append(
+            f"{int(implausible.sum())} cells at a rail far from their target, where stuck cells cannot be "
+            "counted, were left out of the noise fit."
+        )
 
     # Pass 2: the std of each bin of the kept cells, fitted by weighted least squares.
     xk, rk, tk = x[keep], r[keep], target[keep]
@@ -568,14 +586,28 @@ def fit_measurements(
     chosen = min(distributions, key=lambda d: d.bic).name
 
     result = FitResult(
-        source=source, g_max_us=g_max_us, n_rows=len(m.target_us), n_cells=cells,
-        coefficients=coefficients, reduced_chi2=reduced,
-        bin_x=bin_x, bin_sigma=bin_sigma, bin_se=bin_se, bin_n=bin_n, bin_used=bin_used,
+        source=source,
+        g_max_us=g_max_us,
+        n_rows=len(m.target_us),
+        n_cells=cells,
+        coefficients=coefficients,
+        reduced_chi2=reduced,
+        bin_x=bin_x,
+        bin_sigma=bin_sigma,
+        bin_se=bin_se,
+        bin_n=bin_n,
+        bin_used=bin_used,
         p_sa0=_proportion(int(sa0.sum()), int(eligible0.sum())),
         p_sa1=_proportion(int(sa1.sum()), int(eligible1.sum())),
-        n_sa0=int(sa0.sum()), n_sa1=int(sa1.sum()),
-        n_eligible_sa0=int(eligible0.sum()), n_eligible_sa1=int(eligible1.sum()),
-        distributions=distributions, distribution=chosen, residuals=z, t0_s=t0_s, notes=notes,
+        n_sa0=int(sa0.sum()),
+        n_sa1=int(sa1.sum()),
+        n_eligible_sa0=int(eligible0.sum()),
+        n_eligible_sa1=int(eligible1.sum()),
+        distributions=distributions,
+        distribution=chosen,
+        residuals=z,
+        t0_s=t0_s,
+        notes=notes,
     )
     if drift is not None:
         _drift_statistics(result, drift, ~(sa0 | sa1 | implausible), source)
@@ -602,7 +634,9 @@ def _drift_statistics(result: FitResult, drift: dict[str, Any], healthy_first: n
     var_lo = (d - 1) * sd2 / stats.chi2.ppf(0.975, d - 1) - noise2
     var_hi = (d - 1) * sd2 / stats.chi2.ppf(0.025, d - 1) - noise2
     result.nu_mean = Estimate(mean, mean - half, mean + half)
-    result.nu_std = Estimate(math.sqrt(max(sd2 - noise2, 0.0)), math.sqrt(max(var_lo, 0.0)), math.sqrt(max(var_hi, 0.0)))
+    result.nu_std = Estimate(
+        math.sqrt(max(sd2 - noise2, 0.0)), math.sqrt(max(var_lo, 0.0)), math.sqrt(max(var_hi, 0.0))
+    )
     result.n_drift_devices = d
     if mean < 0:
         result.notes.append("The fitted mean drift exponent is negative (conductances grew); the profile takes 0.")
@@ -643,15 +677,31 @@ def plot_fit(result: FitResult, path: str | Path) -> Path:
     FigureCanvasAgg(fig)
     left, right = fig.subplots(1, 2)
     used = result.bin_used
-    left.errorbar(result.bin_x[used], result.bin_sigma[used], yerr=1.96 * result.bin_se[used], fmt="o", ms=4,
-                  color="C0", label="binned std (95% error bars)")
+    left.errorbar(
+        result.bin_x[used],
+        result.bin_sigma[used],
+        yerr=1.96 * result.bin_se[used],
+        fmt="o",
+        ms=4,
+        color="C0",
+        label="binned std (95% error bars)",
+    )
     if (~used).any():
-        left.errorbar(result.bin_x[~used], result.bin_sigma[~used], yerr=1.96 * result.bin_se[~used], fmt="o",
-                      ms=4, mfc="none", color="C7", label="left out (near 0 uS)")
+        left.errorbar(
+            result.bin_x[~used],
+            result.bin_sigma[~used],
+            yerr=1.96 * result.bin_se[~used],
+            fmt="o",
+            ms=4,
+            mfc="none",
+            color="C7",
+            label="left out (near 0 uS)",
+        )
     grid = np.linspace(0, 1, 201)
     c = result.coefficients
-    left.plot(grid, result.sigma_us(grid), color="C3",
-              label=f"fit {c[0].value:.3g} {c[1].value:+.3g} x {c[2].value:+.3g} x²")
+    left.plot(
+        grid, result.sigma_us(grid), color="C3", label=f"fit {c[0].value:.3g} {c[1].value:+.3g} x {c[2].value:+.3g} x²"
+    )
     left.set_xlabel("x = target / g_max")
     left.set_ylabel("std of measured - target (uS)")
     left.set_title("Programming noise")
@@ -664,8 +714,14 @@ def plot_fit(result: FitResult, path: str | Path) -> Path:
     dists = {"normal": stats.norm, "laplace": stats.laplace, "student-t": stats.t}
     for i, d in enumerate(result.distributions):
         chosen = d.name == result.distribution
-        right.plot(zz, dists[d.name].pdf(zz, *d.params), color=f"C{i + 1}", lw=2.2 if chosen else 1,
-                   ls="-" if chosen else "--", label=f"{d.name}{' (chosen)' if chosen else ''}, KS p {d.ks_pvalue:.2g}")
+        right.plot(
+            zz,
+            dists[d.name].pdf(zz, *d.params),
+            color=f"C{i + 1}",
+            lw=2.2 if chosen else 1,
+            ls="-" if chosen else "--",
+            label=f"{d.name}{' (chosen)' if chosen else ''}, KS p {d.ks_pvalue:.2g}",
+        )
     right.set_yscale("log")
     right.set_ylim(bottom=max(1e-4, 0.5 / len(z)))
     right.set_xlabel("standardised residual")

@@ -11,9 +11,10 @@ from __future__ import annotations
 import errno
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 from hwprofiles.errors import OutputError
 
@@ -46,7 +47,7 @@ def remove_stale_temporaries(path: Path) -> list[Path]:
     """Delete temporary siblings of ``path`` left by writers that no longer run."""
     removed = []
     for tmp in path.parent.glob(f".{path.name}.*.tmp"):
-        pid = tmp.name[len(path.name) + 2:].split(".", 1)[0]
+        pid = tmp.name[len(path.name) + 2 :].split(".", 1)[0]
         if pid.isdigit() and not _alive(int(pid)):
             tmp.unlink(missing_ok=True)
             removed.append(tmp)

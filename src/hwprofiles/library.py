@@ -163,16 +163,24 @@ def _check_member_path(archive: Path, member: str) -> None:
     unix = member.replace("\\", "/")
     pure = PurePosixPath(unix)
     if unix.startswith("/") or re.match(r"^[A-Za-z]:", unix):
-        raise _refuse(archive, f"member '{printable(member)}' has an absolute path. "
-                               "Repack it with paths relative to its top directory.")
+        raise _refuse(
+            archive,
+            f"member '{printable(member)}' has an absolute path. Repack it with paths relative to its top directory.",
+        )
     if ".." in pure.parts:
-        raise _refuse(archive, f"member '{printable(member)}' climbs out of the archive with '..'. "
-                               "Repack it with paths inside its top directory.")
+        raise _refuse(
+            archive,
+            f"member '{printable(member)}' climbs out of the archive with '..'. "
+            "Repack it with paths inside its top directory.",
+        )
 
 
 def _too_big(archive: Path, member: str, size: int | str, limits: ArchiveLimits) -> ProfileError:
-    return _refuse(archive, f"member '{printable(member)}' holds {size} bytes, more than a profile file may "
-                            f"({limits.member_bytes}); is it a profile?")
+    return _refuse(
+        archive,
+        f"member '{printable(member)}' holds {size} bytes, more than a profile file may "
+        f"({limits.member_bytes}); is it a profile?",
+    )
 
 
 def _too_many(archive: Path, limits: ArchiveLimits) -> ProfileError:
@@ -193,8 +201,18 @@ def _read_member(handle: IO[bytes], archive: Path, member: str, limits: ArchiveL
 
 # What a corrupt or hostile archive can raise from the standard library's readers.
 _ARCHIVE_FAILURES = (
-    zipfile.BadZipFile, zipfile.LargeZipFile, tarfile.TarError, EOFError, OSError, ValueError, NotImplementedError,
-    RuntimeError, zlib.error, lzma.LZMAError, struct.error, UnicodeError,
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    tarfile.TarError,
+    EOFError,
+    OSError,
+    ValueError,
+    NotImplementedError,
+    RuntimeError,
+    zlib.error,
+    lzma.LZMAError,
+    struct.error,
+    UnicodeError,
 )
 
 
@@ -206,14 +224,18 @@ class _Budget:
     one call). Nothing beyond either is ever asked of the wrapped file.
     """
 
-    def __init__(self, raw: IO[bytes], error: Callable[[], ProfileError], total: int | None = None,
-                 per_read: int | None = None) -> None:
+    def __init__(
+        self, raw: IO[bytes], error: Callable[[], ProfileError], total: int | None = None, per_read: int | None = None
+    ) -> None:
         self._raw, self._error, self._total, self._per_read = raw, error, total, per_read
         self.name = getattr(raw, "name", None)
 
     def read(self, size: int | None = -1) -> bytes:
-        caps = [c for c in (self._per_read, None if self._total is None else self._total - self._raw.tell())
-                if c is not None]
+        caps = [
+            c
+            for c in (self._per_read, None if self._total is None else self._total - self._raw.tell())
+            if c is not None
+        ]
         if size is None or size < 0:
             if not caps:
                 return self._raw.read()
@@ -247,9 +269,14 @@ def _zip_candidates(path: Path, limits: ArchiveLimits) -> list[Candidate]:
     found: list[Candidate] = []
     unpacked = 0
     with open(path, "rb") as raw:
-        budget = _Budget(raw, lambda: _refuse(path, f"its table of contents is over {limits.zip_directory_bytes} "
-                                                    "bytes (a profile archive needs far less)"),
-                         per_read=max(limits.zip_directory_bytes, limits.member_bytes + 1))
+        budget = _Budget(
+            raw,
+            lambda: _refuse(
+                path,
+                f"its table of contents is over {limits.zip_directory_bytes} bytes (a profile archive needs far less)",
+            ),
+            per_read=max(limits.zip_directory_bytes, limits.member_bytes + 1),
+        )
         try:
             with zipfile.ZipFile(budget) as archive:  # type: ignore[arg-type]
                 infos = archive.infolist()
@@ -273,8 +300,9 @@ def _zip_candidates(path: Path, limits: ArchiveLimits) -> list[Candidate]:
                     except ProfileError:
                         raise
                     except _ARCHIVE_FAILURES as exc:  # encrypted, corrupt, a lying header
-                        found.append(Candidate(source, error=f"{source}: cannot be read from the archive: "
-                                                             f"{printable(str(exc))}"))
+                        found.append(
+                            Candidate(source, error=f"{source}: cannot be read from the archive: {printable(str(exc))}")
+                        )
                         continue
                     unpacked += len(data)
                     if unpacked > limits.unpacked_bytes:
@@ -319,7 +347,9 @@ def _tar_candidates(path: Path, limits: ArchiveLimits) -> list[Candidate]:
                     if member.issym() or member.islnk():
                         raise _refuse(path, f"member '{printable(member.name)}' is a link")
                     if not (member.isfile() or member.isdir()):
-                        raise _refuse(path, f"member '{printable(member.name)}' is a device, pipe or other special file")
+                        raise _refuse(
+                            path, f"member '{printable(member.name)}' is a device, pipe or other special file"
+                        )
                     parts = PurePosixPath(member.name).parts
                     if not member.isfile() or _is_hidden(parts) or not _has_suffix(member.name, IMPORT_SUFFIXES):
                         continue
@@ -346,7 +376,8 @@ def read_candidates(src: str | Path, *, limits: ArchiveLimits = DEFAULT_ARCHIVE_
     path = Path(src)
     if path.is_dir():
         files = sorted(
-            p for p in path.rglob("*")
+            p
+            for p in path.rglob("*")
             if p.is_file() and _has_suffix(p.name, IMPORT_SUFFIXES) and not _is_hidden(p.relative_to(path).parts)
         )
         if not files:
@@ -552,7 +583,9 @@ def install_profiles(
         if source is not None and not _within(source.path, target):
             where = f"{source.path} (from {source.provider})"
             if not force:
-                problems.append(f"'{name}' is already in the profile library: {where}; pass --force to import it anyway")
+                problems.append(
+                    f"'{name}' is already in the profile library: {where}; pass --force to import it anyway"
+                )
             elif searched:
                 problems.append(
                     f"cannot import '{name}' into {target} even with --force: the library also finds it in {where}, "
@@ -614,9 +647,14 @@ def import_profiles(
         )
     good = [c for c in candidates if c.profile is not None]
     if not good:
-        raise InvalidProfilesError(f"nothing was imported: none of the {len(candidates)} files is a valid profile", failures)
+        raise InvalidProfilesError(
+            f"nothing was imported: none of the {len(candidates)} files is a valid profile", failures
+        )
     result = install_profiles(
-        [c.profile for c in good], to, force=force, sources=[c.source for c in good]  # type: ignore[misc]
+        [c.profile for c in good],
+        to,
+        force=force,
+        sources=[c.source for c in good],  # type: ignore[misc]
     )
     result.skipped = failures
     return result
@@ -654,7 +692,9 @@ def export_profiles(names: Sequence[str], to: str | Path, *, force: bool = False
     by_name: dict[str, int] = {}
     for profile in profiles:
         by_name[profile.name] = by_name.get(profile.name, 0) + 1
-    problems += [f"'{n}' was asked for {k} times (as names or files); export it once" for n, k in by_name.items() if k > 1]
+    problems += [
+        f"'{n}' was asked for {k} times (as names or files); export it once" for n, k in by_name.items() if k > 1
+    ]
     files, replace, unchanged = plan_writes(
         {target / f"{profile.name}.yaml": dump_profile(profile) for profile in profiles}, force, problems
     )

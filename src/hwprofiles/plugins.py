@@ -29,11 +29,12 @@ import os
 import sys
 import threading
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pluggy
 
@@ -248,8 +249,11 @@ def profile_paths() -> list[tuple[Path, str]]:
         if result is None:
             continue
         if not isinstance(result, (list, tuple)):
-            _path_problem(info, f"hook {hook} returned {_shown(result)}, not a list of paths; "
-                                "its profiles are left out (return [path, ...])")
+            _path_problem(
+                info,
+                f"hook {hook} returned {_shown(result)}, not a list of paths; "
+                "its profiles are left out (return [path, ...])",
+            )
             continue
         for item in result:
             if not isinstance(item, (str, os.PathLike)):

@@ -50,7 +50,9 @@ class DAC(BaseModel):
 
     model_config = _STRICT
 
-    bits: StrictInt | None = Field(8, ge=1, le=24, description="Resolution in bits (signed, 2^(b-1)-1 levels a side); null: no quantisation.")
+    bits: StrictInt | None = Field(
+        8, ge=1, le=24, description="Resolution in bits (signed, 2^(b-1)-1 levels a side); null: no quantisation."
+    )
     bound: float = Field(1.0, gt=0, le=1e6, description="Input bound, in activation units; inputs beyond it clip.")
     bound_mode: Literal["fixed", "calibrated"] = Field(
         "fixed", description="fixed: use bound; calibrated: set per layer from data (a percentile of |x|)."
@@ -67,7 +69,9 @@ class ADC(BaseModel):
 
     bits: StrictInt | None = Field(8, ge=1, le=24, description="Resolution in bits (signed); null: no quantisation.")
     bound: float = Field(
-        10.0, gt=0, le=1e6,
+        10.0,
+        gt=0,
+        le=1e6,
         description="Output bound in normalised units (inputs scaled to |x| <= 1, weights to |w| <= 1); outputs saturate there.",
     )
     per_row: bool = Field(
@@ -83,7 +87,12 @@ class Tile(BaseModel):
     model_config = _STRICT
 
     rows: StrictInt = Field(512, ge=1, le=1_048_576, description="Max inputs (rows) of one array.")
-    cols: StrictInt = Field(512, ge=1, le=1_048_576, description="Max outputs (columns) of one array; outputs are independent, so this changes no noise statistic.")
+    cols: StrictInt = Field(
+        512,
+        ge=1,
+        le=1_048_576,
+        description="Max outputs (columns) of one array; outputs are independent, so this changes no noise statistic.",
+    )
 
 
 class Mapping(BaseModel):
@@ -105,9 +114,12 @@ class Profile(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=100, description="Unique name, lower-case, e.g. pcm-joshi2020.")
+    name: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=100, description="Unique name, lower-case, e.g. pcm-joshi2020."
+    )
     technology: str = Field(
-        pattern=r"^[a-z][a-z0-9_-]*$", max_length=50,
+        pattern=r"^[a-z][a-z0-9_-]*$",
+        max_length=50,
         description="Device family: pcm, rram, photonic, sram, generic, or one a plugin brings.",
     )
     description: str = Field(min_length=1, max_length=5000, description="What device this is, and what is unsure.")
@@ -118,8 +130,12 @@ class Profile(BaseModel):
     adc: ADC | None = Field(None, description="Output ADC; null: outputs unclipped and unquantised.")
     tile: Tile | None = Field(None, description="Array size; null: one array of unlimited size.")
     mapping: Mapping = Field(default_factory=Mapping, description="Weight-to-conductance mapping.")
-    noise: list[NoiseEntry] = Field(default_factory=list, description="Noise sources, applied in order within each stage.")
-    noise_scale: float = Field(1.0, ge=0, le=1e6, description="Multiplies every noise magnitude; 0 makes the device ideal.")
+    noise: list[NoiseEntry] = Field(
+        default_factory=list, description="Noise sources, applied in order within each stage."
+    )
+    noise_scale: float = Field(
+        1.0, ge=0, le=1e6, description="Multiplies every noise magnitude; 0 makes the device ideal."
+    )
     placement: Literal["matmul", "every_layer"] = Field(
         "matmul",
         description="matmul: noise in matrix products (conv, linear) only; every_layer: output noise also after "
@@ -193,7 +209,7 @@ def profile_model() -> type[Profile]:
         return cached
     entries = tuple(m.entry_model for m in sorted(models.values(), key=lambda m: m.kind))
     if entries:
-        union = entries[0] if len(entries) == 1 else Union[entries]  # type: ignore[valid-type]
+        union = entries[0] if len(entries) == 1 else Union[entries]  # type: ignore[valid-type]  # noqa: UP007 (built at run time)
         entry_type: Any = Annotated[union, Field(discriminator="kind")]
     else:
         entry_type = NoiseEntry
@@ -212,7 +228,7 @@ def _loc(loc: tuple[Any, ...], data: Any) -> str:
     parts: list[str] = []
     for i, part in enumerate(loc):
         if i >= 2 and loc[i - 2] == "noise" and isinstance(loc[i - 1], int) and isinstance(part, str):
-            entry = _get(data, loc[: i])
+            entry = _get(data, loc[:i])
             if isinstance(entry, dict) and entry.get("kind") == part:
                 continue  # the discriminator's tag, e.g. noise.2.pcm_drift.t0_s
         parts.append(str(part))

@@ -24,9 +24,10 @@ import json
 import os
 import sqlite3
 import time
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hwprofiles.errors import ResultsStoreError
 
@@ -132,7 +133,9 @@ class ResultsStore:
                     time.sleep(delay)
                     delay = min(delay * 2, 2.0)
                     continue
-                raise ResultsStoreError(f"{self.path}: the results database cannot be used ({text}). {_WHERE_TO}") from None
+                raise ResultsStoreError(
+                    f"{self.path}: the results database cannot be used ({text}). {_WHERE_TO}"
+                ) from None
             except sqlite3.DatabaseError as exc:
                 raise ResultsStoreError(
                     f"{self.path}: not a hwprofiles results database ({exc}). Point --results at another file."
@@ -165,8 +168,16 @@ class ResultsStore:
         """Record a training run under the hash of the model it produced."""
         config = meta.get("config", {})
         values = (
-            model_hash, str(checkpoint), config.get("model"), config.get("dataset"), config.get("method"),
-            config.get("profile"), json.dumps(meta, sort_keys=True), clean_accuracy, int(finished), now_iso(),
+            model_hash,
+            str(checkpoint),
+            config.get("model"),
+            config.get("dataset"),
+            config.get("method"),
+            config.get("profile"),
+            json.dumps(meta, sort_keys=True),
+            clean_accuracy,
+            int(finished),
+            now_iso(),
         )
         self._write("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
 
@@ -183,26 +194,45 @@ class ResultsStore:
         return None if row is None else float(row[0])
 
     def put_eval(
-        self, key: EvalKey, accuracy: float, labels: dict[str, Any] | None = None,
-        *, noise_scale: float | None = None, t_inference_s: float | None = None,
+        self,
+        key: EvalKey,
+        accuracy: float,
+        labels: dict[str, Any] | None = None,
+        *,
+        noise_scale: float | None = None,
+        t_inference_s: float | None = None,
     ) -> None:
         """Store one chip instance's accuracy; ``labels`` fill the columns of :data:`LABELS`."""
         labels = labels or {}
         unknown = set(labels) - set(LABELS)
         if unknown:
             raise ValueError(f"unknown label columns {sorted(unknown)}; use {', '.join(LABELS)}")
-        row = {"key": key.id, "accuracy": float(accuracy), "model_hash": key.model, "profile_hash": key.profile,
-               "data_hash": key.data, "calibration_hash": key.calibration, "seed": key.seed, "layer": key.layer,
-               "batch_size": key.batch_size, "device": key.device, "engine_version": key.engine_version,
-               "noise_scale": noise_scale, "t_inference_s": t_inference_s,
-               **{c: None if labels.get(c) is None else str(labels[c]) for c in LABELS}, "created": now_iso()}
+        row = {
+            "key": key.id,
+            "accuracy": float(accuracy),
+            "model_hash": key.model,
+            "profile_hash": key.profile,
+            "data_hash": key.data,
+            "calibration_hash": key.calibration,
+            "seed": key.seed,
+            "layer": key.layer,
+            "batch_size": key.batch_size,
+            "device": key.device,
+            "engine_version": key.engine_version,
+            "noise_scale": noise_scale,
+            "t_inference_s": t_inference_s,
+            **{c: None if labels.get(c) is None else str(labels[c]) for c in LABELS},
+            "created": now_iso(),
+        }
         # one transaction per chip instance: an interrupt loses at most the one being measured
-        self._write(f"INSERT OR REPLACE INTO evals ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-                    tuple(row.values()))
+        self._write(
+            f"INSERT OR REPLACE INTO evals ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values())
+        )
 
     def rows(self, table: str) -> list[dict[str, Any]]:
         if table not in ("runs", "evals"):
             raise ValueError(f"unknown table {table!r}")
+
         def read() -> list[dict[str, Any]]:
             cursor = self._db.execute(f"SELECT * FROM {table} ORDER BY rowid")  # noqa: S608 - fixed names
             names = [d[0] for d in cursor.description]

@@ -6,9 +6,6 @@ import math
 
 import pytest
 import torch
-
-import hwprofiles
-from hwprofiles.noise import StageContext, WeightState
 from hwprofiles_fefet.entries import FefetMultilevel, FefetRetention
 from hwprofiles_fefet.noise import (
     FefetMultilevelNoise,
@@ -17,6 +14,9 @@ from hwprofiles_fefet.noise import (
     retention_decades,
     state_sigma,
 )
+
+import hwprofiles
+from hwprofiles.noise import StageContext, WeightState
 
 N = 40_000  # devices per statistic: the std of a std estimate is then about 0.35%
 PROFILE = hwprofiles.parse_profile({"name": "t", "technology": "fefet", "description": "kinds under test"})
@@ -164,10 +164,15 @@ def test_compensation_undoes_a_uniform_loss_through_a_layer() -> None:
     x = torch.randn(16, 32, dtype=torch.float64)
 
     def output(compensation: bool) -> torch.Tensor:
-        profile = hwprofiles.parse_profile({
-            "name": "retention", "technology": "fefet", "description": "retention only", "t_inference_s": 86_400,
-            "noise": [{"kind": "fefet_retention", "rate_std": 0.0, "compensation": compensation}],
-        })
+        profile = hwprofiles.parse_profile(
+            {
+                "name": "retention",
+                "technology": "fefet",
+                "description": "retention only",
+                "t_inference_s": 86_400,
+                "noise": [{"kind": "fefet_retention", "rate_std": 0.0, "compensation": compensation}],
+            }
+        )
         with torch.no_grad():
             return hwprofiles.to_noisy(model, profile).eval()(x)
 
@@ -181,8 +186,9 @@ def test_compensation_undoes_a_uniform_loss_through_a_layer() -> None:
 def test_outputs_shrink_with_time_since_programming() -> None:
     torch.manual_seed(0)
     x = torch.randn(32, 64)
-    model = hwprofiles.to_noisy(torch.nn.Sequential(torch.nn.Linear(64, 16, bias=False)), "fefet-mlc-3bit",
-                                calibration=[x]).eval()
+    model = hwprofiles.to_noisy(
+        torch.nn.Sequential(torch.nn.Linear(64, 16, bias=False)), "fefet-mlc-3bit", calibration=[x]
+    ).eval()
     sizes = []
     for t_s in (1.0, 86_400.0, 3.15e8):
         hwprofiles.program(model, seed=4, t_inference_s=t_s)

@@ -11,13 +11,13 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from hwprofiles_fefet.noise import retention_decades
 
 import hwprofiles
 from hwprofiles.plugins import plugin_infos
 from hwprofiles.profiles import profile_library
 from hwprofiles.registry import noise_models
 from hwprofiles.testing import check_noise_kind, parametrize_kinds
-from hwprofiles_fefet.noise import retention_decades
 
 PROFILE = "fefet-mlc-3bit"
 
@@ -55,8 +55,10 @@ def test_the_command_line_lists_the_plugin_its_kinds_and_its_profile() -> None:
 
 
 def test_listing_and_loading_the_profile_never_imports_torch() -> None:
-    code = ("import sys, hwprofiles; hwprofiles.list_profiles(); hwprofiles.load_profile('fefet-mlc-3bit'); "
-            "print('torch' in sys.modules)")
+    code = (
+        "import sys, hwprofiles; hwprofiles.list_profiles(); hwprofiles.load_profile('fefet-mlc-3bit'); "
+        "print('torch' in sys.modules)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert (proc.returncode, proc.stdout) == (0, "False\n"), proc.stderr
 
@@ -81,8 +83,14 @@ def test_the_profile_description_matches_its_numbers() -> None:
 
 def small_model() -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.AvgPool2d(2),
-                         nn.Flatten(), nn.Linear(8 * 3 * 3, 3))
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.AvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(8 * 3 * 3, 3),
+    )
 
 
 def synthetic_data() -> tuple[torch.Tensor, torch.Tensor]:

@@ -59,9 +59,7 @@ _TORCHVISION_DATASETS = {
     "svhn": _TorchvisionSpec("SVHN", "SVHN", ("train_32x32.mat", "test_32x32.mat"), 10),
 }
 _SYNTHETIC = "synthetic"
-_SYNTHETIC_OPTIONS = frozenset(
-    {"num_train", "num_test", "num_classes", "in_channels", "image_size", "noise"}
-)
+_SYNTHETIC_OPTIONS = frozenset({"num_train", "num_test", "num_classes", "in_channels", "image_size", "noise"})
 _ALIASES = {
     "fashionmnist": "fashion-mnist",
     "fmnist": "fashion-mnist",
@@ -119,22 +117,16 @@ def _find_idx_files(directory: Path) -> tuple[dict[str, Path] | None, str]:
     return found, ""
 
 
-def _read_idx_pair(
-    images_path: Path, labels_path: Path, num_classes: int
-) -> tuple[np.ndarray, np.ndarray]:
+def _read_idx_pair(images_path: Path, labels_path: Path, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.ndim != 3 or images.dtype != np.uint8:
         raise DataNotFoundError(
             f"{images_path} holds {images.dtype} of shape {images.shape}, not uint8 images (N, H, W)."
         )
     if labels.ndim != 1:
-        raise DataNotFoundError(
-            f"{labels_path} holds an array of shape {labels.shape}, not labels (N,)."
-        )
+        raise DataNotFoundError(f"{labels_path} holds an array of shape {labels.shape}, not labels (N,).")
     if len(images) != len(labels):
-        raise DataNotFoundError(
-            f"{images_path} holds {len(images)} images but {labels_path} {len(labels)} labels."
-        )
+        raise DataNotFoundError(f"{images_path} holds {len(images)} images but {labels_path} {len(labels)} labels.")
     if labels.size and not 0 <= int(labels.min()) <= int(labels.max()) < num_classes:
         raise DataNotFoundError(f"{labels_path} holds labels outside 0..{num_classes - 1}.")
     return images[:, None], labels.astype(np.int64)
@@ -161,9 +153,7 @@ def _torchvision_datasets(title: str) -> Any:
     return torchvision.datasets
 
 
-def _load_idx(
-    name: str, spec: _IdxSpec, root: str | os.PathLike[str] | None, download: bool
-) -> tuple[_Arrays, str]:
+def _load_idx(name: str, spec: _IdxSpec, root: str | os.PathLike[str] | None, download: bool) -> tuple[_Arrays, str]:
     looked: list[tuple[Place, str]] = []
     for place in search_places(name, root, f"{spec.folder}/raw"):
         files, problem = _find_idx_files(place.path)
@@ -338,9 +328,7 @@ def load_dataset(
     unknown = set(options) - (_SYNTHETIC_OPTIONS if key == _SYNTHETIC else set())
     if unknown:
         allowed = f"; it takes {', '.join(sorted(_SYNTHETIC_OPTIONS))}" if key == _SYNTHETIC else ""
-        raise TypeError(
-            f"load_dataset('{key}') got unexpected options: {', '.join(sorted(unknown))}{allowed}"
-        )
+        raise TypeError(f"load_dataset('{key}') got unexpected options: {', '.join(sorted(unknown))}{allowed}")
     common = {"train_subset": train_subset, "test_subset": test_subset, "seed": seed}
 
     if key == _SYNTHETIC:

@@ -70,6 +70,7 @@ def search_places(name: str, root: str | os.PathLike[str] | None, subdir: str = 
     >>> [p.origin for p in search_places("fashion-mnist", "/data", "FashionMNIST/raw")][0]
     '--data-root'
     """
+
     def root_places(path: Path, origin: str) -> list[Place]:
         # a torchvision root (files under subdir), or the files right there
         return [Place(path / subdir, origin), Place(path, origin)]

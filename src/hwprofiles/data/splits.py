@@ -105,9 +105,7 @@ def subset_indices(n: int, size: int | None, *, seed: int, stream: int, what: st
     if size is None:
         return None
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 1 <= size <= n:
-        raise DatasetError(
-            f"{what}={size!r} must be a whole number from 1 to {n}, the size of the split."
-        )
+        raise DatasetError(f"{what}={size!r} must be a whole number from 1 to {n}, the size of the split.")
     rng = np.random.default_rng([seed, stream])
     return np.sort(rng.choice(n, size=int(size), replace=False))
 
@@ -134,9 +132,7 @@ def _loader(dataset: Dataset, batch_size: int, *, shuffle: bool, seed: int) -> D
             num_workers=0,
             generator=generator,
         )
-    return DataLoader(
-        dataset, batch_size=batch_size, sampler=sampler, num_workers=0, generator=generator
-    )
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=0, generator=generator)
 
 
 def make_loaders(

@@ -27,14 +27,10 @@ _TEMPLATES, _TRAIN, _TEST = 0, 1, 2
 def _templates(num_classes: int, in_channels: int, image_size: int, seed: int) -> torch.Tensor:
     rng = np.random.default_rng([seed, _TEMPLATES])
     coarse = rng.choice([-1.0, 1.0], size=(num_classes, in_channels, 4, 4)).astype(np.float32)
-    return F.interpolate(
-        torch.from_numpy(coarse), size=(image_size, image_size), mode="bilinear", align_corners=True
-    )
+    return F.interpolate(torch.from_numpy(coarse), size=(image_size, image_size), mode="bilinear", align_corners=True)
 
 
-def _draw(
-    templates: torch.Tensor, n: int, noise: float, seed: int, stream: int
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _draw(templates: torch.Tensor, n: int, noise: float, seed: int, stream: int) -> tuple[torch.Tensor, torch.Tensor]:
     rng = np.random.default_rng([seed, stream])
     num_classes = templates.shape[0]
     labels = rng.permutation(np.arange(n) % num_classes)  # balanced classes

@@ -21,9 +21,7 @@ class NoiseEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
     kind: str = Field(description="Which registered noise model this entry configures.")
-    note: str | None = Field(
-        None, max_length=2000, description="Free text: where the numbers come from, caveats."
-    )
+    note: str | None = Field(None, max_length=2000, description="Free text: where the numbers come from, caveats.")
 
 
 class VarianceAware(BaseModel):

@@ -32,7 +32,5 @@ class GaussianCombined(NoiseEntry):
 
     kind: Literal["gaussian_combined"] = "gaussian_combined"
     amplitude: float = Field(ge=0, le=1e4, description="Amplitude A shared by both parts.")
-    ratio: float = Field(
-        gt=0, lt=1, description="Share r of the additive part; 1 - r goes to the multiplicative part."
-    )
+    ratio: float = Field(gt=0, lt=1, description="Share r of the additive part; 1 - r goes to the multiplicative part.")
     per_sample: VarianceAware | None = Field(None, description=_PER_SAMPLE)

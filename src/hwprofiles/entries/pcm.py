@@ -28,7 +28,10 @@ class PcmDrift(NoiseEntry):
     kind: Literal["pcm_drift"] = "pcm_drift"
     t0_s: float = Field(20.0, gt=0, le=1e6, description="Reference time t0 after programming, in s.")
     nu_mean: float | None = Field(
-        None, ge=0, le=1, description="Fixed mean drift exponent; null: mu_nu(x) = clip(-0.0155 ln x + 0.0244, 0.049, 0.1)."
+        None,
+        ge=0,
+        le=1,
+        description="Fixed mean drift exponent; null: mu_nu(x) = clip(-0.0155 ln x + 0.0244, 0.049, 0.1).",
     )
     nu_std: float | None = Field(
         None, ge=0, le=1, description="Fixed std of nu; null: s_nu(x) = clip(-0.0125 ln x - 0.0059, 0.008, 0.045)."

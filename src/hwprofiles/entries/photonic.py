@@ -17,7 +17,9 @@ class PhotonicPhase(NoiseEntry):
     """
 
     kind: Literal["photonic_phase"] = "photonic_phase"
-    bits: StrictInt | None = Field(8, ge=1, le=16, description="Bits of the phase-shifter voltage DAC; null: continuous.")
+    bits: StrictInt | None = Field(
+        8, ge=1, le=16, description="Bits of the phase-shifter voltage DAC; null: continuous."
+    )
     v_pi: float = Field(4.36, gt=0, le=100, description="Voltage giving a phase of pi, in V.")
     gain_sigma: float = Field(0.002, ge=0, le=1, description="Relative std of each shifter's gain gamma.")
     crosstalk: float = Field(
@@ -31,7 +33,9 @@ class Photodetector(NoiseEntry):
 
     kind: Literal["photodetector"] = "photodetector"
     photons_full_scale: float | None = Field(
-        1e4, gt=0, le=1e12,
+        1e4,
+        gt=0,
+        le=1e12,
         description="Photons detected at full scale (|y| = adc.bound); shot-noise std of y is "
         "sqrt(|y| bound / photons). null: no shot noise.",
     )

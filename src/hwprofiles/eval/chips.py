@@ -19,10 +19,11 @@ data set is measured afresh.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn as nn
@@ -107,9 +108,15 @@ class EvaluationResult(Summary):
         return Summary(self.mean, self.std, self.ci_low, self.ci_high, self.n)
 
     def as_dict(self) -> dict[str, Any]:
-        return {**super().as_dict(), "accuracies": list(self.accuracies), "seeds": list(self.seeds),
-                "profile": self.profile, "noise_scale": self.noise_scale, "t_inference_s": self.t_inference_s,
-                "hashes": dict(self.hashes)}
+        return {
+            **super().as_dict(),
+            "accuracies": list(self.accuracies),
+            "seeds": list(self.seeds),
+            "profile": self.profile,
+            "noise_scale": self.noise_scale,
+            "t_inference_s": self.t_inference_s,
+            "hashes": dict(self.hashes),
+        }
 
 
 def evaluate(
@@ -164,9 +171,20 @@ def evaluate(
     """
     from hwprofiles.eval.grid import prepare, run_requests
 
-    request = prepare(model, data, profile, samples=samples, calibration=calibration, noise_scale=noise_scale,
-                      t_inference_s=t_inference_s, only_layer=only_layer, labels=labels, description=description,
-                      model_hash=model_hash, device=device)
+    request = prepare(
+        model,
+        data,
+        profile,
+        samples=samples,
+        calibration=calibration,
+        noise_scale=noise_scale,
+        t_inference_s=t_inference_s,
+        only_layer=only_layer,
+        labels=labels,
+        description=description,
+        model_hash=model_hash,
+        device=device,
+    )
     result = run_requests([request], store=store, on_sample=on_sample)[0]
     assert result is not None  # a single request's failure is raised
     return result
@@ -209,8 +227,13 @@ class Trained:
 
     def store_labels(self, test_set: str) -> dict[str, Any]:
         method = "external" if "weights" in self.meta else self.config.method  # trained elsewhere
-        return {"checkpoint": str(self.path), "model": self.config.model, "method": method,
-                "train_profile": self.config.profile, "test_set": test_set}
+        return {
+            "checkpoint": str(self.path),
+            "model": self.config.model,
+            "method": method,
+            "train_profile": self.config.profile,
+            "test_set": test_set,
+        }
 
 
 def load_trained(path: str | Path, splits: Any = None) -> Trained:
@@ -227,8 +250,10 @@ def load_trained(path: str | Path, splits: Any = None) -> Trained:
         in_channels = splits.in_channels if splits is not None else meta["in_channels"]
         num_classes = splits.num_classes if splits is not None else meta["num_classes"]
     except (KeyError, TypeError) as exc:
-        raise CheckpointError(f"{path}: its metadata lacks {exc}; it was not written by hwprofiles train. "
-                              "Retrain, or evaluate its weights with --model NAME --weights FILE.") from None
+        raise CheckpointError(
+            f"{path}: its metadata lacks {exc}; it was not written by hwprofiles train. "
+            "Retrain, or evaluate its weights with --model NAME --weights FILE."
+        ) from None
     base = build_base_model(config, in_channels, num_classes)
     try:
         model = model_for_evaluation(base, state["state_dict"], config)
@@ -269,8 +294,13 @@ def load_weights(path: str | Path, model: str, splits: Any, *, width: float = 1.
             "Check --model, --width and --dataset."
         ) from None
     config = TrainConfig(model=model, dataset=splits.name, width=width)
-    return Trained(Path(path), config, net.eval(), {"config": config.to_dict(), "weights": str(path)},
-                   label=f"weights:{Path(path).name}")
+    return Trained(
+        Path(path),
+        config,
+        net.eval(),
+        {"config": config.to_dict(), "weights": str(path)},
+        label=f"weights:{Path(path).name}",
+    )
 
 
 def test_set_id(splits: Any, test_subset: int | None) -> str:
@@ -296,9 +326,17 @@ def checkpoint_request(
 
     train_loader, test_loader = loaders
     return prepare(
-        trained.model, test_loader, profile, samples=samples, calibration=islice(train_loader, CALIBRATION_BATCHES),
-        noise_scale=noise_scale, t_inference_s=t_inference_s, only_layer=only_layer,
-        labels=trained.store_labels(test_set), model_hash=trained.digest, device=device,
+        trained.model,
+        test_loader,
+        profile,
+        samples=samples,
+        calibration=islice(train_loader, CALIBRATION_BATCHES),
+        noise_scale=noise_scale,
+        t_inference_s=t_inference_s,
+        only_layer=only_layer,
+        labels=trained.store_labels(test_set),
+        model_hash=trained.digest,
+        device=device,
     )
 
 
@@ -331,8 +369,17 @@ def evaluate_checkpoint(
     """
     from hwprofiles.eval.grid import run_requests
 
-    request = checkpoint_request(trained, profile, loaders, samples=samples, noise_scale=noise_scale,
-                                 t_inference_s=t_inference_s, test_set=test_set, only_layer=only_layer, device=device)
+    request = checkpoint_request(
+        trained,
+        profile,
+        loaders,
+        samples=samples,
+        noise_scale=noise_scale,
+        t_inference_s=t_inference_s,
+        test_set=test_set,
+        only_layer=only_layer,
+        device=device,
+    )
     result = run_requests([request], store=store, on_sample=on_sample)[0]
     assert result is not None  # a single request's failure is raised
     return result

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import math
 import time
-from functools import partial
 import weakref
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn as nn
@@ -56,7 +57,9 @@ class EvalRequest:
         """How a failure of this request is reported."""
         who = self.labels.get("checkpoint") or self.labels.get("model") or "model"
         where = f", layer {self.only_layer}" if self.only_layer else ""
-        return f"{who} under {self.profile.name} (scale {self.profile.noise_scale:g}, t {self.t_inference_s:g} s{where})"
+        return (
+            f"{who} under {self.profile.name} (scale {self.profile.noise_scale:g}, t {self.t_inference_s:g} s{where})"
+        )
 
 
 def _inputs(batch: Any) -> torch.Tensor:
@@ -122,18 +125,45 @@ def prepare(
         if only_layer not in names:
             raise HwProfilesError(f"no noisy layer named '{only_layer}'; the layers are: {', '.join(names)}")
     batches, data_hash, batch_size = _test_batches(data)
-    hashes = {"model": model_hash or model_digest(model, description), "profile": profile_digest(profile, t_s),
-              "data": data_hash, "calibration": batches_digest(calibration_inputs) if calibration_inputs else ""}
+    hashes = {
+        "model": model_hash or model_digest(model, description),
+        "profile": profile_digest(profile, t_s),
+        "data": data_hash,
+        "calibration": batches_digest(calibration_inputs) if calibration_inputs else "",
+    }
     device_type = torch.device(device).type
-    keys = [EvalKey(model=hashes["model"], profile=hashes["profile"], data=hashes["data"],
-                    calibration=hashes["calibration"], seed=seed, layer=only_layer or "", batch_size=batch_size,
-                    device=device_type) for seed in range(samples)]
-    return EvalRequest(model, batches, profile, t_s, samples, calibration_inputs, only_layer, str(device),
-                       {"eval_profile": profile.name, **(labels or {})}, hashes, keys)
+    keys = [
+        EvalKey(
+            model=hashes["model"],
+            profile=hashes["profile"],
+            data=hashes["data"],
+            calibration=hashes["calibration"],
+            seed=seed,
+            layer=only_layer or "",
+            batch_size=batch_size,
+            device=device_type,
+        )
+        for seed in range(samples)
+    ]
+    return EvalRequest(
+        model,
+        batches,
+        profile,
+        t_s,
+        samples,
+        calibration_inputs,
+        only_layer,
+        str(device),
+        {"eval_profile": profile.name, **(labels or {})},
+        hashes,
+        keys,
+    )
 
 
 def measure(
-    request: EvalRequest, seeds: Sequence[int], on_chip: Callable[[int, float], None] | None = None,
+    request: EvalRequest,
+    seeds: Sequence[int],
+    on_chip: Callable[[int, float], None] | None = None,
 ) -> tuple[list[float], float]:
     """Accuracy of each chip instance in ``seeds``, and the seconds it took: the work
     an executor runs (in this process or on a Ray worker). ``on_chip(seed, accuracy)``,
@@ -178,9 +208,11 @@ class GridStats:
 
     def summary(self) -> str:
         parallel = self.compute_s / self.wall_s if self.wall_s > 0 else 0.0
-        line = (f"{self.requests} evaluations: {self.chips_measured} chip instances measured, "
-                f"{self.chips_cached} read from the results store; {self.compute_s:.1f} s of compute in "
-                f"{self.wall_s:.1f} s wall ({parallel:.2f}x)")
+        line = (
+            f"{self.requests} evaluations: {self.chips_measured} chip instances measured, "
+            f"{self.chips_cached} read from the results store; {self.compute_s:.1f} s of compute in "
+            f"{self.wall_s:.1f} s wall ({parallel:.2f}x)"
+        )
         return line + (f"; {len(self.failures)} failed" if self.failures else "")
 
 
@@ -249,8 +281,13 @@ def run_requests(
         request = requests[index]
         found[index][seed] = value
         if store is not None:  # the driver is the only writer
-            store.put_eval(request.keys[seed], value, request.labels,
-                           noise_scale=float(request.profile.noise_scale), t_inference_s=request.t_inference_s)
+            store.put_eval(
+                request.keys[seed],
+                value,
+                request.labels,
+                noise_scale=float(request.profile.noise_scale),
+                t_inference_s=request.t_inference_s,
+            )
         if on_sample is not None:
             on_sample()
 
@@ -293,10 +330,21 @@ def run_requests(
         values = tuple(found[i][k.seed] for k in request.keys)
         s = summarize(values)
         cached = request.samples - len(measured.get(i, []))
-        results.append(EvaluationResult(
-            s.mean, s.std, s.ci_low, s.ci_high, s.n, accuracies=values, seeds=tuple(range(request.samples)),
-            keys=tuple(k.id for k in request.keys), profile=request.profile.name,
-            noise_scale=float(request.profile.noise_scale), t_inference_s=request.t_inference_s,
-            hashes=dict(request.hashes), cached=cached,
-        ))
+        results.append(
+            EvaluationResult(
+                s.mean,
+                s.std,
+                s.ci_low,
+                s.ci_high,
+                s.n,
+                accuracies=values,
+                seeds=tuple(range(request.samples)),
+                keys=tuple(k.id for k in request.keys),
+                profile=request.profile.name,
+                noise_scale=float(request.profile.noise_scale),
+                t_inference_s=request.t_inference_s,
+                hashes=dict(request.hashes),
+                cached=cached,
+            )
+        )
     return results

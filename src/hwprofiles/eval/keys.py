@@ -19,8 +19,9 @@ from __future__ import annotations
 import hashlib
 import json
 import weakref
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -105,8 +106,12 @@ def loader_identity(loader: Any) -> tuple[str, int]:
     """``(content digest, batch size)`` of a DataLoader's dataset, without iterating it
     when the dataset is in memory."""
     # in-memory splits are served by a BatchSampler as the loader's sampler (batch_size None)
-    batch_size = (getattr(loader, "batch_size", None) or getattr(getattr(loader, "sampler", None), "batch_size", None)
-                  or getattr(getattr(loader, "batch_sampler", None), "batch_size", None) or 0)
+    batch_size = (
+        getattr(loader, "batch_size", None)
+        or getattr(getattr(loader, "sampler", None), "batch_size", None)
+        or getattr(getattr(loader, "batch_sampler", None), "batch_size", None)
+        or 0
+    )
     dataset = getattr(loader, "dataset", None)
     if dataset is None:
         return batches_digest(loader), 0

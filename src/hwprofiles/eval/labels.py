@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 # Fields that say where data came from, not what the model is.
 _IGNORED = frozenset({"data_root", "download"})

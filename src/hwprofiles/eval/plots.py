@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from hwprofiles.eval.chips import Summary
 
@@ -43,7 +43,9 @@ def plot_curves(
     for label, points in curves.items():
         xs = [x for x, _ in points]
         line = ax.plot(xs, [s.mean for _, s in points], marker="o", ms=3, label=label)[0]
-        ax.fill_between(xs, [s.ci_low for _, s in points], [s.ci_high for _, s in points], alpha=0.2, color=line.get_color())
+        ax.fill_between(
+            xs, [s.ci_low for _, s in points], [s.ci_high for _, s in points], alpha=0.2, color=line.get_color()
+        )
         mid = (midpoints or {}).get(label)
         if mid is not None:
             ax.axvline(mid, ls=":", color=line.get_color(), lw=1)
@@ -60,7 +62,9 @@ def plot_curves(
     return _save(fig, path)
 
 
-def plot_bars(values: dict[str, Summary], path: str | Path, *, title: str, ylabel: str = "test accuracy (mean, 95% CI)") -> Path:
+def plot_bars(
+    values: dict[str, Summary], path: str | Path, *, title: str, ylabel: str = "test accuracy (mean, 95% CI)"
+) -> Path:
     """One bar per item with its 95% CI."""
     plt = _pyplot()
     labels = list(values)
@@ -99,8 +103,15 @@ def plot_heatmap(
     for i in range(len(rows)):
         for j in range(len(cols)):
             if not np.isnan(data[i, j]):
-                ax.text(j, i, f"{data[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                        color="white" if data[i, j] < 0.6 * (vmax or 1.0) else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{data[i, j]:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if data[i, j] < 0.6 * (vmax or 1.0) else "black",
+                )
     fig.colorbar(image, ax=ax, fraction=0.03)
     ax.set_title(title)
     return _save(fig, path)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -75,8 +76,15 @@ def sweep_points(trained: Trained, profile: Profile, over: str, loaders: Any) ->
 
 
 def sweep_requests(
-    trained: Trained, profile: Profile, over: str, points: Sequence[Any], loaders: Any, *, samples: int,
-    test_set: str, device: str = "cpu",
+    trained: Trained,
+    profile: Profile,
+    over: str,
+    points: Sequence[Any],
+    loaders: Any,
+    *,
+    samples: int,
+    test_set: str,
+    device: str = "cpu",
 ) -> list[EvalRequest]:
     """One evaluation request per grid point of a sweep over ``over``."""
     common = dict(samples=samples, test_set=test_set, device=device)
@@ -87,10 +95,23 @@ def sweep_requests(
     return [checkpoint_request(trained, profile, loaders, only_layer=layer, **common) for layer in points]
 
 
-def _sweep(trained: Trained, profile: Profile, over: str, points: Sequence[Any], loaders: Any, *, samples: int,
-           store: ResultsStore | None, test_set: str, on_sample: Callable[[], None] | None, device: str,
-           executor: Executor | None) -> list[tuple[Any, EvaluationResult]]:
-    requests = sweep_requests(trained, profile, over, points, loaders, samples=samples, test_set=test_set, device=device)
+def _sweep(
+    trained: Trained,
+    profile: Profile,
+    over: str,
+    points: Sequence[Any],
+    loaders: Any,
+    *,
+    samples: int,
+    store: ResultsStore | None,
+    test_set: str,
+    on_sample: Callable[[], None] | None,
+    device: str,
+    executor: Executor | None,
+) -> list[tuple[Any, EvaluationResult]]:
+    requests = sweep_requests(
+        trained, profile, over, points, loaders, samples=samples, test_set=test_set, device=device
+    )
     stats = GridStats()
     results = run_requests(requests, store=store, executor=executor, on_sample=on_sample, stats=stats)
     if stats.failures:
@@ -99,33 +120,92 @@ def _sweep(trained: Trained, profile: Profile, over: str, points: Sequence[Any],
 
 
 def sweep_noise(
-    trained: Trained, profile: Profile, scales: Sequence[float], loaders: Any, *, samples: int,
-    store: ResultsStore | None, test_set: str, on_sample: Callable[[], None] | None = None, device: str = "cpu",
+    trained: Trained,
+    profile: Profile,
+    scales: Sequence[float],
+    loaders: Any,
+    *,
+    samples: int,
+    store: ResultsStore | None,
+    test_set: str,
+    on_sample: Callable[[], None] | None = None,
+    device: str = "cpu",
     executor: Executor | None = None,
 ) -> list[tuple[float, EvaluationResult]]:
     """Accuracy at each noise scale."""
-    return _sweep(trained, profile, "noise", scales, loaders, samples=samples, store=store, test_set=test_set,
-                  on_sample=on_sample, device=device, executor=executor)
+    return _sweep(
+        trained,
+        profile,
+        "noise",
+        scales,
+        loaders,
+        samples=samples,
+        store=store,
+        test_set=test_set,
+        on_sample=on_sample,
+        device=device,
+        executor=executor,
+    )
 
 
 def sweep_time(
-    trained: Trained, profile: Profile, times_s: Sequence[float], loaders: Any, *, samples: int,
-    store: ResultsStore | None, test_set: str, on_sample: Callable[[], None] | None = None, device: str = "cpu",
+    trained: Trained,
+    profile: Profile,
+    times_s: Sequence[float],
+    loaders: Any,
+    *,
+    samples: int,
+    store: ResultsStore | None,
+    test_set: str,
+    on_sample: Callable[[], None] | None = None,
+    device: str = "cpu",
     executor: Executor | None = None,
 ) -> list[tuple[float, EvaluationResult]]:
     """Accuracy at each time since programming (drifting profiles)."""
-    return _sweep(trained, profile, "time", times_s, loaders, samples=samples, store=store, test_set=test_set,
-                  on_sample=on_sample, device=device, executor=executor)
+    return _sweep(
+        trained,
+        profile,
+        "time",
+        times_s,
+        loaders,
+        samples=samples,
+        store=store,
+        test_set=test_set,
+        on_sample=on_sample,
+        device=device,
+        executor=executor,
+    )
 
 
 def sweep_layers(
-    trained: Trained, profile: Profile, loaders: Any, *, samples: int, store: ResultsStore | None,
-    test_set: str, on_sample: Callable[[], None] | None = None, device: str = "cpu", executor: Executor | None = None,
+    trained: Trained,
+    profile: Profile,
+    loaders: Any,
+    *,
+    samples: int,
+    store: ResultsStore | None,
+    test_set: str,
+    on_sample: Callable[[], None] | None = None,
+    device: str = "cpu",
+    executor: Executor | None = None,
 ) -> dict[str, EvaluationResult]:
     """Accuracy with noise in one layer at a time (Walking Noise), at the profile's noise scale."""
     layers = sweep_points(trained, profile, "layer", loaders)
-    return dict(_sweep(trained, profile, "layer", layers, loaders, samples=samples, store=store, test_set=test_set,
-                       on_sample=on_sample, device=device, executor=executor))
+    return dict(
+        _sweep(
+            trained,
+            profile,
+            "layer",
+            layers,
+            loaders,
+            samples=samples,
+            store=store,
+            test_set=test_set,
+            on_sample=on_sample,
+            device=device,
+            executor=executor,
+        )
+    )
 
 
 @dataclass
@@ -155,8 +235,14 @@ class SweepReport:
                 entry["midpoint"] = self.midpoints.get(label)
                 entry["points"] = [{"x": x, **s.as_dict()} for x, s in self.curves[label]]
             models[label] = entry
-        return {"profile": self.profile, "over": self.over, "samples": self.samples, "noise_scale": self.noise_scale,
-                "models": models, "failures": self.failures}
+        return {
+            "profile": self.profile,
+            "over": self.over,
+            "samples": self.samples,
+            "noise_scale": self.noise_scale,
+            "models": models,
+            "failures": self.failures,
+        }
 
     def write(self, out_dir: str | Path, dataset: str = "") -> dict[str, Path]:
         """The JSON report and the plots (one per model for a layer sweep)."""
@@ -169,21 +255,38 @@ class SweepReport:
         if self.over == "layer":
             for label, values in self.layers.items():
                 paths[label] = plots.plot_bars(
-                    values, out / f"{stem}-{slug(label)}.png",
-                    title=f"{label}: noise in one layer at a time ({self.profile}, scale {self.noise_scale:g})")
+                    values,
+                    out / f"{stem}-{slug(label)}.png",
+                    title=f"{label}: noise in one layer at a time ({self.profile}, scale {self.noise_scale:g})",
+                )
         else:
             xlabel = f"noise scale of {self.profile}" if self.over == "noise" else "time since programming (s)"
-            paths["png"] = plots.plot_curves(self.curves, out / f"{stem}.png", xlabel=xlabel,
-                                             title=f"{dataset}: accuracy under {self.profile}".lstrip(": "),
-                                             chance=self.chance, midpoints=self.midpoints)
+            paths["png"] = plots.plot_curves(
+                self.curves,
+                out / f"{stem}.png",
+                xlabel=xlabel,
+                title=f"{dataset}: accuracy under {self.profile}".lstrip(": "),
+                chance=self.chance,
+                midpoints=self.midpoints,
+            )
         return paths
 
 
 def run_sweep(
-    models: Sequence[Trained], profile: Profile | str, loaders: Any, *, over: str = "noise",
-    grid: Sequence[float] | None = None, samples: int = 5, store: ResultsStore | None = None, test_set: str = "test",
-    chance: float = 0.1, on_sample: Callable[[], None] | None = None, device: str = "cpu",
-    executor: Executor | None = None, on_progress: Callable[[int, int, int], None] | None = None,
+    models: Sequence[Trained],
+    profile: Profile | str,
+    loaders: Any,
+    *,
+    over: str = "noise",
+    grid: Sequence[float] | None = None,
+    samples: int = 5,
+    store: ResultsStore | None = None,
+    test_set: str = "test",
+    chance: float = 0.1,
+    on_sample: Callable[[], None] | None = None,
+    device: str = "cpu",
+    executor: Executor | None = None,
+    on_progress: Callable[[int, int, int], None] | None = None,
     stats: GridStats | None = None,
 ) -> SweepReport:
     """Sweep every model over noise scale (with its midpoint), time since programming, or layers.
@@ -205,8 +308,9 @@ def run_sweep(
         raise ValueError(f"unknown sweep {over!r}: use {', '.join(SWEEPS)}")
     prof = load_profile(profile)
     models = relabel(models)
-    report = SweepReport(prof.name, over, samples, float(prof.noise_scale), chance,
-                         checkpoints={m.label: str(m.path) for m in models})
+    report = SweepReport(
+        prof.name, over, samples, float(prof.noise_scale), chance, checkpoints={m.label: str(m.path) for m in models}
+    )
     plan: list[tuple[Trained, list[Any], int]] = []  # model, its points, where its requests start
     requests: list[EvalRequest] = []
     common = dict(samples=samples, test_set=test_set, device=device)
@@ -217,11 +321,12 @@ def run_sweep(
         if over == "noise":
             requests.append(checkpoint_request(trained, "ideal", loaders, samples=1, test_set=test_set, device=device))
     stats = stats if stats is not None else GridStats()
-    results = run_requests(requests, store=store, executor=executor, on_sample=on_sample, on_progress=on_progress,
-                           stats=stats)
+    results = run_requests(
+        requests, store=store, executor=executor, on_sample=on_sample, on_progress=on_progress, stats=stats
+    )
     report.failures = [f"{f.name}: {f.error}" for f in stats.failures]
     for trained, points, start in plan:
-        got = [(x, r) for x, r in zip(points, results[start:start + len(points)]) if r is not None]
+        got = [(x, r) for x, r in zip(points, results[start : start + len(points)]) if r is not None]
         if over == "layer":
             report.layers[trained.label] = dict(got)
             continue
@@ -230,6 +335,7 @@ def run_sweep(
             clean = results[start + len(points)]
             if clean is not None:
                 report.clean[trained.label] = clean.mean
-                report.midpoints[trained.label] = midpoint([x for x, _ in got], [r.mean for _, r in got],
-                                                           clean.mean, chance)
+                report.midpoints[trained.label] = midpoint(
+                    [x for x, _ in got], [r.mean for _, r in got], clean.mean, chance
+                )
     return report

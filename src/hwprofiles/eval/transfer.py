@@ -22,11 +22,19 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
-from hwprofiles.eval.chips import EvaluationResult, Summary, Trained, checkpoint_request, evaluate_checkpoint, load_trained
+from hwprofiles.eval.chips import (
+    EvaluationResult,
+    Summary,
+    Trained,
+    checkpoint_request,
+    evaluate_checkpoint,
+    load_trained,
+)
 from hwprofiles.eval.grid import GridStats, run_requests
 from hwprofiles.io import write_text
 from hwprofiles.profiles import load_profile
@@ -74,13 +82,19 @@ class TransferResult:
 
     # -- writers ---------------------------------------------------------------------
     def to_json(self) -> str:
-        return json.dumps({
-            "rows": self.rows, "cols": self.cols, "scale_mode": self.scale_mode, "noise_scales": self.scales,
-            "accuracy": {f"{r} | {c}": s.as_dict() for (r, c), s in self.cells.items()},
-            "transfer_efficiency": self.efficiency(),
-            "worst_off_diagonal": self.worst_off_diagonal(),
-            "checkpoints": self.checkpoints,
-        }, indent=2)
+        return json.dumps(
+            {
+                "rows": self.rows,
+                "cols": self.cols,
+                "scale_mode": self.scale_mode,
+                "noise_scales": self.scales,
+                "accuracy": {f"{r} | {c}": s.as_dict() for (r, c), s in self.cells.items()},
+                "transfer_efficiency": self.efficiency(),
+                "worst_off_diagonal": self.worst_off_diagonal(),
+                "checkpoints": self.checkpoints,
+            },
+            indent=2,
+        )
 
     def to_csv(self) -> str:
         buffer = io.StringIO()
@@ -91,27 +105,51 @@ class TransferResult:
             for j, c in enumerate(self.cols):
                 s = self.cells[(r, c)]
                 e = eff[i][j]
-                writer.writerow([r, c, self.scales[c], f"{s.mean:.4f}", f"{s.std:.4f}", f"{s.ci_low:.4f}",
-                                 f"{s.ci_high:.4f}", s.n, "" if e is None else f"{e:.4f}"])
+                writer.writerow(
+                    [
+                        r,
+                        c,
+                        self.scales[c],
+                        f"{s.mean:.4f}",
+                        f"{s.std:.4f}",
+                        f"{s.ci_low:.4f}",
+                        f"{s.ci_high:.4f}",
+                        s.n,
+                        "" if e is None else f"{e:.4f}",
+                    ]
+                )
         return buffer.getvalue()
 
     def to_markdown(self) -> str:
         def table(values: Callable[[int, int], str]) -> str:
             head = "| trained \\ evaluated | " + " | ".join(self.cols) + " |"
             sep = "|---|" + "---|" * len(self.cols)
-            lines = [f"| {r} | " + " | ".join(values(i, j) for j in range(len(self.cols))) + " |" for i, r in enumerate(self.rows)]
+            lines = [
+                f"| {r} | " + " | ".join(values(i, j) for j in range(len(self.cols))) + " |"
+                for i, r in enumerate(self.rows)
+            ]
             return "\n".join([head, sep, *lines])
 
-        acc = table(lambda i, j: f"{self.cells[(self.rows[i], self.cols[j])].mean:.3f} ± "
-                    f"{(self.cells[(self.rows[i], self.cols[j])].ci_high - self.cells[(self.rows[i], self.cols[j])].mean):.3f}")
+        acc = table(
+            lambda i, j: (
+                f"{self.cells[(self.rows[i], self.cols[j])].mean:.3f} ± "
+                f"{(self.cells[(self.rows[i], self.cols[j])].ci_high - self.cells[(self.rows[i], self.cols[j])].mean):.3f}"
+            )
+        )
         eff_m = self.efficiency()
         eff = table(lambda i, j: "–" if eff_m[i][j] is None else f"{eff_m[i][j]:.3f}")
         scales = ", ".join(f"{c}: {self.scales[c]:.3g}" for c in self.cols)
         worst = self.worst_off_diagonal()
-        worst_line = ("Worst off-diagonal transfer efficiency: " + (f"**{worst[0]:.3f}** ({worst[1]} evaluated under {worst[2]})" if worst else "undefined (no NIT row with another column)"))
-        return (f"### Accuracy (mean ± half-width of the 95% CI over chip instances)\n\n{acc}\n\n"
-                f"### Transfer efficiency (accuracy / accuracy of the model trained under the column's profile)\n\n{eff}\n\n"
-                f"{worst_line}\n\nNoise scales ({self.scale_mode}): {scales}\n")
+        worst_line = "Worst off-diagonal transfer efficiency: " + (
+            f"**{worst[0]:.3f}** ({worst[1]} evaluated under {worst[2]})"
+            if worst
+            else "undefined (no NIT row with another column)"
+        )
+        return (
+            f"### Accuracy (mean ± half-width of the 95% CI over chip instances)\n\n{acc}\n\n"
+            f"### Transfer efficiency (accuracy / accuracy of the model trained under the column's profile)\n\n{eff}\n\n"
+            f"{worst_line}\n\nNoise scales ({self.scale_mode}): {scales}\n"
+        )
 
     def write(self, out_dir: str | Path, stem: str = "transfer") -> dict[str, Path]:
         from hwprofiles.eval.plots import plot_heatmap
@@ -121,17 +159,38 @@ class TransferResult:
             "csv": write_text(out / f"{stem}.csv", self.to_csv()),
             "json": write_text(out / f"{stem}.json", self.to_json()),
             "md": write_text(out / f"{stem}.md", self.to_markdown()),
-            "png": plot_heatmap(self.accuracy(), self.rows, self.cols, out / f"{stem}.png", title="Accuracy: trained as (row) x evaluated under (column)"),
+            "png": plot_heatmap(
+                self.accuracy(),
+                self.rows,
+                self.cols,
+                out / f"{stem}.png",
+                title="Accuracy: trained as (row) x evaluated under (column)",
+            ),
         }
         if any(v is not None for row in self.efficiency() for v in row):
-            paths["efficiency_png"] = plot_heatmap(self.efficiency(), self.rows, self.cols, out / f"{stem}-efficiency.png",
-                                                   title="Transfer efficiency", vmax=None)
+            paths["efficiency_png"] = plot_heatmap(
+                self.efficiency(),
+                self.rows,
+                self.cols,
+                out / f"{stem}-efficiency.png",
+                title="Transfer efficiency",
+                vmax=None,
+            )
         return paths
 
 
 def matched_scale(
-    trained: Trained, profile_name: str, loaders: Any, *, target_drop: float, clean_accuracy: float,
-    samples: int, store: ResultsStore | None, test_set: str, steps: int = 6, device: str = "cpu",
+    trained: Trained,
+    profile_name: str,
+    loaders: Any,
+    *,
+    target_drop: float,
+    clean_accuracy: float,
+    samples: int,
+    store: ResultsStore | None,
+    test_set: str,
+    steps: int = 6,
+    device: str = "cpu",
 ) -> float:
     """The noise scale at which ``trained`` loses ``target_drop`` of ``clean_accuracy``
     under ``profile_name`` (bisection in log10 scale over [1e-3, 1e3])."""
@@ -139,8 +198,16 @@ def matched_scale(
     low, high = -3.0, 3.0
     for _ in range(steps):
         mid = (low + high) / 2
-        acc = evaluate_checkpoint(trained, profile_name, loaders, samples=samples, noise_scale=10**mid,
-                                  store=store, test_set=test_set, device=device).mean
+        acc = evaluate_checkpoint(
+            trained,
+            profile_name,
+            loaders,
+            samples=samples,
+            noise_scale=10**mid,
+            store=store,
+            test_set=test_set,
+            device=device,
+        ).mean
         if acc > target:
             low = mid
         else:
@@ -148,7 +215,9 @@ def matched_scale(
     return float(10 ** ((low + high) / 2))
 
 
-def transfer_configs(base: TrainConfig, train_profiles: Sequence[str], scales: dict[str, float], qat: bool = True) -> list[TrainConfig]:
+def transfer_configs(
+    base: TrainConfig, train_profiles: Sequence[str], scales: dict[str, float], qat: bool = True
+) -> list[TrainConfig]:
     """The runs of a transfer experiment: clean, QAT, and NIT under each training profile."""
     configs = [replace(base, method="clean", profile=None, noise_scale=None)]
     if qat:
@@ -183,9 +252,9 @@ def run_transfer(
     ``extra_models`` (e.g. weights trained elsewhere, :func:`hwprofiles.eval.chips.load_weights`)
     are evaluated as further rows.
     """
-    from hwprofiles.eval.labels import relabel
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from hwprofiles.eval.labels import relabel
     from hwprofiles.train.checkpoint import load_checkpoint
     from hwprofiles.train.loop import train
 
@@ -207,8 +276,11 @@ def run_transfer(
         """Train every config not yet finished (on the executor), then load them all."""
         todo = [c for c in configs if not finished(c)]
         for c in configs:
-            on_event(f"reusing finished checkpoint {checkpoint_for(c)}" if c not in todo
-                     else f"training {c.label} -> {checkpoint_for(c)}")
+            on_event(
+                f"reusing finished checkpoint {checkpoint_for(c)}"
+                if c not in todo
+                else f"training {c.label} -> {checkpoint_for(c)}"
+            )
         if executor is None or executor.name == "local":
             for c in todo:
                 train(c, checkpoint_for(c), resume=True, progress=progress, data=splits, device=device)
@@ -220,13 +292,24 @@ def run_transfer(
     scales: dict[str, float] = {}
     names = list(dict.fromkeys([*eval_profiles, *train_profiles]))
     if scale_mode == "matched":
-        clean_acc = evaluate_checkpoint(clean, "ideal", loaders, samples=1, store=store, test_set=test_set, device=device).mean
+        clean_acc = evaluate_checkpoint(
+            clean, "ideal", loaders, samples=1, store=store, test_set=test_set, device=device
+        ).mean
         for name in names:
             if not load_profile(name).noise:
                 scales[name] = 1.0
                 continue
-            scales[name] = matched_scale(clean, name, loaders, target_drop=target_drop, clean_accuracy=clean_acc,
-                                         samples=max(2, samples // 2), store=store, test_set=test_set, device=device)
+            scales[name] = matched_scale(
+                clean,
+                name,
+                loaders,
+                target_drop=target_drop,
+                clean_accuracy=clean_acc,
+                samples=max(2, samples // 2),
+                store=store,
+                test_set=test_set,
+                device=device,
+            )
             on_event(f"{name}: matched noise scale {scales[name]:.3g}")
     elif scale_mode == "published":
         scales = {name: float(load_profile(name).noise_scale) for name in names}
@@ -237,27 +320,47 @@ def run_transfer(
     rows = [m.label for m in models]
     cells: dict[tuple[str, str], Summary] = {}
     pairs = [(model, col) for model in models for col in eval_profiles]
-    requests = [checkpoint_request(model, col, loaders, samples=samples, noise_scale=scales[col], test_set=test_set,
-                                   device=device) for model, col in pairs]
+    requests = [
+        checkpoint_request(
+            model, col, loaders, samples=samples, noise_scale=scales[col], test_set=test_set, device=device
+        )
+        for model, col in pairs
+    ]
     stats = stats if stats is not None else GridStats()
-    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                   TextColumn("{task.fields[state]}"), disable=not progress)
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[state]}"),
+        disable=not progress,
+    )
     with bar:
         task = bar.add_task("evaluating chip instances", total=len(requests) * samples, state="")
         results = run_requests(
-            requests, store=store, executor=executor, on_sample=lambda: bar.advance(task), stats=stats,
-            on_progress=lambda done, running, failed: bar.update(task, state=f"done {done} running {running} failed {failed}"),
+            requests,
+            store=store,
+            executor=executor,
+            on_sample=lambda: bar.advance(task),
+            stats=stats,
+            on_progress=lambda done, running, failed: bar.update(
+                task, state=f"done {done} running {running} failed {failed}"
+            ),
         )
     for (model, col), result in zip(pairs, results):
         if result is None:  # named in stats.failures
             result = EvaluationResult(float("nan"), float("nan"), float("nan"), float("nan"), 0, profile=col)
         cells[(model.label, col)] = result
-    result = TransferResult(rows, list(eval_profiles), cells, {c: scales[c] for c in eval_profiles}, scale_mode,
-                            {m.label: str(m.path) for m in models})
+    result = TransferResult(
+        rows,
+        list(eval_profiles),
+        cells,
+        {c: scales[c] for c in eval_profiles},
+        scale_mode,
+        {m.label: str(m.path) for m in models},
+    )
     result.write(out)
     return result
-
-
 
 
 def _train_to_bytes(config: TrainConfig, data: Any, device: str) -> bytes:
@@ -274,7 +377,11 @@ def _train_to_bytes(config: TrainConfig, data: Any, device: str) -> bytes:
 
 
 def train_on(
-    executor: Executor, runs: Sequence[tuple[TrainConfig, Path]], data: Any, *, device: str = "cpu",
+    executor: Executor,
+    runs: Sequence[tuple[TrainConfig, Path]],
+    data: Any,
+    *,
+    device: str = "cpu",
     on_event: Callable[[str], None] = lambda message: None,
 ) -> None:
     """Train several runs as tasks of ``executor``; the driver writes each checkpoint
@@ -298,7 +405,6 @@ def train_on(
             handle.write(value)
         on_event(f"trained {config.label} -> {path}")
 
-    executor.map(_train_to_bytes, [(config, data, device) for config, _ in runs], arrived,
-                 devices=[device] * len(runs))
+    executor.map(_train_to_bytes, [(config, data, device) for config, _ in runs], arrived, devices=[device] * len(runs))
     if failed:
         raise HwProfilesError("training failed: " + "; ".join(failed))

@@ -21,7 +21,9 @@ CIFAR_SETTINGS: tuple[tuple[int, int, int, int], ...] = (
 )
 
 
-def _conv_bn(in_ch: int, out_ch: int, kernel: int, stride: int = 1, groups: int = 1, relu: bool = True) -> nn.Sequential:
+def _conv_bn(
+    in_ch: int, out_ch: int, kernel: int, stride: int = 1, groups: int = 1, relu: bool = True
+) -> nn.Sequential:
     layers: list[nn.Module] = [
         nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2, groups=groups, bias=False),
         nn.BatchNorm2d(out_ch),

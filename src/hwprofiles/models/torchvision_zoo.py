@@ -54,8 +54,7 @@ def torchvision_model(
         close = difflib.get_close_matches(name, valid, n=3)
         hint = f" Did you mean {', '.join(repr(TORCHVISION_PREFIX + c) for c in close)}?" if close else ""
         raise UnknownModelError(
-            f"unknown torchvision classification model '{name}'.{hint} "
-            f"Valid names: {', '.join(valid)}."
+            f"unknown torchvision classification model '{name}'.{hint} Valid names: {', '.join(valid)}."
         )
     model = tvm.get_model(name, num_classes=num_classes, **kwargs)
     if in_channels != 3:

@@ -8,7 +8,7 @@ so output bounds and output noise are in the units the analog kits use.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -16,11 +16,13 @@ from hwprofiles.profiles import ADC, DAC
 
 _MAX_CALIBRATION_SAMPLES = 1 << 20
 
+
 def weight_max(w: torch.Tensor, per_channel: bool) -> torch.Tensor:
     """max |w| per output channel (shape broadcastable to ``w``) or over the tensor."""
     if per_channel and w.dim() > 1:
         return w.abs().amax(dim=tuple(range(1, w.dim())), keepdim=True).clamp_min(1e-12)
     return w.abs().amax().clamp_min(1e-12)
+
 
 def percentile_abs(x: torch.Tensor, percentile: float) -> float:
     """The ``percentile`` of |x| (strided subsample for very large tensors).
@@ -46,8 +48,10 @@ def percentile_abs(x: torch.Tensor, percentile: float) -> float:
         value = flat.kthvalue(k).values
     return max(float(value), 1e-8)
 
+
 def _signed_levels(bits: int) -> int:
     return max(1, 2 ** (bits - 1) - 1)
+
 
 def dac(x: torch.Tensor, spec: DAC, bound: float) -> torch.Tensor:
     """Clip to [-bound, bound] and quantise to ``spec.bits`` (straight-through gradient).
@@ -58,6 +62,7 @@ def dac(x: torch.Tensor, spec: DAC, bound: float) -> torch.Tensor:
         return x.clamp(-bound, bound)
     levels = _signed_levels(spec.bits)
     return torch.fake_quantize_per_tensor_affine(x, bound / levels, 0, -levels, levels)
+
 
 def adc_bound(spec: ADC, rows: int) -> float:
     """The output bound in normalised units for a tile whose columns use ``rows`` rows."""
@@ -71,9 +76,11 @@ def adc(y: torch.Tensor, spec: ADC, bound: float) -> torch.Tensor:
     levels = _signed_levels(spec.bits)
     return torch.fake_quantize_per_tensor_affine(y, bound / levels, 0, -levels, levels)
 
+
 def n_tiles(fan_in: int, rows: int | None) -> int:
     """How many tiles a product with ``fan_in`` inputs needs (1 without a tile limit)."""
     return 1 if rows is None else max(1, math.ceil(fan_in / rows))
+
 
 def pad_dim(t: torch.Tensor, dim: int, extra: int) -> torch.Tensor:
     """``t`` with ``extra`` zeros appended along ``dim``."""
@@ -82,6 +89,7 @@ def pad_dim(t: torch.Tensor, dim: int, extra: int) -> torch.Tensor:
     shape = list(t.shape)
     shape[dim] = extra
     return torch.cat([t, t.new_zeros(shape)], dim=dim)
+
 
 def linear_tiles(x: torch.Tensor, w: torch.Tensor, tiles: int) -> torch.Tensor:
     """Partial sums of ``x @ w.T`` per tile: shape ``(..., tiles, out)``.
@@ -94,6 +102,7 @@ def linear_tiles(x: torch.Tensor, w: torch.Tensor, tiles: int) -> torch.Tensor:
     xt = pad_dim(x, -1, extra).unflatten(-1, (tiles, rows))  # (..., T, R)
     wt = pad_dim(w, 1, extra).view(w.shape[0], tiles, rows)  # (O, T, R)
     return torch.einsum("...tr,otr->...to", xt, wt)
+
 
 def conv_tiles(
     x: torch.Tensor, w: torch.Tensor, tiles: int, groups: int, conv: Callable[..., torch.Tensor], **conv_args
@@ -115,6 +124,7 @@ def conv_tiles(
     y = conv(xg, wg, None, groups=groups * tiles, **conv_args)
     return y.view(n, groups, tiles, o_g, *y.shape[2:])
 
+
 def channel_view(t: torch.Tensor, ndim: int, channel_dim: int) -> torch.Tensor:
     """Reshape a per-output-channel tensor (``(O, 1, ...)`` or scalar) to broadcast
     along ``channel_dim`` of an ``ndim``-dimensional output."""
@@ -123,6 +133,7 @@ def channel_view(t: torch.Tensor, ndim: int, channel_dim: int) -> torch.Tensor:
     shape = [1] * ndim
     shape[channel_dim] = -1
     return t.reshape(shape)
+
 
 __all__ = [
     "adc",
@@ -135,4 +146,3 @@ __all__ = [
     "percentile_abs",
     "weight_max",
 ]
-

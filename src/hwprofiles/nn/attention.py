@@ -55,7 +55,9 @@ class NoisyMultiheadAttention(NoisyTwin, nn.MultiheadAttention):
         def product(part: str, dynamic: bool = False) -> AnalogMVM:
             return AnalogMVM(NoiseSite(profile, f"{name}.{part}" if name else part), dynamic=dynamic, device=device)
 
-        self.out_proj = NoisyLinear.from_float(self.out_proj, NoiseSite(profile, f"{name}.out_proj" if name else "out_proj"))
+        self.out_proj = NoisyLinear.from_float(
+            self.out_proj, NoiseSite(profile, f"{name}.out_proj" if name else "out_proj")
+        )
         self.mvm_q, self.mvm_k, self.mvm_v = product("q_proj"), product("k_proj"), product("v_proj")
         self.analog_attention = bool(analog_attention)
         if self.analog_attention:
@@ -85,8 +87,9 @@ class NoisyMultiheadAttention(NoisyTwin, nn.MultiheadAttention):
         is_causal: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         if not self._acts():  # noise-free and ideal: exactly the float layer
-            return super().forward(query, key, value, key_padding_mask, need_weights, attn_mask,
-                                   average_attn_weights, is_causal)
+            return super().forward(
+                query, key, value, key_padding_mask, need_weights, attn_mask, average_attn_weights, is_causal
+            )
         batched = query.dim() == 3
         if not batched:
             query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
@@ -121,7 +124,9 @@ class NoisyMultiheadAttention(NoisyTwin, nn.MultiheadAttention):
         src_len = k.shape[1]
         mask = None if attn_mask is None else (attn_mask if attn_mask.dim() == 3 else attn_mask.unsqueeze(0))
         if key_padding_mask is not None:
-            padding = key_padding_mask.view(bsz, 1, 1, src_len).expand(-1, heads, -1, -1).reshape(bsz * heads, 1, src_len)
+            padding = (
+                key_padding_mask.view(bsz, 1, 1, src_len).expand(-1, heads, -1, -1).reshape(bsz * heads, 1, src_len)
+            )
             mask = padding if mask is None else mask + padding
         q = q * math.sqrt(1.0 / head_dim)
         if self.analog_attention:

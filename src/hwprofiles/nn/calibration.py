@@ -9,7 +9,7 @@ samples that hold it.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 import torch.nn as nn
@@ -44,7 +44,9 @@ class FiniteInputCheck:
     def __call__(self, module: nn.Module, args: tuple) -> None:
         for position, x in enumerate(args):
             if isinstance(x, torch.Tensor) and x.is_floating_point():
-                check_finite(x, "the input of the noisy model" if position == 0 else f"input {position} of the noisy model")
+                check_finite(
+                    x, "the input of the noisy model" if position == 0 else f"input {position} of the noisy model"
+                )
 
 
 def analog_products(model: nn.Module) -> list[AnalogMVM]:

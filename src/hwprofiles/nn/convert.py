@@ -1,29 +1,39 @@
 """Turn a float model into its noisy twin under a profile, and back.
 
-    >>> import torch.nn as nn, hwprofiles
-    >>> model = nn.Sequential(nn.Linear(8, 4), nn.ReLU(), nn.Linear(4, 2))
-    >>> import torch
-    >>> batches = [torch.randn(16, 8) for _ in range(4)]  # training inputs
-    >>> noisy = hwprofiles.to_noisy(model, "pcm-joshi2020", calibration=batches)
-    >>> _ = hwprofiles.program(noisy, seed=1, t_inference_s=3600)  # one chip instance
-    >>> clean = hwprofiles.to_clean(noisy)
+>>> import torch.nn as nn, hwprofiles
+>>> model = nn.Sequential(nn.Linear(8, 4), nn.ReLU(), nn.Linear(4, 2))
+>>> import torch
+>>> batches = [torch.randn(16, 8) for _ in range(4)]  # training inputs
+>>> noisy = hwprofiles.to_noisy(model, "pcm-joshi2020", calibration=batches)
+>>> _ = hwprofiles.program(noisy, seed=1, t_inference_s=3600)  # one chip instance
+>>> clean = hwprofiles.to_clean(noisy)
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import torch
 import torch.nn as nn
 
 from hwprofiles.nn.attention import NoisyMultiheadAttention
-from hwprofiles.nn.layers import LAYER_TWINS
 from hwprofiles.nn.calibration import FiniteInputCheck, analog_products, calibrate
+from hwprofiles.nn.layers import LAYER_TWINS
 from hwprofiles.nn.mvm import AnalogMVM, NoisyTwin
 from hwprofiles.nn.recurrent import NoisyGRU, NoisyLSTM, NoisyRNN
-from hwprofiles.nn.report import EXCLUDED, MATRIX_TYPES, PLUGIN, SUBCLASS, UNSUPPORTED, ConversionReport, Converted, LeftFloat
+from hwprofiles.nn.report import (
+    EXCLUDED,
+    MATRIX_TYPES,
+    PLUGIN,
+    SUBCLASS,
+    UNSUPPORTED,
+    ConversionReport,
+    Converted,
+    LeftFloat,
+)
 from hwprofiles.nn.site import NoiseSite
 from hwprofiles.profiles import Profile, load_profile
 
@@ -39,11 +49,32 @@ DEFAULT_TWINS: dict[type[nn.Module], type[NoisyTwin]] = {
 # Layers whose outputs carry noise under `placement: every_layer` (besides the twins),
 # as the seed study places it: normalisation, activations and pooling.
 EVERY_LAYER_TYPES: tuple[type[nn.Module], ...] = (
-    nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm, nn.GroupNorm,
-    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh,
-    nn.Hardswish, nn.Hardsigmoid, nn.Mish, nn.Softplus, nn.PReLU,
-    nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d,
-    nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d,
+    nn.BatchNorm1d,
+    nn.BatchNorm2d,
+    nn.BatchNorm3d,
+    nn.LayerNorm,
+    nn.GroupNorm,
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.Mish,
+    nn.Softplus,
+    nn.PReLU,
+    nn.MaxPool1d,
+    nn.MaxPool2d,
+    nn.AvgPool1d,
+    nn.AvgPool2d,
+    nn.AdaptiveAvgPool1d,
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveMaxPool1d,
+    nn.AdaptiveMaxPool2d,
 )
 
 _STATE = "_hwprofiles"  # attribute on the root module: profile and exclusions
@@ -110,9 +141,11 @@ def _float_reason(module: nn.Module, twins: dict) -> tuple[str, str]:
     for float_type, twin_type in twins.items():
         if isinstance(module, float_type):
             sub = type(module).__name__
-            return SUBCLASS, (f"a subclass of {float_type.__name__} that the mapping does not name (it may compute "
-                              f"something else); if it computes the same product, map it: "
-                              f"mapping={{{sub}: {twin_type.__name__}}}")
+            return SUBCLASS, (
+                f"a subclass of {float_type.__name__} that the mapping does not name (it may compute "
+                f"something else); if it computes the same product, map it: "
+                f"mapping={{{sub}: {twin_type.__name__}}}"
+            )
     return UNSUPPORTED, "no noisy twin for this type (give one with mapping= or a plugin's hwprofiles_swap_layer)"
 
 
@@ -140,7 +173,9 @@ def _convert(
         twin = hook(module=module, profile=profile, name=name)
         if twin is module:
             if matrix:
-                report.left_float.append(LeftFloat(name, type(module), PLUGIN, "kept float by a plugin (hwprofiles_swap_layer)"))
+                report.left_float.append(
+                    LeftFloat(name, type(module), PLUGIN, "kept float by a plugin (hwprofiles_swap_layer)")
+                )
             continue
         twin_type = None if twin is not None else twins.get(type(module))  # exact type
         if twin is None and twin_type is not None:

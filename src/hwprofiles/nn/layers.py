@@ -148,8 +148,12 @@ class ConvTransposeProduct:
 
     def _args(self) -> dict[str, Any]:
         layer = self.layer
-        return {"stride": layer.stride, "padding": layer.padding, "output_padding": self.output_padding,
-                "dilation": layer.dilation}
+        return {
+            "stride": layer.stride,
+            "padding": layer.padding,
+            "output_padding": self.output_padding,
+            "dilation": layer.dilation,
+        }
 
     def float(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
         return type(self.layer)._conv(x, w, b, groups=self.layer.groups, **self._args())

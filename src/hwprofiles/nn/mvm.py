@@ -23,7 +23,8 @@ from __future__ import annotations
 import contextlib
 import math
 import re
-from typing import Any, Callable, ClassVar, Iterator, Protocol
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar, Protocol
 
 import torch
 import torch.nn as nn
@@ -223,11 +224,20 @@ class AnalogMVM(nn.Module):
             )
         return bound
 
-    def _load_from_state_dict(self, state_dict: dict, prefix: str, local_metadata: dict, strict: bool,
-                              missing_keys: list, unexpected_keys: list, error_msgs: list) -> None:
+    def _load_from_state_dict(
+        self,
+        state_dict: dict,
+        prefix: str,
+        local_metadata: dict,
+        strict: bool,
+        missing_keys: list,
+        unexpected_keys: list,
+        error_msgs: list,
+    ) -> None:
         key = prefix + BOUND
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
-                                      error_msgs)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
         if key not in state_dict:
             # A float checkpoint, or one saved before bounds were saved: loads, and the
             # bound is forgotten (it belonged to other weights).
@@ -270,7 +280,9 @@ class AnalogMVM(nn.Module):
             self._chip = (key, programmed, gain)
         return programmed, gain
 
-    def _weights(self, weight: torch.Tensor, product: Product) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | float]:
+    def _weights(
+        self, weight: torch.Tensor, product: Product
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | float]:
         """Normalised weights as one product reads them, w_max, and output gain."""
         site = self.site
         w_max = product.weight_max(weight.detach(), site.profile.mapping.scale == "per_channel")
@@ -294,7 +306,13 @@ class AnalogMVM(nn.Module):
         """Whether the product goes through the analog path (DAC, ADC or weight noise)."""
         p = self.site.profile
         site = self.site
-        return p.dac is not None or p.adc is not None or site.has("program") or site.has("read") or site.has("tile_outputs")
+        return (
+            p.dac is not None
+            or p.adc is not None
+            or site.has("program")
+            or site.has("read")
+            or site.has("tile_outputs")
+        )
 
     def acts(self) -> bool:
         """Whether this product differs from the float one at all."""
@@ -319,7 +337,9 @@ class AnalogMVM(nn.Module):
             y = analog.adc(y, p.adc, out_bound)
         return y
 
-    def forward(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, product: Product) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, product: Product
+    ) -> torch.Tensor:
         """``product`` of ``x`` and ``weight`` (plus ``bias``) as the chip computes it."""
         if self._calibrating:
             self._record(x)
@@ -334,8 +354,9 @@ class AnalogMVM(nn.Module):
             y = product.float(x, weight, bias)
         return site.apply_outputs(y, self.training)
 
-    def _analog_forward(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                        product: Product) -> torch.Tensor:
+    def _analog_forward(
+        self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, product: Product
+    ) -> torch.Tensor:
         p = self.site.profile
         in_bound = 1.0
         if p.dac is not None:

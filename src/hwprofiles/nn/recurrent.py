@@ -61,8 +61,11 @@ class _NoisyRNNBase(NoisyTwin):
         for suffix in self._suffixes():
             for kind in ("ih", "hh"):
                 part = f"weight_{kind}{suffix}"
-                setattr(self, f"mvm_{kind}{suffix}",
-                        AnalogMVM(NoiseSite(profile, f"{name}.{part}" if name else part), device=device))
+                setattr(
+                    self,
+                    f"mvm_{kind}{suffix}",
+                    AnalogMVM(NoiseSite(profile, f"{name}.{part}" if name else part), device=device),
+                )
 
     def _initial_state(self, x: torch.Tensor, hx: Any) -> State:
         raise NotImplementedError
@@ -112,7 +115,9 @@ class _NoisyRNNBase(NoisyTwin):
             output = output.transpose(0, 1)
         return output, state
 
-    def _run_direction(self, x: torch.Tensor, suffix: str, state: State, *, reverse: bool) -> tuple[torch.Tensor, State]:
+    def _run_direction(
+        self, x: torch.Tensor, suffix: str, state: State, *, reverse: bool
+    ) -> tuple[torch.Tensor, State]:
         w_ih, w_hh = getattr(self, f"weight_ih{suffix}"), getattr(self, f"weight_hh{suffix}")
         b_ih = getattr(self, f"bias_ih{suffix}") if self.bias else None
         b_hh = getattr(self, f"bias_hh{suffix}") if self.bias else None

@@ -1,12 +1,12 @@
 """What a conversion did: every matrix layer, converted or left float and why.
 
-    >>> import torch.nn as nn, hwprofiles
-    >>> model = nn.Sequential(nn.Linear(4, 4), nn.Bilinear(4, 4, 2))
-    >>> print(hwprofiles.conversion_report(model, "pcm-joshi2020"))
-    layer  float type  noisy twin / why float
-    -----  ----------  ---------------------------------------------------------------------------
-    0      Linear      NoisyLinear
-    1      Bilinear    float: no noisy twin for this type (give one with mapping= or a plugin's hwprofiles_swap_layer)
+>>> import torch.nn as nn, hwprofiles
+>>> model = nn.Sequential(nn.Linear(4, 4), nn.Bilinear(4, 4, 2))
+>>> print(hwprofiles.conversion_report(model, "pcm-joshi2020"))
+layer  float type  noisy twin / why float
+-----  ----------  ---------------------------------------------------------------------------
+0      Linear      NoisyLinear
+1      Bilinear    float: no noisy twin for this type (give one with mapping= or a plugin's hwprofiles_swap_layer)
 """
 
 from __future__ import annotations
@@ -20,7 +20,12 @@ from hwprofiles.errors import ConversionError, FloatLayerWarning
 
 # Layers that compute matrix products: each is converted, or named as left float.
 MATRIX_TYPES: tuple[type[nn.Module], ...] = (
-    nn.Linear, nn.Bilinear, nn.modules.conv._ConvNd, nn.MultiheadAttention, nn.RNNBase, nn.RNNCellBase,
+    nn.Linear,
+    nn.Bilinear,
+    nn.modules.conv._ConvNd,
+    nn.MultiheadAttention,
+    nn.RNNBase,
+    nn.RNNCellBase,
 )
 
 EXCLUDED = "excluded"  # by the user's exclude=

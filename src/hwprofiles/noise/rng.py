@@ -38,8 +38,9 @@ def _executor(workers: int) -> ThreadPoolExecutor:
         return _pool
 
 
-def randn(shape: torch.Size | tuple[int, ...], generator: torch.Generator, *, device: torch.device,
-          dtype: torch.dtype) -> torch.Tensor:
+def randn(
+    shape: torch.Size | tuple[int, ...], generator: torch.Generator, *, device: torch.device, dtype: torch.dtype
+) -> torch.Tensor:
     """Standard normal draws of ``shape``, reproducible from ``generator``.
 
     Small draws and non-CPU devices are one ``torch.randn`` call; large CPU draws are

@@ -69,8 +69,10 @@ class ConformanceReport:
     skipped: dict[str, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
-        lines = [f"noise kind '{self.kind}' (plugin '{self.owner}'): {len(self.passed)} checks passed "
-                 f"on {', '.join(self.devices)}"]
+        lines = [
+            f"noise kind '{self.kind}' (plugin '{self.owner}'): {len(self.passed)} checks passed "
+            f"on {', '.join(self.devices)}"
+        ]
         lines += [f"  ok    {name}" for name in self.passed]
         lines += [f"  skip  {name}: {why}" for name, why in self.skipped.items()]
         return "\n".join(lines)
@@ -164,7 +166,11 @@ def _layers(device: torch.device, dtype: torch.dtype = torch.float32) -> list[tu
     cases = [
         ("linear", nn.Sequential(nn.Linear(FAN_IN, 8)), torch.randn(4, FAN_IN, generator=g)),
         ("conv2d", nn.Sequential(nn.Conv2d(3, 4, 3, padding=1)), torch.randn(2, 3, 6, 6, generator=g)),
-        ("conv_transpose2d", nn.Sequential(nn.ConvTranspose2d(3, 4, 3, stride=2)), torch.randn(2, 3, 4, 4, generator=g)),
+        (
+            "conv_transpose2d",
+            nn.Sequential(nn.ConvTranspose2d(3, 4, 3, stride=2)),
+            torch.randn(2, 3, 4, 4, generator=g),
+        ),
         ("attention", _SelfAttention(), torch.randn(2, 5, 8, generator=g)),
         ("lstm", _Recurrent(nn.LSTM(6, 8, batch_first=True)), torch.randn(2, 4, 6, generator=g)),
     ]
@@ -175,7 +181,9 @@ def _layers(device: torch.device, dtype: torch.dtype = torch.float32) -> list[tu
     return [(name, model.to(device, dtype), x.to(device, dtype)) for name, model, x in cases]
 
 
-def _converted(case: _Case, model: nn.Module, *, seed: int = 0, training: bool = False, profile: Profile | None = None) -> nn.Module:
+def _converted(
+    case: _Case, model: nn.Module, *, seed: int = 0, training: bool = False, profile: Profile | None = None
+) -> nn.Module:
     noisy = to_noisy(model, profile or case.profile, **_OPTIONS.get(type(model), {}))
     program(noisy, seed=seed)
     return noisy.train(training)
@@ -207,8 +215,14 @@ def _stage_context(case: _Case, scale: float, seed: int) -> StageContext:
     generator = torch.Generator(device=case.device)
     generator.manual_seed(seed)
     return StageContext(
-        generator=generator, scale=scale, training=False, t_inference_s=p.t_inference_s,
-        g_max_us=p.mapping.g_max_us, out_bound=out_bound, tile_rows=rows, layer="conformance",
+        generator=generator,
+        scale=scale,
+        training=False,
+        t_inference_s=p.t_inference_s,
+        g_max_us=p.mapping.g_max_us,
+        out_bound=out_bound,
+        tile_rows=rows,
+        layer="conformance",
     )
 
 
@@ -237,8 +251,10 @@ def _entry_round_trip(case: _Case) -> None:
     _require(via_yaml == entry, f"the entry does not survive YAML: {data} came back as {via_yaml.model_dump()}")
     again = parse_profile(load_yaml(dump_profile(case.profile)))
     _require(again == case.profile, "a profile holding the entry does not survive dump_profile and parse_profile")
-    _require(type(again.noise[0]) is model, f"a profile's entry of kind '{case.kind}' is read as "
-             f"{type(again.noise[0]).__name__}, not {model.__name__}")
+    _require(
+        type(again.noise[0]) is model,
+        f"a profile's entry of kind '{case.kind}' is read as {type(again.noise[0]).__name__}, not {model.__name__}",
+    )
 
 
 def _json_schema(case: _Case) -> None:
@@ -271,20 +287,27 @@ def _field_docs(case: _Case) -> None:
     for name, node in schema.get("properties", {}).items():
         if name == "kind":  # the Literal key: its meaning is the kind's docstring
             continue
-        _require(bool(node.get("description")), f"field '{name}' has no description: add Field(..., description=...) "
-                 "saying what it is and its unit")
+        _require(
+            bool(node.get("description")),
+            f"field '{name}' has no description: add Field(..., description=...) saying what it is and its unit",
+        )
         for number in _number_nodes(node):
             low = "minimum" in number or "exclusiveMinimum" in number
             high = "maximum" in number or "exclusiveMaximum" in number
-            _require(low and high, f"field '{name}' is a number without a lower and an upper bound: "
-                     "give Field(...) ge/gt and le/lt, so a typo in a profile is an error")
+            _require(
+                low and high,
+                f"field '{name}' is a number without a lower and an upper bound: "
+                "give Field(...) ge/gt and le/lt, so a typo in a profile is an error",
+            )
 
 
 def _stages_declared(case: _Case) -> None:
     impl = case.implementation
     declared = impl.stages
-    _require(isinstance(declared, (set, frozenset)) and bool(declared),
-             f"{impl.__name__}.stages must be a non-empty frozenset of stage names, got {declared!r}")
+    _require(
+        isinstance(declared, (set, frozenset)) and bool(declared),
+        f"{impl.__name__}.stages must be a non-empty frozenset of stage names, got {declared!r}",
+    )
     unknown = sorted(set(declared) - set(STAGES))
     _require(not unknown, f"{impl.__name__}.stages names unknown stages {unknown}; the stages are {list(STAGES)}")
     for stage in STAGES:
@@ -292,8 +315,11 @@ def _stages_declared(case: _Case) -> None:
         if stage in declared:
             _require(overridden, f"{impl.__name__} declares the stage '{stage}' but does not override {stage}()")
         else:
-            _require(not overridden, f"{impl.__name__} overrides {stage}() but does not declare '{stage}' in "
-                     "stages, so the engine never calls it: add it to stages or remove the method")
+            _require(
+                not overridden,
+                f"{impl.__name__} overrides {stage}() but does not declare '{stage}' in "
+                "stages, so the engine never calls it: add it to stages or remove the method",
+            )
 
 
 def _stage_effects(case: _Case) -> None:
@@ -302,28 +328,42 @@ def _stage_effects(case: _Case) -> None:
         t = _stage_input(stage, case.device)
         before = t.clone()
         out, gain = _run_stage(kind, stage, t, _stage_context(case, 1.0, seed=0))
-        _require(torch.equal(t, before), f"{stage}() changed its input tensor in place: return a new tensor "
-                 "(the engine still uses the one it passed)")
-        _require(out.shape == t.shape and out.dtype == t.dtype and out.device == t.device,
-                 f"{stage}() returned shape {tuple(out.shape)}, {out.dtype} on {out.device} for an input of "
-                 f"shape {tuple(t.shape)}, {t.dtype} on {t.device}")
+        _require(
+            torch.equal(t, before),
+            f"{stage}() changed its input tensor in place: return a new tensor "
+            "(the engine still uses the one it passed)",
+        )
+        _require(
+            out.shape == t.shape and out.dtype == t.dtype and out.device == t.device,
+            f"{stage}() returned shape {tuple(out.shape)}, {out.dtype} on {out.device} for an input of "
+            f"shape {tuple(t.shape)}, {t.dtype} on {t.device}",
+        )
         _require(bool(torch.isfinite(out).all()), f"{stage}() returned NaN or inf at noise_scale 1")
         if stage == "program":
             acts = not torch.allclose(out, t, **_PROGRAM_TOLERANCE) or not torch.allclose(gain, torch.ones_like(gain))
         else:
             acts = not torch.equal(out, t)
-        _require(acts, f"the declared stage {stage}() left its tensor unchanged at noise_scale 1; if the entry's "
-                 "defaults switch the kind off, pass an entry with non-zero magnitudes to check_noise_kind")
+        _require(
+            acts,
+            f"the declared stage {stage}() left its tensor unchanged at noise_scale 1; if the entry's "
+            "defaults switch the kind off, pass an entry with non-zero magnitudes to check_noise_kind",
+        )
         replay, _ = _run_stage(kind, stage, t, _stage_context(case, 1.0, seed=0))
-        _require(torch.equal(replay, out), f"{stage}() gave another result from a generator seeded the same: draw "
-                 "only through ctx (ctx.randn, ctx.rand, ctx.generator), never from torch's global generator")
+        _require(
+            torch.equal(replay, out),
+            f"{stage}() gave another result from a generator seeded the same: draw "
+            "only through ctx (ctx.randn, ctx.rand, ctx.generator), never from torch's global generator",
+        )
         zero, gain0 = _run_stage(kind, stage, t, _stage_context(case, 0.0, seed=0))
         if stage == "program":
             same = torch.allclose(zero, t, **_PROGRAM_TOLERANCE) and torch.allclose(gain0, torch.ones_like(gain0))
         else:
             same = torch.equal(zero, t)
-        _require(same, f"at noise_scale 0 {stage}() must leave its tensor unchanged (multiply every magnitude by "
-                 f"ctx.scale, or return early when it is 0); it moved it by up to {_max_diff(zero, t):.3g}")
+        _require(
+            same,
+            f"at noise_scale 0 {stage}() must leave its tensor unchanged (multiply every magnitude by "
+            f"ctx.scale, or return early when it is 0); it moved it by up to {_max_diff(zero, t):.3g}",
+        )
 
 
 def _zero_scale(case: _Case) -> None:
@@ -334,8 +374,11 @@ def _zero_scale(case: _Case) -> None:
             model.train(training)
             with torch.no_grad():
                 y, clean = noisy(x), model(x)
-            _require(torch.equal(y, clean), f"{name} layer, {'training' if training else 'eval'} mode: noise_scale 0 "
-                     f"without DAC and ADC must give the float output exactly; it differs by up to {_max_diff(y, clean):.3g}")
+            _require(
+                torch.equal(y, clean),
+                f"{name} layer, {'training' if training else 'eval'} mode: noise_scale 0 "
+                f"without DAC and ADC must give the float output exactly; it differs by up to {_max_diff(y, clean):.3g}",
+            )
 
 
 def _seeds(case: _Case) -> None:
@@ -344,14 +387,22 @@ def _seeds(case: _Case) -> None:
             first = _converted(case, model, seed=1)(x)
             again = _converted(case, model, seed=1)(x)
             other = _converted(case, model, seed=2)(x)
-        _require(torch.equal(first, again), f"{name} layer: two chips programmed with seed 1 gave different outputs: "
-                 "draw only through ctx (ctx.randn, ctx.rand, ctx.generator), never from torch's global generator")
+        _require(
+            torch.equal(first, again),
+            f"{name} layer: two chips programmed with seed 1 gave different outputs: "
+            "draw only through ctx (ctx.randn, ctx.rand, ctx.generator), never from torch's global generator",
+        )
         if case.deterministic:
-            _require(torch.equal(first, other), f"{name} layer: seeds 1 and 2 gave different outputs, but the kind "
-                     "was checked as deterministic")
+            _require(
+                torch.equal(first, other),
+                f"{name} layer: seeds 1 and 2 gave different outputs, but the kind was checked as deterministic",
+            )
         else:
-            _require(not torch.equal(first, other), f"{name} layer: seeds 1 and 2 gave the same output; if the kind "
-                     "draws nothing at these magnitudes, check it with deterministic=True")
+            _require(
+                not torch.equal(first, other),
+                f"{name} layer: seeds 1 and 2 gave the same output; if the kind "
+                "draws nothing at these magnitudes, check it with deterministic=True",
+            )
 
 
 def _chip_semantics(case: _Case) -> None:
@@ -365,22 +416,37 @@ def _chip_semantics(case: _Case) -> None:
                 held = [w.clone() for w in _chips(noisy)]
                 _require(bool(held), f"{name} layer: no programmed chip was held after a forward in eval mode")
                 noisy(x)
-                _require(all(torch.equal(a, b) for a, b in zip(_chips(noisy), held)), f"{name} layer: the programmed "
-                         "weights changed between two forwards of one chip instance in eval mode")
+                _require(
+                    all(torch.equal(a, b) for a, b in zip(_chips(noisy), held)),
+                    f"{name} layer: the programmed "
+                    "weights changed between two forwards of one chip instance in eval mode",
+                )
                 program(noisy, seed=3)
                 noisy(x)
-                _require(all(torch.equal(a, b) for a, b in zip(_chips(noisy), held)), f"{name} layer: programming "
-                         "seed 3 again gave other weights: program() must depend only on ctx.generator and the weights")
+                _require(
+                    all(torch.equal(a, b) for a, b in zip(_chips(noisy), held)),
+                    f"{name} layer: programming "
+                    "seed 3 again gave other weights: program() must depend only on ctx.generator and the weights",
+                )
                 if stages == {"program"}:
-                    _require(torch.equal(y1, y2), f"{name} layer: a kind acting only when programming must give one "
-                             "answer per chip instance, but two forwards differ")
+                    _require(
+                        torch.equal(y1, y2),
+                        f"{name} layer: a kind acting only when programming must give one "
+                        "answer per chip instance, but two forwards differ",
+                    )
             elif not case.deterministic:
-                _require(not torch.equal(y1, y2), f"{name} layer: per-read noise ({', '.join(case.stages)}) must be "
-                         "drawn afresh on every forward, but two forwards in eval mode gave the same output")
+                _require(
+                    not torch.equal(y1, y2),
+                    f"{name} layer: per-read noise ({', '.join(case.stages)}) must be "
+                    "drawn afresh on every forward, but two forwards in eval mode gave the same output",
+                )
             if not case.deterministic:
                 noisy.train()
-                _require(not torch.equal(noisy(x), noisy(x)), f"{name} layer: in training mode every draw must be "
-                         "fresh each step, but two forwards gave the same output")
+                _require(
+                    not torch.equal(noisy(x), noisy(x)),
+                    f"{name} layer: in training mode every draw must be "
+                    "fresh each step, but two forwards gave the same output",
+                )
 
 
 def _gradients(case: _Case) -> None:
@@ -388,8 +454,11 @@ def _gradients(case: _Case) -> None:
         noisy = _converted(case, model, training=True)
         x = x.clone().requires_grad_(True)
         y = noisy(x)
-        _require(y.requires_grad, f"{name} layer: the output does not require grad in training mode; a stage "
-                 "cut the graph (add or multiply noise to the tensor instead of detaching it)")
+        _require(
+            y.requires_grad,
+            f"{name} layer: the output does not require grad in training mode; a stage "
+            "cut the graph (add or multiply noise to the tensor instead of detaching it)",
+        )
         c = torch.randn(y.shape, generator=torch.Generator().manual_seed(2)).to(y)
         (y * c).sum().backward()
         for param_name, param in noisy.named_parameters():
@@ -399,8 +468,11 @@ def _gradients(case: _Case) -> None:
             _require(grad is not None, f"{name} layer: no gradient reached {param_name} in training mode")
             _require(bool(torch.isfinite(grad).all()), f"{name} layer: the gradient of {param_name} holds NaN or inf")
             _require(bool(grad.abs().sum() > 0), f"{name} layer: the gradient of {param_name} is zero everywhere")
-        _require(x.grad is not None and bool(torch.isfinite(x.grad).all()), f"{name} layer: the input's gradient "
-                 "is missing or not finite; compute noise magnitudes from detached values")
+        _require(
+            x.grad is not None and bool(torch.isfinite(x.grad).all()),
+            f"{name} layer: the input's gradient "
+            "is missing or not finite; compute noise magnitudes from detached values",
+        )
 
 
 def _shape_dtype_device(case: _Case) -> None:
@@ -414,13 +486,17 @@ def _shape_dtype_device(case: _Case) -> None:
                     with torch.no_grad():
                         y = noisy(x)
                     where = f"{name} layer, {dtype}, {device}, {'training' if training else 'eval'} mode"
-                    _require(y.shape == clean.shape, f"{where}: output shape {tuple(y.shape)}, not {tuple(clean.shape)}")
+                    _require(
+                        y.shape == clean.shape, f"{where}: output shape {tuple(y.shape)}, not {tuple(clean.shape)}"
+                    )
                     _require(y.dtype == dtype, f"{where}: output dtype {y.dtype}")
                     _require(y.device == clean.device, f"{where}: output on {y.device}")
                     _require(bool(torch.isfinite(y).all()), f"{where}: output holds NaN or inf")
                     for p in noisy.parameters():
-                        _require(p.dtype == dtype and p.device == clean.device, f"{where}: a parameter moved to "
-                                 f"{p.dtype} on {p.device}")
+                        _require(
+                            p.dtype == dtype and p.device == clean.device,
+                            f"{where}: a parameter moved to {p.dtype} on {p.device}",
+                        )
 
 
 def _finite(case: _Case) -> None:
@@ -431,16 +507,22 @@ def _finite(case: _Case) -> None:
             for label, xi in inputs.items():
                 with torch.no_grad():
                     y = noisy(xi)
-                _require(bool(torch.isfinite(y).all()), f"{name} layer, {label} inputs, "
-                         f"{'training' if training else 'eval'} mode: the output holds NaN or inf")
+                _require(
+                    bool(torch.isfinite(y).all()),
+                    f"{name} layer, {label} inputs, "
+                    f"{'training' if training else 'eval'} mode: the output holds NaN or inf",
+                )
         with torch.no_grad():
             for p in model.parameters():
                 p.zero_()
         for training in (False, True):
             with torch.no_grad():
                 y = _converted(case, model, training=training)(x)
-            _require(bool(torch.isfinite(y).all()), f"{name} layer with zero weights, "
-                     f"{'training' if training else 'eval'} mode: the output holds NaN or inf")
+            _require(
+                bool(torch.isfinite(y).all()),
+                f"{name} layer with zero weights, "
+                f"{'training' if training else 'eval'} mode: the output holds NaN or inf",
+            )
 
 
 _CHECK_FUNCTIONS: dict[str, Callable[[_Case], None]] = {
@@ -504,15 +586,18 @@ def check_noise_kind(
         raise ValueError(f"unknown checks {unknown} in skip; the checks are {list(CHECKS)}")
 
     def failure(check: str, detail: str) -> ConformanceError:
-        return ConformanceError(f"noise kind '{kind}' (plugin '{model.owner}') fails the '{check}' check: {detail}",
-                                kind=kind, check=check)
+        return ConformanceError(
+            f"noise kind '{kind}' (plugin '{model.owner}') fails the '{check}' check: {detail}", kind=kind, check=check
+        )
 
     try:
         implementation = model.implementation
         profile = conformance_profile(kind, entry, profile_overrides)
     except (HwProfilesError, ValueError) as exc:
-        raise failure("setup", f"{exc}. Pass values for required fields as `entry` and other profile "
-                      "fields as `profile_overrides`.") from exc
+        raise failure(
+            "setup",
+            f"{exc}. Pass values for required fields as `entry` and other profile fields as `profile_overrides`.",
+        ) from exc
     if not (isinstance(implementation, type) and issubclass(implementation, NoiseKind)):
         raise failure("setup", f"its implementation {implementation!r} is not a hwprofiles.noise.NoiseKind subclass")
     main = torch.device(device)
@@ -556,8 +641,9 @@ def parametrize_kinds(pattern: str = "*", *, owner: str | None = None, argname: 
     kinds = [k for k in list_noise_models(pattern) if owner is None or models[k].owner == owner]
     if not kinds:
         owners = sorted({m.owner for m in models.values()})
-        raise ValueError(f"no registered noise kind matches pattern '{pattern}'"
-                         + (f" and plugin '{owner}'" if owner else "")
-                         + f"; the plugins with kinds are {owners}. Is the plugin installed?")
+        raise ValueError(
+            f"no registered noise kind matches pattern '{pattern}'"
+            + (f" and plugin '{owner}'" if owner else "")
+            + f"; the plugins with kinds are {owners}. Is the plugin installed?"
+        )
     return pytest.mark.parametrize(argname, kinds)
-

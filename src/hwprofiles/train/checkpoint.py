@@ -27,8 +27,10 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
         with atomic_write(path, "wb") as handle:
             torch.save({"format": FORMAT, "version": VERSION, **payload}, handle)
     except RuntimeError as exc:  # torch reports a failed write (a full disk) as a RuntimeError
-        raise OutputError(f"{path}: cannot be written ({str(exc).splitlines()[0][:200]}); check the disk and the "
-                          "folder, or write elsewhere (--out). The previous checkpoint is kept.") from None
+        raise OutputError(
+            f"{path}: cannot be written ({str(exc).splitlines()[0][:200]}); check the disk and the "
+            "folder, or write elsewhere (--out). The previous checkpoint is kept."
+        ) from None
     return Path(path)
 
 
@@ -45,8 +47,13 @@ def _reason(exc: BaseException) -> str:
     # torch's own text suggests loading with weights_only=False, which would run any code
     # the file holds: never pass that on. Keep only the cause.
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    causes = [line for line in lines if not line.startswith(("Weights only load failed", "Please file an issue",
-                                                             "Check the documentation", "WeightsUnpickler error"))]
+    causes = [
+        line
+        for line in lines
+        if not line.startswith(
+            ("Weights only load failed", "Please file an issue", "Check the documentation", "WeightsUnpickler error")
+        )
+    ]
     return (causes[0] if causes else type(exc).__name__)[:200]
 
 
@@ -62,7 +69,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path}: a torch file, but not a hwprofiles checkpoint (no '{FORMAT}' marker)")
     if data.get("version") != VERSION:
-        raise CheckpointError(f"{path}: checkpoint format version {data.get('version')} is not supported (expected {VERSION})")
+        raise CheckpointError(
+            f"{path}: checkpoint format version {data.get('version')} is not supported (expected {VERSION})"
+        )
     for key in ("state_dict", "meta"):
         if key not in data:
             raise CheckpointError(f"{path}: checkpoint lacks '{key}'")
@@ -102,7 +111,9 @@ def load_state_dict_file(path: str | Path, map_location: str | torch.device = "c
     if isinstance(data, dict) and data.get("format") == FORMAT:
         data = data.get("state_dict")
     elif isinstance(data, dict) and not any(isinstance(v, torch.Tensor) for v in data.values()):
-        data = next((data[k] for k in ("state_dict", "model", "model_state_dict") if isinstance(data.get(k), dict)), data)
+        data = next(
+            (data[k] for k in ("state_dict", "model", "model_state_dict") if isinstance(data.get(k), dict)), data
+        )
     if not isinstance(data, dict) or not data or not all(isinstance(v, torch.Tensor) for v in data.values()):
         raise CheckpointError(
             f"{path}: holds no state dict (a mapping of parameter names to tensors). Save one with "

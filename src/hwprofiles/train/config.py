@@ -65,7 +65,9 @@ class TrainConfig:
                     f"unknown {field_name} '{getattr(self, field_name)}'; choose one of {', '.join(choices)}"
                 )
         if not 0 < self.width <= MAX_WIDTH:
-            raise HwProfilesError(f"width {self.width} is out of range: give a multiplier above 0 and at most {MAX_WIDTH:g}")
+            raise HwProfilesError(
+                f"width {self.width} is out of range: give a multiplier above 0 and at most {MAX_WIDTH:g}"
+            )
         if self.epochs < 1 or self.batch_size < 1 or self.ramp_epochs < 1:
             raise HwProfilesError("epochs, batch size and ramp epochs must be at least 1")
         if not self.lr > 0:

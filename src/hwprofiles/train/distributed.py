@@ -45,8 +45,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from torch.multiprocessing.spawn import ProcessException
 import torch.nn as nn
+from torch.multiprocessing.spawn import ProcessException
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sampler, TensorDataset
 
 from hwprofiles.errors import HwProfilesError
@@ -139,8 +139,13 @@ def join_group(rank: int, world: int, device: str, *, local_rank: int, init_meth
         dev = torch.device("cuda", local_rank)
         torch.cuda.set_device(dev)
     if not dist.is_initialized():
-        dist.init_process_group(_backend(dev), init_method=init_method, rank=rank, world_size=world,
-                                timeout=datetime.timedelta(seconds=timeout_s()))
+        dist.init_process_group(
+            _backend(dev),
+            init_method=init_method,
+            rank=rank,
+            world_size=world,
+            timeout=datetime.timedelta(seconds=timeout_s()),
+        )
     elif dist.get_world_size() != world or dist.get_rank() != rank:
         raise DistributedTrainingError(
             f"a process group of {dist.get_world_size()} processes is already running here (rank "
@@ -234,9 +239,9 @@ def sync_step(model: nn.Module, stats: list[float], rank: Rank) -> list[float]:
     for b in buffers:
         n = b.numel()
         # copy_ bumps the buffer's version, which tells an analog product its cached bound is stale
-        b.copy_((packed[offset:offset + n] / rank.world).view_as(b))
+        b.copy_((packed[offset : offset + n] / rank.world).view_as(b))
         offset += n
-    return packed[:len(stats)].tolist()
+    return packed[: len(stats)].tolist()
 
 
 def broadcast_value(value: float, rank: Rank) -> float:
@@ -271,16 +276,23 @@ def _worker(index: int, nproc: int, store: str, outbox: str, kwargs: dict[str, A
         rank = join_group(index, nproc, kwargs["device"], local_rank=index, init_method=f"file://{store}")
         result = train(**kwargs, _rank=rank)
         if rank.is_main:
-            torch.save({"test_accuracy": result.test_accuracy, "history": result.history,
-                        "resumed_from_epoch": result.resumed_from_epoch}, Path(outbox) / "result.pt")
+            torch.save(
+                {
+                    "test_accuracy": result.test_accuracy,
+                    "history": result.history,
+                    "resumed_from_epoch": result.resumed_from_epoch,
+                },
+                Path(outbox) / "result.pt",
+            )
     except BaseException as exc:
         # Our own errors carry a message for a person; anything else keeps its traceback.
         # The first line says which: a rank that only lost its peers (their failure broke
         # a collective) must not hide the message of the rank that failed first.
         ours = isinstance(exc, HwProfilesError)
         message = str(exc) if ours else "".join(traceback.format_exception(exc)).strip()
-        (Path(outbox) / f"rank{index}.txt").write_text(f"{int(ours)}\n{message or type(exc).__name__}",
-                                                       encoding="utf-8")
+        (Path(outbox) / f"rank{index}.txt").write_text(
+            f"{int(ours)}\n{message or type(exc).__name__}", encoding="utf-8"
+        )
         raise
     finally:
         leave_group()
@@ -301,13 +313,19 @@ def launch(nproc: int, **kwargs: Any) -> dict[str, Any]:
         level = spawn_log.level
         spawn_log.setLevel(logging.ERROR)  # "terminating process N": the error below says why, once
         try:
-            mp.start_processes(_worker, args=(nproc, store, tmp, kwargs), nprocs=nproc, join=True,
-                               start_method="spawn")
+            mp.start_processes(_worker, args=(nproc, store, tmp, kwargs), nprocs=nproc, join=True, start_method="spawn")
         except ProcessException as exc:
-            reports = {int(p.stem[4:]): p.read_text(encoding="utf-8").split("\n", 1)
-                       for p in Path(tmp).glob("rank*.txt")}
+            reports = {
+                int(p.stem[4:]): p.read_text(encoding="utf-8").split("\n", 1) for p in Path(tmp).glob("rank*.txt")
+            }
             ours = sorted(r for r, (flag, _) in reports.items() if flag == "1")
-            failed = ours[0] if ours else exc.error_index if exc.error_index in reports else min(reports, default=exc.error_index)
+            failed = (
+                ours[0]
+                if ours
+                else exc.error_index
+                if exc.error_index in reports
+                else min(reports, default=exc.error_index)
+            )
             cause = reports[failed][1] if failed in reports else str(exc).strip().splitlines()[-1]
             raise DistributedTrainingError(
                 f"training process {failed} of {nproc} failed; the run stopped.\n{cause}"

@@ -135,8 +135,9 @@ def train(
     0.53125
     """
     if _rank is None and (nproc != 1 or os.environ.get("WORLD_SIZE", "1") != "1"):
-        return _train_data_parallel(config, checkpoint, resume=resume, device=device, progress=progress,
-                                    data=data, nproc=nproc)
+        return _train_data_parallel(
+            config, checkpoint, resume=resume, device=device, progress=progress, data=data, nproc=nproc
+        )
     from hwprofiles.data import load_dataset, make_loaders
     from hwprofiles.nn.convert import program, set_noise_scale
 
@@ -148,8 +149,12 @@ def train(
 
         device = str(rank.device)
     splits = data or load_dataset(
-        config.dataset, root=config.data_root, download=config.download,
-        train_subset=config.train_subset, test_subset=config.test_subset, seed=config.seed,
+        config.dataset,
+        root=config.data_root,
+        download=config.download,
+        train_subset=config.train_subset,
+        test_subset=config.test_subset,
+        seed=config.seed,
     )
     model = prepare_for_training(build_base_model(config, splits.in_channels, splits.num_classes), config).to(device)
     noisy = config.method in ("nit", "vant")
@@ -162,8 +167,9 @@ def train(
         try:
             saved = TrainConfig.from_dict(state["meta"]["config"])
         except (KeyError, TypeError) as exc:
-            raise CheckpointError(f"{checkpoint}: its metadata lacks {exc}; it cannot be resumed. "
-                                  "Train afresh to another --out.") from None
+            raise CheckpointError(
+                f"{checkpoint}: its metadata lacks {exc}; it cannot be resumed. Train afresh to another --out."
+            ) from None
         if saved != config:
             raise HwProfilesError(f"{checkpoint}: was written by another configuration; cannot resume it with this one")
         try:
@@ -184,8 +190,13 @@ def train(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     bar = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        TextColumn("{task.fields[stats]}"), disable=not (progress and main), transient=False,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[stats]}"),
+        disable=not (progress and main),
+        transient=False,
     )
     test_acc = history[-1]["test_accuracy"] if history else float("nan")
     with bar:
@@ -203,7 +214,9 @@ def train(
             loss_sum = correct = seen = 0.0
             for step, (x, y) in enumerate(train_loader):
                 if noisy and config.schedule == "ramp":
-                    set_noise_scale(model, _noise_scale_at(config, target_scale, epoch * steps_per_epoch + step, steps_per_epoch))
+                    set_noise_scale(
+                        model, _noise_scale_at(config, target_scale, epoch * steps_per_epoch + step, steps_per_epoch)
+                    )
                 x, y = x.to(device), y.to(device)
                 logits = net(x)
                 if rank is None:
@@ -212,7 +225,11 @@ def train(
                         raise _diverged(float(loss.detach()), config, epoch, step)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
-                    step_loss, step_correct, step_seen = float(loss.detach()) * y.numel(), float((logits.argmax(1) == y).sum()), y.numel()
+                    step_loss, step_correct, step_seen = (
+                        float(loss.detach()) * y.numel(),
+                        float((logits.argmax(1) == y).sum()),
+                        y.numel(),
+                    )
                 else:
                     # summed over this rank's share, scaled so DDP's mean over ranks is the batch mean
                     total, mine = ddp.batch_sizes(len(splits.train), config.batch_size, step, rank)
@@ -221,7 +238,10 @@ def train(
                     (losses.sum() * (rank.world / total)).backward()
                     # after backward, so no buffer an autograd graph saved is written under it
                     step_loss, step_correct, step_seen = ddp.sync_step(
-                        model, [float(losses.detach().sum()), float((logits[:mine].argmax(1) == y[:mine]).sum()), mine], rank)
+                        model,
+                        [float(losses.detach().sum()), float((logits[:mine].argmax(1) == y[:mine]).sum()), mine],
+                        rank,
+                    )
                     if not math.isfinite(step_loss):  # the batch's loss: every rank stops together
                         raise _diverged(step_loss / step_seen, config, epoch, step)
                 optimizer.step()
@@ -236,26 +256,47 @@ def train(
                 test_acc = accuracy(model, test_loader, device)
             if rank is not None:
                 test_acc = ddp.broadcast_value(test_acc, rank)
-            history.append({"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_accuracy": correct / seen, "test_accuracy": test_acc})
+            history.append(
+                {
+                    "epoch": epoch + 1,
+                    "train_loss": loss_sum / seen,
+                    "train_accuracy": correct / seen,
+                    "test_accuracy": test_acc,
+                }
+            )
             bar.update(task, stats=f"loss {loss_sum / seen:.3f} acc {correct / seen:.3f} test {test_acc:.3f}")
             if main:
-                save_checkpoint(checkpoint, {
-                    "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "epoch": epoch + 1,
-                    "history": history,
-                    "meta": {"config": config.to_dict(), "versions": _versions(), "finished": epoch + 1 == config.epochs,
-                             "num_classes": splits.num_classes, "in_channels": splits.in_channels},
-                })
+                save_checkpoint(
+                    checkpoint,
+                    {
+                        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                        "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(),
+                        "epoch": epoch + 1,
+                        "history": history,
+                        "meta": {
+                            "config": config.to_dict(),
+                            "versions": _versions(),
+                            "finished": epoch + 1 == config.epochs,
+                            "num_classes": splits.num_classes,
+                            "in_channels": splits.in_channels,
+                        },
+                    },
+                )
     if rank is not None:
         ddp.barrier(rank)  # every rank returns once the last checkpoint is written
-    return TrainResult(checkpoint=checkpoint, test_accuracy=test_acc, history=history, resumed_from_epoch=resumed_from,
-                       rank=0 if rank is None else rank.rank)
+    return TrainResult(
+        checkpoint=checkpoint,
+        test_accuracy=test_acc,
+        history=history,
+        resumed_from_epoch=resumed_from,
+        rank=0 if rank is None else rank.rank,
+    )
 
 
-def _train_data_parallel(config: TrainConfig, checkpoint: str | Path, *, resume: bool, device: str, progress: bool,
-                         data: Any, nproc: int) -> TrainResult:
+def _train_data_parallel(
+    config: TrainConfig, checkpoint: str | Path, *, resume: bool, device: str, progress: bool, data: Any, nproc: int
+) -> TrainResult:
     """Start ``nproc`` processes here, or join the run of an outside launcher (torchrun)."""
     from hwprofiles.train import distributed as ddp
 
@@ -269,7 +310,12 @@ def _train_data_parallel(config: TrainConfig, checkpoint: str | Path, *, resume:
         rank = ddp.rank_from_env(device)
         return train(config, checkpoint, resume=resume, device=device, progress=progress, data=data, _rank=rank)
     ddp.check_request(nproc, device)
-    done = ddp.launch(nproc, config=config, checkpoint=checkpoint, resume=resume, device=device, progress=progress,
-                      data=data)
-    return TrainResult(checkpoint=Path(checkpoint), test_accuracy=done["test_accuracy"], history=done["history"],
-                       resumed_from_epoch=done["resumed_from_epoch"])
+    done = ddp.launch(
+        nproc, config=config, checkpoint=checkpoint, resume=resume, device=device, progress=progress, data=data
+    )
+    return TrainResult(
+        checkpoint=Path(checkpoint),
+        test_accuracy=done["test_accuracy"],
+        history=done["history"],
+        resumed_from_epoch=done["resumed_from_epoch"],
+    )

@@ -20,8 +20,10 @@ def training_profile(config: TrainConfig) -> Profile:
         profile = profile.with_noise_scale(config.noise_scale)
     if config.method == "vant":
         per_sample = VarianceAware(alpha=config.alpha, theta=config.theta)
-        entries = [e.model_copy(update={"per_sample": per_sample}) if "per_sample" in type(e).model_fields else e
-                   for e in profile.noise]
+        entries = [
+            e.model_copy(update={"per_sample": per_sample}) if "per_sample" in type(e).model_fields else e
+            for e in profile.noise
+        ]
         if all(a is b for a, b in zip(entries, profile.noise)):
             raise HwProfilesError(
                 f"vant draws a per-sample sigma for Gaussian noise entries; profile '{profile.name}' has none. "

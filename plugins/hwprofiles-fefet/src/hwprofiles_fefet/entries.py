@@ -33,19 +33,25 @@ class FefetMultilevel(NoiseEntry):
 
     kind: Literal["fefet_multilevel"] = "fefet_multilevel"
     bits_per_cell: int = Field(
-        3, ge=1, le=6,
+        3,
+        ge=1,
+        le=6,
         description="Bits stored per device: 2^bits polarisation states (3 bits: 8 states). "
         "Multi-level states by partial switching are shown by Jerry 2017 (5 bits in a large device); "
         "2-3 bits for scaled devices is a guess (unsure).",
     )
     n_domains: float = Field(
-        50.0, gt=0, le=1e6,
+        50.0,
+        gt=0,
+        le=1e6,
         description="Effective number of independently switching ferroelectric domains per device; "
         "the partial-switching variance is p (1 - p) / n_domains in units of g_max^2. "
         "50 is guessed for a scaled device (unsure).",
     )
     sigma_edge: float = Field(
-        0.02, ge=0, le=1,
+        0.02,
+        ge=0,
+        le=1,
         description="Std at the unswitched and fully switched states (p = 0, 1), as a fraction of g_max (unsure).",
     )
 
@@ -63,16 +69,18 @@ class FefetRetention(NoiseEntry):
 
     kind: Literal["fefet_retention"] = "fefet_retention"
     rate_per_decade: float = Field(
-        0.02, ge=0, le=1,
+        0.02,
+        ge=0,
+        le=1,
         description="Mean fraction of the distance to the middle state lost per decade of time (unsure: "
         "chosen so that the memory window stays open for years, as Ni 2018 extrapolates).",
     )
-    rate_std: float = Field(
-        0.01, ge=0, le=1, description="Device-to-device std of that rate (unsure)."
-    )
+    rate_std: float = Field(0.01, ge=0, le=1, description="Device-to-device std of that rate (unsure).")
     t0_s: float = Field(1.0, gt=0, le=1e6, description="Time after programming from which loss is counted, in s.")
     middle: float = Field(
-        0.5, ge=0, le=1,
+        0.5,
+        ge=0,
+        le=1,
         description="The state the polarisation relaxes toward, as a fraction of g_max (0.5: the unpolarised "
         "middle of the window; unsure, imprint can shift it).",
     )
