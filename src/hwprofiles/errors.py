@@ -19,22 +19,35 @@ class YamlError(HwProfilesError, ValueError):
     """A YAML or JSON file cannot be read: not UTF-8, not YAML, or over a limit on untrusted files."""
 
 
-class UnknownProfileError(HwProfilesError, KeyError):
-    """No profile has the requested name."""
+class UnknownNameError(HwProfilesError, KeyError):
+    """A registry or library has nothing under the requested name."""
 
     def __str__(self) -> str:  # KeyError quotes its argument; a message should not be
         return str(self.args[0]) if self.args else ""
 
 
-class UnknownNoiseModelError(HwProfilesError, KeyError):
+class DuplicateNameError(HwProfilesError, ValueError):
+    """Two owners register different things under the same name."""
+
+
+class UnknownProfileError(UnknownNameError):
+    """No profile has the requested name."""
+
+
+class UnknownNoiseModelError(UnknownNameError):
     """No noise model is registered under the requested kind."""
 
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
 
-
-class DuplicateNoiseModelError(HwProfilesError, ValueError):
+class DuplicateNoiseModelError(DuplicateNameError):
     """Two plugins register the same noise-model kind."""
+
+
+class UnknownModelError(UnknownNameError):
+    """No model is registered under the requested name."""
+
+
+class DuplicateModelError(DuplicateNameError):
+    """Two plugins register the same model name."""
 
 
 class PluginError(HwProfilesError, RuntimeError):

@@ -20,10 +20,11 @@ import difflib
 import fnmatch
 import importlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
-from hwprofiles.errors import HwProfilesError, PluginError
+from hwprofiles.errors import DuplicateModelError, PluginError, UnknownModelError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pluggy
@@ -32,17 +33,6 @@ if TYPE_CHECKING:  # pragma: no cover
 TORCHVISION_PREFIX = "torchvision:"
 
 Builder = Callable[..., "nn.Module"]
-
-
-class UnknownModelError(HwProfilesError, KeyError):
-    """No model is registered under the requested name."""
-
-    def __str__(self) -> str:  # KeyError quotes its argument; a message should not be
-        return str(self.args[0]) if self.args else ""
-
-
-class DuplicateModelError(HwProfilesError, ValueError):
-    """Two plugins register the same model name."""
 
 
 @dataclass
@@ -177,7 +167,7 @@ def get_model(name: str, **kwargs: Any) -> nn.Module:
     if isinstance(name, str) and name.startswith(TORCHVISION_PREFIX):
         from hwprofiles.models.torchvision_zoo import torchvision_model
 
-        return torchvision_model(name[len(TORCHVISION_PREFIX):], **kwargs)
+        return torchvision_model(name[len(TORCHVISION_PREFIX) :], **kwargs)
     if isinstance(name, str) and ":" in name:
         return _from_factory(name, kwargs)
     return get_model_entry(name).builder(**kwargs)
@@ -197,7 +187,9 @@ def _from_factory(spec: str, kwargs: dict[str, Any]) -> nn.Module:
             "named as module:factory, with the module importable (on PYTHONPATH or installed)."
         ) from None
     if not callable(factory):
-        raise UnknownModelError(f"model '{spec}': '{attr}' is not callable; name a function or class that builds the model")
+        raise UnknownModelError(
+            f"model '{spec}': '{attr}' is not callable; name a function or class that builds the model"
+        )
     try:
         params = inspect.signature(factory).parameters
     except (TypeError, ValueError):
