@@ -89,7 +89,7 @@ class Entry(Generic[T]):
             else:
                 self._value = self.source
             self._resolved = True
-        return self._value  # type: ignore[no-any-return]
+        return self._value
 
 
 class Registry(Generic[T]):
