@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: test demo data env clean bench-study bench-speed mutation
+.PHONY: test lint demo data env clean bench-study bench-speed mutation
 
 env: $(STAMP)
 
@@ -28,6 +28,13 @@ data:
 test: $(STAMP) data
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e plugins/hwprofiles-fefet
 	$(BIN)/python -m pytest -q tests plugins/hwprofiles-fefet/tests
+
+# Lint, format and types, as CI checks them before the tests (.pre-commit-config.yaml runs
+# the same on each commit).
+lint: $(STAMP)
+	$(BIN)/ruff check src tests plugins benchmarks
+	$(BIN)/ruff format --check src tests plugins benchmarks
+	$(BIN)/mypy
 
 # Mutation testing of the noise engine (docs/testing.md): about 10-20 min on 2 cores.
 mutation: $(STAMP)
