@@ -21,7 +21,6 @@ from torch.utils.data import TensorDataset
 from hwprofiles.data.idx import read_idx
 from hwprofiles.data.locate import Place, download_root, not_found_message, search_places
 from hwprofiles.data.splits import (
-    DatasetError,
     DatasetSplits,
     channel_stats_float,
     channel_stats_uint8,
@@ -29,7 +28,7 @@ from hwprofiles.data.splits import (
     subset_indices,
 )
 from hwprofiles.data.synthetic import make_synthetic
-from hwprofiles.errors import DataNotFoundError, HwProfilesError
+from hwprofiles.errors import DataNotFoundError, DatasetError, HwProfilesError
 
 DEFAULT_DATASET = "fashion-mnist"
 

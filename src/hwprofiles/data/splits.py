@@ -22,11 +22,7 @@ from torch.utils.data import (
     TensorDataset,
 )
 
-from hwprofiles.errors import HwProfilesError
-
-
-class DatasetError(HwProfilesError, ValueError):
-    """A dataset request cannot be met: an unknown name, a subset larger than its split."""
+from hwprofiles.errors import DatasetError  # also importable from here, where it was defined before
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import yaml
 
-from hwprofiles.errors import HwProfilesError
+from hwprofiles.errors import ConformanceError, HwProfilesError
 from hwprofiles.nn import analog
 from hwprofiles.nn.convert import program, to_noisy
 from hwprofiles.nn.mvm import AnalogMVM
@@ -42,20 +42,6 @@ CHECKS: tuple[str, ...] = (
 
 FAN_IN = 16  # inputs of the linear test layer; the stage tensors use the same size
 _PROGRAM_TOLERANCE = {"rtol": 1e-5, "atol": 1e-6}  # weights -> conductances -> weights is not bitwise
-
-
-class ConformanceError(AssertionError):
-    """A noise kind breaks the contract of :class:`hwprofiles.noise.NoiseKind`.
-
-    Attributes:
-        kind: the kind checked.
-        check: the name of the failed check (one of :data:`CHECKS`, or ``setup``).
-    """
-
-    def __init__(self, message: str, *, kind: str, check: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.check = check
 
 
 @dataclass
