@@ -293,6 +293,16 @@ def _splits(
     )
 
 
+def _check_request(key: str, seed: int, options: dict[str, Any]) -> None:
+    """Refuse a bad seed, and options for a dataset that takes none (only ``synthetic`` takes any)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise DatasetError(f"seed={seed!r} must be a non-negative whole number.")
+    unknown = set(options) - (_SYNTHETIC_OPTIONS if key == _SYNTHETIC else set())
+    if unknown:
+        allowed = f"; it takes {', '.join(sorted(_SYNTHETIC_OPTIONS))}" if key == _SYNTHETIC else ""
+        raise TypeError(f"load_dataset('{key}') got unexpected options: {', '.join(sorted(unknown))}{allowed}")
+
+
 def load_dataset(
     name: str = DEFAULT_DATASET,
     *,
@@ -334,12 +344,7 @@ def load_dataset(
     (100, 256, 1, 28)
     """
     key = _canonical(name)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise DatasetError(f"seed={seed!r} must be a non-negative whole number.")
-    unknown = set(options) - (_SYNTHETIC_OPTIONS if key == _SYNTHETIC else set())
-    if unknown:
-        allowed = f"; it takes {', '.join(sorted(_SYNTHETIC_OPTIONS))}" if key == _SYNTHETIC else ""
-        raise TypeError(f"load_dataset('{key}') got unexpected options: {', '.join(sorted(unknown))}{allowed}")
+    _check_request(key, seed, options)
     arrays: tuple[Any, Any, Any, Any]
     if key == _SYNTHETIC:
         arrays = make_synthetic(seed=seed, **options)
