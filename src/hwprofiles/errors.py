@@ -74,6 +74,10 @@ class DataNotFoundError(HwProfilesError, FileNotFoundError):
     """A dataset could not be found where it was looked for."""
 
 
+class DatasetError(HwProfilesError, ValueError):
+    """A dataset request cannot be met: an unknown name, a subset larger than its split."""
+
+
 class MeasurementError(HwProfilesError, ValueError):
     """A file of device measurements cannot be read or holds too little to fit a profile."""
 
@@ -106,6 +110,22 @@ class NotCalibratedError(HwProfilesError, RuntimeError):
 class ConversionError(HwProfilesError, TypeError):
     """A model could not be converted as asked (with ``strict=True``: a matrix layer
     would stay float)."""
+
+
+class ConformanceError(HwProfilesError, AssertionError):
+    """A noise kind breaks the contract of :class:`hwprofiles.noise.NoiseKind`.
+
+    An ``AssertionError``, so that test runners report it as a failed test.
+
+    Attributes:
+        kind: the kind checked.
+        check: the name of the failed check (one of :data:`hwprofiles.testing.CHECKS`, or ``setup``).
+    """
+
+    def __init__(self, message: str, *, kind: str, check: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.check = check
 
 
 class PluginWarning(UserWarning):

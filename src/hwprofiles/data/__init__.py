@@ -15,8 +15,9 @@ from __future__ import annotations
 from hwprofiles.data.datasets import DEFAULT_DATASET, list_datasets, load_dataset
 from hwprofiles.data.idx import read_idx
 from hwprofiles.data.locate import DATA_ENV_VAR, DEBIAN_DATASET_DIRS, default_data_root, search_places
-from hwprofiles.data.splits import DatasetError, DatasetSplits, Loaders, make_loaders
+from hwprofiles.data.splits import DatasetSplits, Loaders, make_loaders
 from hwprofiles.data.synthetic import make_synthetic
+from hwprofiles.errors import DatasetError
 
 __all__ = [
     "DATA_ENV_VAR",

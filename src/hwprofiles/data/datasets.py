@@ -21,7 +21,6 @@ from torch.utils.data import TensorDataset
 from hwprofiles.data.idx import read_idx
 from hwprofiles.data.locate import Place, download_root, not_found_message, search_places
 from hwprofiles.data.splits import (
-    DatasetError,
     DatasetSplits,
     channel_stats_float,
     channel_stats_uint8,
@@ -29,7 +28,7 @@ from hwprofiles.data.splits import (
     subset_indices,
 )
 from hwprofiles.data.synthetic import make_synthetic
-from hwprofiles.errors import DataNotFoundError, HwProfilesError
+from hwprofiles.errors import DataNotFoundError, DatasetError, HwProfilesError
 
 DEFAULT_DATASET = "fashion-mnist"
 
@@ -133,8 +132,9 @@ def _read_idx_pair(images_path: Path, labels_path: Path, num_classes: int) -> tu
 
 
 def _read_idx_dataset(files: dict[str, Path], spec: _IdxSpec) -> _Arrays:
-    x_train, y_train = _read_idx_pair(*(files[b] for b in _IDX_FILES["train"]), spec.num_classes)
-    x_test, y_test = _read_idx_pair(*(files[b] for b in _IDX_FILES["test"]), spec.num_classes)
+    (train_images, train_labels), (test_images, test_labels) = _IDX_FILES["train"], _IDX_FILES["test"]
+    x_train, y_train = _read_idx_pair(files[train_images], files[train_labels], spec.num_classes)
+    x_test, y_test = _read_idx_pair(files[test_images], files[test_labels], spec.num_classes)
     if x_train.shape[1:] != x_test.shape[1:]:
         raise DataNotFoundError(
             f"{files[_IDX_FILES['train'][0]]} holds images of shape {x_train.shape[2:]} but "
@@ -191,7 +191,7 @@ def _load_idx(name: str, spec: _IdxSpec, root: str | os.PathLike[str] | None, do
 
 def _read_torchvision(spec: _TorchvisionSpec, root: Path, *, download: bool) -> _Arrays:
     cls = getattr(_torchvision_datasets(spec.title), spec.cls)
-    arrays = []
+    arrays: list[np.ndarray] = []
     for train in (True, False):
         if spec.cls == "SVHN":
             ds = cls(str(root), split="train" if train else "test", download=download)
@@ -241,6 +241,17 @@ def _load_torchvision(
     )
 
 
+def _load_files(key: str, root: str | os.PathLike[str] | None, download: bool) -> tuple[_Arrays, str, int]:
+    """The uint8 arrays of a dataset read from files, where they were found, and its number of classes."""
+    if key in _IDX_DATASETS:
+        idx_spec = _IDX_DATASETS[key]
+        arrays, source = _load_idx(key, idx_spec, root, download)
+        return arrays, source, idx_spec.num_classes
+    spec = _TORCHVISION_DATASETS[key]
+    arrays, source = _load_torchvision(key, spec, root, download)
+    return arrays, source, spec.num_classes
+
+
 # ------------------------------------------------------------------------- assembling
 
 
@@ -280,6 +291,16 @@ def _splits(
         mean=tuple(float(m) / scale for m in mean),
         std=tuple(float(s) / scale for s in std),
     )
+
+
+def _check_request(key: str, seed: int, options: dict[str, Any]) -> None:
+    """Refuse a bad seed, and options for a dataset that takes none (only ``synthetic`` takes any)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise DatasetError(f"seed={seed!r} must be a non-negative whole number.")
+    unknown = set(options) - (_SYNTHETIC_OPTIONS if key == _SYNTHETIC else set())
+    if unknown:
+        allowed = f"; it takes {', '.join(sorted(_SYNTHETIC_OPTIONS))}" if key == _SYNTHETIC else ""
+        raise TypeError(f"load_dataset('{key}') got unexpected options: {', '.join(sorted(unknown))}{allowed}")
 
 
 def load_dataset(
@@ -323,26 +344,26 @@ def load_dataset(
     (100, 256, 1, 28)
     """
     key = _canonical(name)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise DatasetError(f"seed={seed!r} must be a non-negative whole number.")
-    unknown = set(options) - (_SYNTHETIC_OPTIONS if key == _SYNTHETIC else set())
-    if unknown:
-        allowed = f"; it takes {', '.join(sorted(_SYNTHETIC_OPTIONS))}" if key == _SYNTHETIC else ""
-        raise TypeError(f"load_dataset('{key}') got unexpected options: {', '.join(sorted(unknown))}{allowed}")
-    common = {"train_subset": train_subset, "test_subset": test_subset, "seed": seed}
-
+    _check_request(key, seed, options)
+    arrays: tuple[Any, Any, Any, Any]
     if key == _SYNTHETIC:
-        tensors = make_synthetic(seed=seed, **options)
-        mean, std = channel_stats_float(tensors[0])
+        arrays = make_synthetic(seed=seed, **options)
+        mean, std = channel_stats_float(arrays[0])
         num_classes = int(options.get("num_classes", 10))
-        source = f"synthetic (generated, seed={seed})"
-        return _splits(key, source, num_classes, tensors, mean, std, scale=1.0, **common)
-
-    if key in _IDX_DATASETS:
-        spec: _IdxSpec | _TorchvisionSpec = _IDX_DATASETS[key]
-        arrays, source = _load_idx(key, _IDX_DATASETS[key], root, download)
+        source, scale = f"synthetic (generated, seed={seed})", 1.0
     else:
-        spec = _TORCHVISION_DATASETS[key]
-        arrays, source = _load_torchvision(key, spec, root, download)
-    mean, std = channel_stats_uint8(arrays[0])
-    return _splits(key, source, spec.num_classes, arrays, mean, std, scale=255.0, **common)
+        arrays, source, num_classes = _load_files(key, root, download)
+        mean, std = channel_stats_uint8(arrays[0])
+        scale = 255.0
+    return _splits(
+        key,
+        source,
+        num_classes,
+        arrays,
+        mean,
+        std,
+        scale=scale,
+        train_subset=train_subset,
+        test_subset=test_subset,
+        seed=seed,
+    )

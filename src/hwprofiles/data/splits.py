@@ -8,8 +8,9 @@ dataset only when the inputs have unit variance.
 
 from __future__ import annotations
 
+from collections.abc import Sized
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import numpy as np
 import torch
@@ -22,11 +23,7 @@ from torch.utils.data import (
     TensorDataset,
 )
 
-from hwprofiles.errors import HwProfilesError
-
-
-class DatasetError(HwProfilesError, ValueError):
-    """A dataset request cannot be met: an unknown name, a subset larger than its split."""
+from hwprofiles.errors import DatasetError  # also importable from here, where it was defined before
 
 
 @dataclass(frozen=True)
@@ -121,7 +118,8 @@ def _loader(dataset: Dataset, batch_size: int, *, shuffle: bool, seed: int) -> D
     # The loader owns a generator even when it does not shuffle: otherwise each pass
     # draws its base seed from torch's global RNG and shifts every later random draw.
     generator = torch.Generator().manual_seed(seed)
-    sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
+    sized = cast(Sized, dataset)  # a split held in memory knows its length; torch's Dataset type does not say so
+    sampler = RandomSampler(sized, generator=generator) if shuffle else SequentialSampler(sized)
     if isinstance(dataset, TensorDataset):
         # Index a whole batch at once instead of collating batch_size single samples:
         # the same batches, many times faster on in-memory tensors.

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hwprofiles.data.splits import DatasetError
+from hwprofiles.errors import DatasetError
 
 # independent random streams for one seed, so that e.g. changing num_test leaves
 # the training split as it was

@@ -16,6 +16,7 @@ NEURRAM_RELAXATION_US: dict[float, tuple[float, float, float, float, float]] = {
     86_400.0: (-16.458, 47.095, -50.773, 22.086, 0.701),
     172_800.0: (-11.934, 37.062, -43.507, 20.274, 0.782),
 }
+NEURRAM_G_MAX_REF_US = 40.0  # the g_max of the polynomials above
 
 
 class RramRelaxation(NoiseEntry):
@@ -23,7 +24,10 @@ class RramRelaxation(NoiseEntry):
 
     kind: Literal["rram_relaxation"] = "rram_relaxation"
     g_max_ref_us: float = Field(
-        40.0, gt=0, le=1e4, description="g_max of the published polynomials; sigma scales by g_max/g_max_ref."
+        NEURRAM_G_MAX_REF_US,
+        gt=0,
+        le=1e4,
+        description="g_max of the published polynomials; sigma scales by g_max/g_max_ref.",
     )
 
 

@@ -16,15 +16,11 @@ class MLP(nn.Module):
     Images of another size than ``image_size`` are first resampled to it (see
     :class:`~hwprofiles.models._common.FitInput`), so one model accepts both 28x28
     and 32x32 inputs; build it with the size of your data to keep every pixel.
+    The arguments are those of :func:`mlp`, which holds their defaults.
     """
 
     def __init__(
-        self,
-        in_channels: int = 3,
-        num_classes: int = 10,
-        width: float = 1.0,
-        hidden: Sequence[int] = (512, 256),
-        image_size: int = 28,
+        self, in_channels: int, num_classes: int, width: float, hidden: Sequence[int], image_size: int
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = [FitInput(image_size), nn.Flatten()]

@@ -110,12 +110,7 @@ def resnet56(*, in_channels: int = 3, num_classes: int = 10, width: float = 1.0)
 
 
 def resnet18(*, in_channels: int = 3, num_classes: int = 10, width: float = 1.0) -> CifarResNet:
-    """ResNet-18 with a 3x3 stride-1 stem and no max pooling: four stages of two blocks, 64-512 channels.
-
-    Args:
-        in_channels: image channels.
-        num_classes: outputs of the classifier.
-        width: multiplier of every convolution's channels.
+    """ResNet-18, CIFAR stem: four stages of two blocks, 64-512 channels (arguments as :func:`resnet20`).
 
     >>> model = resnet18(width=0.5)
     """

@@ -36,16 +36,13 @@ the noise (identity-plus-noise).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 import torch
 
+from hwprofiles.entries.base import NoiseEntry
 from hwprofiles.noise import rng
-
-if TYPE_CHECKING:  # pragma: no cover
-    from hwprofiles.entries.base import NoiseEntry
-    from hwprofiles.profiles import Profile
 
 Stage = Literal["inputs", "program", "read", "tile_outputs", "outputs"]
 STAGES: tuple[Stage, ...] = ("inputs", "program", "read", "tile_outputs", "outputs")
@@ -123,7 +120,6 @@ class WeightState:
     out_gain: torch.Tensor | float = 1.0
     _w: torch.Tensor | None = None
     _pair: tuple[torch.Tensor, torch.Tensor] | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
     def weights(self) -> torch.Tensor:
         """The current normalised weights."""
@@ -133,6 +129,7 @@ class WeightState:
         return self.target if self._w is None else self._w
 
     def set_weights(self, w: torch.Tensor) -> None:
+        """Replace the normalised weights (the conductances are derived again when asked for)."""
         self._w, self._pair = w, None
 
     def conductances(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -145,6 +142,7 @@ class WeightState:
         return self._pair
 
     def set_conductances(self, g_pos: torch.Tensor, g_neg: torch.Tensor) -> None:
+        """Replace the (positive, negative) device conductances, in uS."""
         self._pair, self._w = (g_pos, g_neg), None
 
     def target_conductances(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -154,7 +152,10 @@ class WeightState:
         return torch.where(self.target > 0, g, zero), torch.where(self.target < 0, g, zero)
 
 
-class NoiseKind:
+E = TypeVar("E", bound=NoiseEntry)
+
+
+class NoiseKind(Generic[E]):
     """Base class of a noise kind's implementation.
 
     One instance is made per layer (or noise site) from the profile entry. Set
@@ -162,14 +163,20 @@ class NoiseKind:
     engine calls nothing else. ``static`` stages (``program``) are held per chip
     instance; the others are drawn on every forward.
 
+    Parametrise it with the kind's entry model, so that ``self.entry`` has that
+    type (``class MyNoise(NoiseKind[MyEntry])``); a bare ``NoiseKind`` subclass
+    works too, with ``self.entry`` untyped.
+
     Args:
         entry: the validated profile entry (an instance of the kind's entry model).
-        profile: the whole profile, for peripheral settings.
+        profile: the whole profile, for peripheral settings. It is typed loosely
+            because noise kinds sit below the profile schema (which imports the
+            registry of kinds); no built-in kind reads it.
     """
 
     stages: ClassVar[frozenset[str]] = frozenset()
 
-    def __init__(self, entry: NoiseEntry, profile: Profile) -> None:
+    def __init__(self, entry: E, profile: Any) -> None:
         self.entry = entry
         self.profile = profile
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from hwprofiles.entries.base import VarianceAware
+from hwprofiles.entries.gaussian import GaussianAdditive, GaussianCombined, GaussianMultiplicative
 from hwprofiles.noise.base import NoiseKind, StageContext, add_scaled, reusable
 
 
@@ -28,7 +29,7 @@ def scale_by_noise(y: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor | f
     return torch.addcmul(y, y, noise, value=sigma, out=out)
 
 
-class GaussianAdditiveNoise(NoiseKind):
+class GaussianAdditiveNoise(NoiseKind[GaussianAdditive]):
     """y' = y + N(0, sigma^2)."""
 
     stages = frozenset({"outputs"})
@@ -38,7 +39,7 @@ class GaussianAdditiveNoise(NoiseKind):
         return add_scaled(y, ctx.randn(y.shape, like=y), sigma)
 
 
-class GaussianMultiplicativeNoise(NoiseKind):
+class GaussianMultiplicativeNoise(NoiseKind[GaussianMultiplicative]):
     """y' = y * N(1, sigma^2)."""
 
     stages = frozenset({"outputs"})
@@ -48,7 +49,7 @@ class GaussianMultiplicativeNoise(NoiseKind):
         return scale_by_noise(y, ctx.randn(y.shape, like=y), sigma)
 
 
-class GaussianCombinedNoise(NoiseKind):
+class GaussianCombinedNoise(NoiseKind[GaussianCombined]):
     """y' = y * N(1, (A (1 - r))^2) + N(0, (A r)^2)."""
 
     stages = frozenset({"outputs"})

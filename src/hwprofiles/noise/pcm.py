@@ -6,6 +6,7 @@ import math
 
 import torch
 
+from hwprofiles.entries.pcm import PcmDrift, PcmProgramming, PcmRead1f
 from hwprofiles.noise.base import NoiseKind, StageContext, WeightState
 
 _X_MIN = 1e-6  # x enters ln x and x^-0.65; a device at 0 uS uses this floor
@@ -25,7 +26,7 @@ def drift_nu_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return mu, sd
 
 
-class PcmProgrammingNoise(NoiseKind):
+class PcmProgrammingNoise(NoiseKind[PcmProgramming]):
     """g_prog = max(g_target + N(0, s(x)^2), 0) on each device of the pair."""
 
     stages = frozenset({"program"})
@@ -44,7 +45,7 @@ def drift_factor(t_s: float, t0_s: float, nu: torch.Tensor) -> torch.Tensor:
     return torch.exp(-nu * math.log((t_s + t0_s) / t0_s))
 
 
-class PcmDriftNoise(NoiseKind):
+class PcmDriftNoise(NoiseKind[PcmDrift]):
     """g(t) = g_prog ((t + t0)/t0)^-nu with nu ~ |N(mu_nu(x), s_nu(x)^2)| per device.
 
     With ``compensation`` the outputs are rescaled by the ratio of a reference read
@@ -78,7 +79,7 @@ def _reference_read(w: torch.Tensor) -> torch.Tensor:
     return w.reshape(w.shape[0], -1).sum(dim=1).abs().mean().clamp_min(1e-12)
 
 
-class PcmRead1fNoise(NoiseKind):
+class PcmRead1fNoise(NoiseKind[PcmRead1f]):
     """Accumulated 1/f read noise at t: g += |g| Q_s(x) sqrt(ln((t + t_r)/(2 t_r))) N(0, 1), g >= 0."""
 
     stages = frozenset({"program"})

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import torch
 
+from hwprofiles.entries.peripheral import OutputNoise, StuckAt, WeightReadNoise
 from hwprofiles.noise.base import NoiseKind, StageContext, WeightState, add_scaled
 
 
-class OutputNoiseKind(NoiseKind):
+class OutputNoiseKind(NoiseKind[OutputNoise]):
     """Additive Gaussian noise on each tile's partial sums, before the ADC."""
 
     stages = frozenset({"tile_outputs"})
@@ -19,7 +20,7 @@ class OutputNoiseKind(NoiseKind):
         return add_scaled(y, ctx.randn(y.shape, like=y), sigma)
 
 
-class WeightReadNoiseKind(NoiseKind):
+class WeightReadNoiseKind(NoiseKind[WeightReadNoise]):
     """w' = w + N(0, sigma^2) on normalised weights (sigma a fraction of w_max), every read."""
 
     stages = frozenset({"read"})
@@ -28,7 +29,7 @@ class WeightReadNoiseKind(NoiseKind):
         return add_scaled(w, ctx.randn(w.shape, like=w), self.entry.sigma * ctx.scale)
 
 
-class StuckAtKind(NoiseKind):
+class StuckAtKind(NoiseKind[StuckAt]):
     """Devices stuck at g_min (0 uS) or g_max, chosen once per chip instance.
 
     ``noise_scale`` multiplies both probabilities (capped at 1).

@@ -6,6 +6,7 @@ import math
 
 import torch
 
+from hwprofiles.entries.photonic import Photodetector, PhotonicPhase
 from hwprofiles.noise.base import NoiseKind, StageContext, WeightState, add_scaled
 
 
@@ -20,7 +21,7 @@ def quantized_phase(w: torch.Tensor, bits: int | None, v_pi: float) -> torch.Ten
     return math.pi * (voltage / v_pi) ** 2
 
 
-class PhotonicPhaseNoise(NoiseKind):
+class PhotonicPhaseNoise(NoiseKind[PhotonicPhase]):
     """Weights w = cos(phi): DAC-quantised phases, per-shifter gain variation and thermal
     crosstalk held per chip instance; phase noise on every read.
 
@@ -54,7 +55,7 @@ class PhotonicPhaseNoise(NoiseKind):
         return torch.cos(phi + sigma * ctx.randn(w.shape, like=w))
 
 
-class PhotodetectorNoise(NoiseKind):
+class PhotodetectorNoise(NoiseKind[Photodetector]):
     """Shot noise (std sqrt(|y| bound / photons)) and thermal noise (std thermal_sigma bound)."""
 
     stages = frozenset({"tile_outputs"})

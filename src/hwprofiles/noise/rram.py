@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import torch
 
-from hwprofiles.entries.rram import NEURRAM_RELAXATION_US
+from hwprofiles.entries.rram import NEURRAM_G_MAX_REF_US, NEURRAM_RELAXATION_US, RramCmo, RramRelaxation
 from hwprofiles.errors import NoiseConfigError
 from hwprofiles.noise.base import NoiseKind, StageContext, WeightState
 
 
-def neurram_sigma_us(x: torch.Tensor, t_s: float, g_max_us: float, g_max_ref_us: float = 40.0) -> torch.Tensor:
+def neurram_sigma_us(
+    x: torch.Tensor, t_s: float, g_max_us: float, g_max_ref_us: float = NEURRAM_G_MAX_REF_US
+) -> torch.Tensor:
     """Std of relaxation at time t (one of the published times), in uS at ``g_max_us``.
 
     The polynomials give uS for g_max = 40 uS; the relaxation is a property of the
@@ -32,7 +34,7 @@ def _coefficients_at(t_s: float) -> tuple[float, ...]:
     )
 
 
-class RramRelaxationNoise(NoiseKind):
+class RramRelaxationNoise(NoiseKind[RramRelaxation]):
     """g = max(g_target + N(0, s_t(x)^2), 0) per device, s_t from NeuRRAM's polynomials."""
 
     stages = frozenset({"program"})
@@ -48,7 +50,7 @@ class RramRelaxationNoise(NoiseKind):
         state.set_conductances(*noisy)
 
 
-class RramCmoNoise(NoiseKind):
+class RramCmoNoise(NoiseKind[RramCmo]):
     """g = max(g_target + N(0, ((a + b x) g_max)^2), 0) per device."""
 
     stages = frozenset({"program"})

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import torch
 
+from hwprofiles.entries.sram import SramColumnNoise
 from hwprofiles.noise.base import NoiseKind, StageContext, add_scaled
 
 
-class SramColumnNoiseKind(NoiseKind):
+class SramColumnNoiseKind(NoiseKind[SramColumnNoise]):
     """Gaussian noise of sigma_percent_fs % of a column's full scale (the tile's rows)."""
 
     stages = frozenset({"tile_outputs"})
