@@ -14,9 +14,9 @@ torch; the builders (``resnet20``, ...) are imported on first attribute access.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
+from hwprofiles.lazy import lazy_attribute
 from hwprofiles.models.registry import (
     DuplicateModelError,
     ModelEntry,
@@ -60,12 +60,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'hwprofiles.models' has no attribute '{name}'")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    return lazy_attribute(__name__, _LAZY, globals(), name)
 
 
 def __dir__() -> list[str]:
