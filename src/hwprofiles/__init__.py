@@ -31,8 +31,9 @@ from hwprofiles.errors import (
     UnknownProfileError,
     YamlError,
 )
+from hwprofiles.hookspecs import hookimpl
 from hwprofiles.lazy import lazy_attribute
-from hwprofiles.plugins import get_plugin_manager, hookimpl
+from hwprofiles.plugins import get_plugin_manager
 from hwprofiles.profiles import (
     ADC,
     DAC,

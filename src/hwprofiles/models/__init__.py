@@ -16,13 +16,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from hwprofiles.errors import DuplicateModelError, UnknownModelError
 from hwprofiles.lazy import lazy_attribute
 from hwprofiles.models.registry import (
-    DuplicateModelError,
     ModelEntry,
     ModelRegistrar,
-    UnknownModelError,
-    create_model,
     get_model,
     get_model_entry,
     list_models,
@@ -49,7 +47,6 @@ __all__ = [
     "ModelEntry",
     "ModelRegistrar",
     "UnknownModelError",
-    "create_model",
     "get_model",
     "get_model_entry",
     "list_models",
