@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from hwprofiles import plugins
 from hwprofiles.errors import DuplicateModelError, UnknownModelError
+from hwprofiles.models.torchvision_zoo import TORCHVISION_PREFIX, torchvision_model
 from hwprofiles.named_registry import Registry, import_target
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch.nn as nn
 
-TORCHVISION_PREFIX = "torchvision:"
 HOOK = "hwprofiles_register_models"
 
 Builder = Callable[..., "nn.Module"]
@@ -133,8 +133,6 @@ def get_model(name: str, **kwargs: Any) -> nn.Module:
     >>> model = get_model("resnet20", in_channels=1, num_classes=10)  # Fashion-MNIST
     """
     if isinstance(name, str) and name.startswith(TORCHVISION_PREFIX):
-        from hwprofiles.models.torchvision_zoo import torchvision_model
-
         return torchvision_model(name[len(TORCHVISION_PREFIX) :], **kwargs)
     if isinstance(name, str) and ":" in name:
         return _from_factory(name, kwargs)
