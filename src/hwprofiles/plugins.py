@@ -37,7 +37,6 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -45,38 +44,15 @@ import pluggy
 
 from hwprofiles import hookspecs
 from hwprofiles.errors import HwProfilesError, PluginError, PluginHookError, PluginWarning
-from hwprofiles.hookspecs import PROJECT, hookimpl
+from hwprofiles.hookspecs import PROJECT
+from hwprofiles.hookspecs import hookimpl as hookimpl  # importable from here, as it once was
 from hwprofiles.named_registry import import_target
-from hwprofiles.untrusted import printable
 from hwprofiles.version import __version__
 
 BUILTIN = "builtin"
 DISABLE_ENV = "HWPROFILES_DISABLE_PLUGINS"
 STRICT_ENV = "HWPROFILES_STRICT_PLUGINS"
 TRACE_ENV = "HWPROFILES_TRACE"
-
-__all__ = [
-    "BUILTIN",
-    "DISABLE_ENV",
-    "PROJECT",
-    "STRICT_ENV",
-    "TRACE_ENV",
-    "Implementation",
-    "PluginInfo",
-    "broken_plugins",
-    "call_each",
-    "get_plugin_manager",
-    "hookimpl",
-    "implementations",
-    "import_plugin_target",
-    "leave_out",
-    "on_load",
-    "on_reset",
-    "plugin_infos",
-    "profile_paths",
-    "reset_plugin_manager",
-    "strict",
-]
 
 
 @dataclass
@@ -299,55 +275,17 @@ def call_each(
         yield impl.info, impl(**kwargs_for(impl.info))
 
 
-def _path_problem(info: PluginInfo, problem: str) -> None:
+def plugin_problem(info: PluginInfo, problem: str) -> None:
+    """Report something unusable a plugin gave that can be skipped (a bad profile path):
+    a :class:`PluginWarning` naming the plugin, once.
+
+    Raises:
+        PluginError: under ``HWPROFILES_STRICT_PLUGINS``, instead of the warning.
+    """
     message = f"{_who(info)}: {problem}"
     if strict():
         raise PluginError(message, plugin=info.distribution)
     _warn(message)
-
-
-def profile_paths() -> list[tuple[Path, str]]:
-    """The profile files and folders plugins contribute, each with its plugin's name.
-
-    A ``hwprofiles_profile_paths`` hook that raises or returns something other than
-    a list of paths, and a path that does not exist, are skipped with a
-    :class:`~hwprofiles.errors.PluginWarning` naming the plugin (a
-    :class:`PluginError` under ``HWPROFILES_STRICT_PLUGINS``); the rest is returned.
-    """
-    hook = "hwprofiles_profile_paths"
-    found: list[tuple[Path, str]] = []
-    for impl in implementations(hook):
-        info = impl.info
-        try:
-            result = impl()
-        except PluginHookError as exc:
-            _path_problem(info, f"{exc.reason}; its profiles are left out")
-            continue
-        if result is None:
-            continue
-        if not isinstance(result, (list, tuple)):
-            _path_problem(
-                info,
-                f"hook {hook} returned {_shown(result)}, not a list of paths; "
-                "its profiles are left out (return [path, ...])",
-            )
-            continue
-        for item in result:
-            if not isinstance(item, (str, os.PathLike)):
-                _path_problem(info, f"hook {hook} returned {_shown(item)} in its list, not a path; it is skipped")
-                continue
-            path = Path(item)
-            if not path.exists():
-                _path_problem(info, f"hook {hook} gave {_shown(str(path))}, which does not exist; it is skipped")
-                continue
-            found.append((path, info.name))
-    return found
-
-
-def _shown(value: Any) -> str:
-    text = printable(repr(value))
-    text = text if len(text) <= 80 else text[:77] + "..."
-    return f"{type(value).__name__} {text}" if not isinstance(value, str) else text
 
 
 def import_plugin_target(spec: str, *, owner: str, described: str) -> Any:

@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hwprofiles import plugins
-from hwprofiles.errors import ProfileError, UnknownProfileError, YamlError
+from hwprofiles.errors import PluginHookError, ProfileError, UnknownProfileError, YamlError
 from hwprofiles.profiles.schema import PROFILE_FILE_SUFFIXES, PROFILE_SUFFIXES, Profile, read_profile_file
-from hwprofiles.untrusted import read_yaml_file
+from hwprofiles.untrusted import printable, read_yaml_file
 
 PATH_ENV = "HWPROFILES_PATH"
 USER_DIR_ENV = "HWPROFILES_USER_DIR"
+HOOK = "hwprofiles_profile_paths"
 
 
 @dataclass(frozen=True)
@@ -91,10 +92,54 @@ def user_profile_dir() -> Path:
     return Path(config) / "hwprofiles" / "profiles"
 
 
+def _plugin_paths() -> list[tuple[Path, str]]:
+    """The profile files and folders plugins contribute, each with its plugin's name.
+
+    A ``hwprofiles_profile_paths`` hook that raises or returns something other than
+    a list of paths, and a path that does not exist, are skipped with a
+    :class:`~hwprofiles.errors.PluginWarning` naming the plugin (a
+    :class:`~hwprofiles.errors.PluginError` under ``HWPROFILES_STRICT_PLUGINS``).
+    """
+    found: list[tuple[Path, str]] = []
+    for impl in plugins.implementations(HOOK):
+        try:
+            result = impl()
+        except PluginHookError as exc:
+            plugins.plugin_problem(impl.info, f"{exc.reason}; its profiles are left out")
+            continue
+        if result is None:
+            continue
+        if not isinstance(result, (list, tuple)):
+            plugins.plugin_problem(
+                impl.info,
+                f"hook {HOOK} returned {_shown(result)}, not a list of paths; "
+                "its profiles are left out (return [path, ...])",
+            )
+            continue
+        for item in result:
+            if not isinstance(item, (str, os.PathLike)):
+                plugins.plugin_problem(
+                    impl.info, f"hook {HOOK} returned {_shown(item)} in its list, not a path; it is skipped"
+                )
+            elif not Path(item).exists():
+                plugins.plugin_problem(
+                    impl.info, f"hook {HOOK} gave {_shown(str(Path(item)))}, which does not exist; it is skipped"
+                )
+            else:
+                found.append((Path(item), impl.info.name))
+    return found
+
+
+def _shown(value: object) -> str:
+    text = printable(repr(value))
+    text = text if len(text) <= 80 else text[:77] + "..."
+    return f"{type(value).__name__} {text}" if not isinstance(value, str) else text
+
+
 def search_roots() -> list[tuple[Path, str]]:
     """Where the library searches, in order: each file or directory with its provider
     (a plugin's name, ``user``, ``HWPROFILES_PATH`` or ``--profiles-dir``)."""
-    found = plugins.profile_paths()  # a plugin's bad paths are left out with a warning
+    found = _plugin_paths()
     found.append((user_profile_dir(), "user"))
     for raw in os.environ.get(PATH_ENV, "").split(os.pathsep):
         if raw.strip():
