@@ -12,11 +12,10 @@ import pytest
 import yaml
 
 import hwprofiles
-from hwprofiles import library
 from hwprofiles.builtin import PROFILES_DIR
 from hwprofiles.errors import ProfileError
 from hwprofiles.library import InvalidProfilesError, export_profiles, import_profiles
-from hwprofiles.profiles import dump_profile, profile_library, user_profile_dir
+from hwprofiles.profiles import dump_profile, install, profile_library, user_profile_dir
 
 pytestmark = pytest.mark.usefixtures("clean_hwprofiles")
 
@@ -258,7 +257,7 @@ def test_a_failed_move_rolls_back_everything(user_dir: Path, tmp_path: Path, mon
         (src / f"{name}.yaml").write_text(profile_text(name, dac={"bits": 4}))
 
     calls: list[tuple[Path, Path]] = []
-    real_move = library._move
+    real_move = install._move
 
     def failing_move(a: Path, b: Path) -> None:
         calls.append((Path(a), Path(b)))
@@ -266,7 +265,7 @@ def test_a_failed_move_rolls_back_everything(user_dir: Path, tmp_path: Path, mon
             raise OSError("disk full")
         real_move(a, b)
 
-    monkeypatch.setattr(library, "_move", failing_move)
+    monkeypatch.setattr(install, "_move", failing_move)
     with pytest.raises(OSError, match="disk full"):
         import_profiles(src, force=True)
     assert len(calls) == 3

@@ -184,12 +184,12 @@ def install_plugin() -> Iterator:
     def install(plugin: object, name: str) -> None:
         pm.register(plugin, name=name)
         names.append(name)
-        model_registry._reset()  # the registry loads the models again, now with this plugin
+        model_registry.reset()  # the registry loads the models again, now with this plugin
 
     yield install
     for name in names:
         pm.unregister(name=name)
-    model_registry._reset()
+    model_registry.reset()
 
 
 def test_a_plugin_adds_a_model_through_hwprofiles_register_models(install_plugin) -> None:

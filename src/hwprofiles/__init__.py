@@ -31,7 +31,9 @@ from hwprofiles.errors import (
     UnknownProfileError,
     YamlError,
 )
-from hwprofiles.plugins import get_plugin_manager, hookimpl
+from hwprofiles.hookspecs import hookimpl
+from hwprofiles.lazy import lazy_attribute
+from hwprofiles.plugins import get_plugin_manager
 from hwprofiles.profiles import (
     ADC,
     DAC,
@@ -46,8 +48,7 @@ from hwprofiles.profiles import (
     profile_json_schema,
 )
 from hwprofiles.registry import get_noise_model, list_noise_models, register_noise_model
-
-__version__ = "0.1.0"
+from hwprofiles.version import __version__
 
 # name -> module holding it; imported on first attribute access (PEP 562)
 _LAZY = {
@@ -112,14 +113,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'hwprofiles' has no attribute '{name}'")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    return lazy_attribute(__name__, _LAZY, globals(), name)
 
 
 def __dir__() -> list[str]:

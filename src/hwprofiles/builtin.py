@@ -10,9 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hwprofiles.entries import gaussian, pcm, peripheral, photonic, rram, sram
-from hwprofiles.models.registry import ModelRegistrar
-from hwprofiles.plugins import hookimpl
-from hwprofiles.registry import NoiseModelRegistrar
+from hwprofiles.hookspecs import ModelRegistry, NoiseModelRegistry, hookimpl
 
 _KINDS = {
     gaussian.GaussianAdditive: "hwprofiles.noise.gaussian:GaussianAdditiveNoise",
@@ -43,17 +41,18 @@ _MODELS = {
     "vgg11_bn": "hwprofiles.models.vgg:vgg11_bn",
 }
 
-PROFILES_DIR = Path(__file__).parent / "profiles"
+# The repository's profiles/ folder, shipped inside the package through a link.
+PROFILES_DIR = Path(__file__).parent / "profile_data"
 
 
 @hookimpl
-def hwprofiles_register_noise_models(registry: NoiseModelRegistrar) -> None:
+def hwprofiles_register_noise_models(registry: NoiseModelRegistry) -> None:
     for entry_model, implementation in _KINDS.items():
         registry.add(entry_model, implementation)
 
 
 @hookimpl
-def hwprofiles_register_models(registry: ModelRegistrar) -> None:
+def hwprofiles_register_models(registry: ModelRegistry) -> None:
     for name, builder in _MODELS.items():
         registry.add(name, builder)
 

@@ -6,6 +6,9 @@ fix it. The command line prints them as they are, without a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 
 class HwProfilesError(Exception):
     """Base class of every error hwprofiles raises on purpose."""
@@ -13,6 +16,19 @@ class HwProfilesError(Exception):
 
 class ProfileError(HwProfilesError, ValueError):
     """A profile file or object is malformed, or two profiles share a name."""
+
+
+class InvalidProfilesError(ProfileError):
+    """Some files offered for import are not valid profiles; nothing was imported.
+
+    Attributes:
+        failures: the invalid candidates (:class:`hwprofiles.profiles.archives.Candidate`),
+            each with its errors.
+    """
+
+    def __init__(self, message: str, failures: Sequence[Any]) -> None:
+        super().__init__(message)
+        self.failures = list(failures)
 
 
 class YamlError(HwProfilesError, ValueError):
@@ -60,6 +76,21 @@ class PluginError(HwProfilesError, RuntimeError):
     def __init__(self, message: str, plugin: str | None = None) -> None:
         super().__init__(message)
         self.plugin = plugin
+
+
+class PluginHookError(PluginError):
+    """A plugin's implementation of a hook raised.
+
+    Attributes:
+        hook: the hook's name.
+        reason: what went wrong, without the plugin's name
+            (``failed in hook NAME: RuntimeError: ...``).
+    """
+
+    def __init__(self, message: str, plugin: str | None, hook: str, reason: str) -> None:
+        super().__init__(message, plugin=plugin)
+        self.hook = hook
+        self.reason = reason
 
 
 class NoiseConfigError(HwProfilesError, ValueError):

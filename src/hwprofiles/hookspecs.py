@@ -1,4 +1,4 @@
-"""Every hook a hwprofiles plugin can implement.
+"""Every hook a hwprofiles plugin can implement, and the markers that declare them.
 
 A plugin is a module (or object) with functions marked ``@hwprofiles.hookimpl``,
 declared in the ``hwprofiles`` entry-point group of its distribution::
@@ -7,25 +7,45 @@ declared in the ``hwprofiles`` entry-point group of its distribution::
     my_device = "my_package.plugin"
 
 The built-in noise models, profiles and model zoo come through these same hooks.
+
+This module imports nothing of hwprofiles, so that every plugin, the built-in one
+included, can import the markers from it without an import cycle (tox keeps its
+markers beside its hook specs for the same reason).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
 
 import pluggy
 
-if TYPE_CHECKING:  # pragma: no cover - typing only
-    from pathlib import Path
+PROJECT = "hwprofiles"
+"""The name of the hook markers, the plugin manager and the entry-point group."""
 
-    from hwprofiles.models.registry import ModelRegistrar
-    from hwprofiles.registry import NoiseModelRegistrar
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
 
-hookspec = pluggy.HookspecMarker("hwprofiles")
+
+class NoiseModelRegistry(Protocol):
+    """What ``hwprofiles_register_noise_models`` receives (a
+    :class:`hwprofiles.registry.NoiseModelRegistrar`)."""
+
+    def add(self, entry_model: type, implementation: type | str, /) -> None:
+        """Register ``entry_model`` (keyed by its ``kind``) with its implementation."""
+
+
+class ModelRegistry(Protocol):
+    """What ``hwprofiles_register_models`` receives (a
+    :class:`hwprofiles.models.registry.ModelRegistrar`)."""
+
+    def add(self, name: str, builder: Callable[..., Any] | str, /) -> None:
+        """Register ``builder`` (a callable or ``"module:function"``) under ``name``."""
 
 
 @hookspec
-def hwprofiles_register_noise_models(registry: NoiseModelRegistrar) -> None:
+def hwprofiles_register_noise_models(registry: NoiseModelRegistry) -> None:
     """Register noise-model kinds.
 
     Call ``registry.add(EntryModel, implementation)`` once per kind. ``EntryModel``
@@ -40,15 +60,15 @@ def hwprofiles_register_noise_models(registry: NoiseModelRegistrar) -> None:
 
 
 @hookspec
-def hwprofiles_profile_paths() -> list[str | Path]:
+def hwprofiles_profile_paths() -> list[str | Path] | None:
     """Contribute profile files or directories (searched for ``*.yaml``/``*.yml``).
 
-    :return: paths to profile files or directories holding them.
+    :return: paths to profile files or directories holding them (``None``: none).
     """
 
 
 @hookspec
-def hwprofiles_register_models(registry: ModelRegistrar) -> None:
+def hwprofiles_register_models(registry: ModelRegistry) -> None:
     """Register model architectures for :func:`hwprofiles.models.get_model`.
 
     Call ``registry.add(name, builder)`` once per architecture. The builder returns

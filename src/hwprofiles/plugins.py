@@ -21,6 +21,11 @@ Three environment variables steer loading:
     instead: startup fails rather than go on without a plugin.
 ``HWPROFILES_TRACE``
     when set, every hook call is printed to stderr.
+
+What plugins fill (the noise-kind registry, the model registry, the profile library)
+is owned by the module that holds it. Such a module asks to be told when plugins
+load (:func:`on_load`) and when they are forgotten (:func:`on_reset`), so this
+module imports none of them.
 """
 
 from __future__ import annotations
@@ -32,22 +37,22 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pluggy
 
 from hwprofiles import hookspecs
-from hwprofiles.errors import HwProfilesError, PluginError, PluginWarning
+from hwprofiles.errors import HwProfilesError, PluginError, PluginHookError, PluginWarning
+from hwprofiles.hookspecs import PROJECT
+from hwprofiles.hookspecs import hookimpl as hookimpl  # importable from here, as it once was
+from hwprofiles.named_registry import import_target
+from hwprofiles.version import __version__
 
-PROJECT = "hwprofiles"
 BUILTIN = "builtin"
 DISABLE_ENV = "HWPROFILES_DISABLE_PLUGINS"
 STRICT_ENV = "HWPROFILES_STRICT_PLUGINS"
 TRACE_ENV = "HWPROFILES_TRACE"
-
-hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @dataclass
@@ -73,6 +78,25 @@ _manager: pluggy.PluginManager | None = None
 _infos: dict[str, PluginInfo] = {}
 _broken: dict[str, PluginInfo] = {}
 _warned: set[str] = set()
+_load_steps: list[Callable[[], None]] = []
+_reset_listeners: list[Callable[[], None]] = []
+
+
+def on_load(step: Callable[[], None]) -> None:
+    """Run ``step()`` whenever plugins are used, once they are imported.
+
+    A registry whose registering hook decides whether a plugin is usable (noise
+    kinds) fills itself here, so that :func:`plugin_infos`, :func:`broken_plugins`
+    and every hook call already leave out the plugins it left out. The step runs on
+    every use and must return at once when it has nothing to do.
+    """
+    _load_steps.append(step)
+
+
+def on_reset(listener: Callable[[], None]) -> None:
+    """Call ``listener()`` whenever :func:`reset_plugin_manager` forgets the plugins, so
+    that what was filled from them (a registry, the profile library) is filled again."""
+    _reset_listeners.append(listener)
 
 
 def _blocked() -> set[str]:
@@ -111,22 +135,36 @@ def _warn(message: str) -> None:
     warnings.warn(message, PluginWarning, stacklevel=3)
 
 
-def _leave_out(pm: pluggy.PluginManager, info: PluginInfo, reason: str, cause: BaseException | None = None) -> None:
-    """Take a plugin out whole (hooks and kinds), or raise under HWPROFILES_STRICT_PLUGINS."""
+def leave_out(
+    info: PluginInfo, reason: str, cause: BaseException | None = None, kinds: list[str] | None = None
+) -> None:
+    """Take a plugin out whole: its hooks are no longer called, and it is listed by
+    :func:`broken_plugins` with ``reason``; a :class:`PluginWarning` says so once.
+
+    What it registered is taken back by the registry it registered into.
+
+    Args:
+        info: the plugin.
+        reason: why, without the plugin's name (``failed to import: ...``).
+        cause: the exception behind it, chained to a strict-mode error.
+        kinds: the noise kinds it tried to register, named when a profile needs one.
+
+    Raises:
+        PluginError: under ``HWPROFILES_STRICT_PLUGINS``, instead of leaving it out.
+    """
     message = f"{_who(info)} {reason.rstrip('. ')}"
     hint = f"Fix or uninstall it, or skip it with {DISABLE_ENV}={info.name}."
     if strict():
         raise PluginError(f"{message}. {hint}", plugin=info.distribution) from cause
-    plugin = pm.get_plugin(info.name)
-    if plugin is not None:
-        pm.unregister(plugin, name=info.name)
-    from hwprofiles import registry
-
-    registry.forget_owner(info.name)
-    _infos.pop(info.name, None)
-    info.error = reason
-    info.hooks = []
-    _broken[info.name] = info
+    with _lock:
+        pm = _manager
+        if pm is not None and pm.get_plugin(info.name) is not None:
+            pm.unregister(name=info.name)
+        _infos.pop(info.name, None)
+        info.error = reason
+        info.hooks = []
+        info.kinds = list(kinds or [])
+        _broken[info.name] = info
     _warn(f"{message}. It is not loaded; everything else is. {hint}")
 
 
@@ -135,13 +173,13 @@ def _load_one(pm: pluggy.PluginManager, name: str, dist: str, version: str, load
     try:
         plugin = load()
     except (Exception, SystemExit) as exc:  # any failure inside a third-party import
-        _leave_out(pm, info, f"failed to import: {type(exc).__name__}: {exc}", exc)
+        leave_out(info, f"failed to import: {type(exc).__name__}: {exc}", exc)
         return
     info.module = plugin.__name__ if isinstance(plugin, ModuleType) else type(plugin).__name__
     try:
         pm.register(plugin, name=name)
     except (pluggy.PluginValidationError, ValueError) as exc:
-        _leave_out(pm, info, f"is not a valid hwprofiles plugin: {exc}", exc)
+        leave_out(info, f"is not a valid hwprofiles plugin: {exc}", exc)
         return
     _infos[name] = info
 
@@ -150,19 +188,16 @@ def _register_all(pm: pluggy.PluginManager) -> None:
     blocked = _blocked()
     for name in blocked:
         pm.set_blocked(name)
-    loaded_builtin = False
-    for ep in _entry_points():
-        dist, version = _distribution(ep)
+    found = [(ep, *_distribution(ep)) for ep in _entry_points()]
+    if BUILTIN not in {ep.name for ep, _, _ in found}:
+        # Running from a source tree that was never installed: no entry points exist,
+        # but the built-ins must still arrive the way pyproject.toml declares them.
+        builtin = metadata.EntryPoint(name=BUILTIN, value=f"{PROJECT}.{BUILTIN}", group=PROJECT)
+        found.insert(0, (builtin, PROJECT, __version__))
+    for ep, dist, version in found:
         if ep.name in blocked or dist in blocked:
             continue
         _load_one(pm, ep.name, dist, version, ep.load)
-        loaded_builtin |= ep.name == BUILTIN
-    if not loaded_builtin and BUILTIN not in blocked:
-        # Running from a source tree that was never installed: no entry points exist,
-        # but the built-ins must still arrive through the same hooks.
-        from hwprofiles import __version__, builtin
-
-        _load_one(pm, BUILTIN, PROJECT, __version__, lambda: builtin)
     while True:
         try:
             pm.check_pending()
@@ -171,35 +206,58 @@ def _register_all(pm: pluggy.PluginManager) -> None:
             name = pm.get_name(exc.plugin) or repr(exc.plugin)
             info = _infos.get(name) or PluginInfo(name, name, "?", "?")
             known = ", ".join(sorted(n for n in vars(hookspecs) if n.startswith(f"{PROJECT}_")))
-            _leave_out(pm, info, f"is not a valid hwprofiles plugin: {exc}. The hooks are: {known}", exc)
+            leave_out(info, f"is not a valid hwprofiles plugin: {exc}. The hooks are: {known}", exc)
     for info in _infos.values():
         plugin = pm.get_plugin(info.name)
         info.hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
 
 
-class _HookFailed(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+@dataclass(frozen=True)
+class Implementation:
+    """One plugin's implementation of a hook, callable on its own so that a failure
+    names the plugin at fault.
+
+    Attributes:
+        info: the plugin.
+        hook: the hook's name.
+    """
+
+    info: PluginInfo
+    hook: str
+    _impl: Any = field(repr=False)
+
+    def __call__(self, **kwargs: Any) -> Any:
+        """Call it with those of ``kwargs`` its signature names.
+
+        Raises:
+            PluginHookError: it raised; the message names the plugin and the hook.
+        """
+        if os.environ.get(TRACE_ENV):
+            print(f"hwprofiles: calling {self.hook} of plugin '{self.info.name}'", file=sys.stderr)
+        try:
+            return self._impl.function(**{a: kwargs[a] for a in self._impl.argnames})
+        except HwProfilesError as exc:
+            reason = f"failed in hook {self.hook}: {exc}"
+            cause: BaseException = exc
+        except Exception as exc:
+            reason = f"failed in hook {self.hook}: {type(exc).__name__}: {exc}"
+            cause = exc
+        raise PluginHookError(
+            f"{_who(self.info)} {reason}", plugin=self.info.distribution, hook=self.hook, reason=reason
+        ) from cause
 
 
-def _call(hook_name: str, impl: Any, info: PluginInfo, args: dict[str, Any]) -> Any:
-    """One plugin's implementation of a hook; a failure becomes :class:`_HookFailed`."""
-    if os.environ.get(TRACE_ENV):
-        print(f"hwprofiles: calling {hook_name} of plugin '{info.name}'", file=sys.stderr)
-    try:
-        return impl.function(**{a: args[a] for a in impl.argnames})
-    except HwProfilesError as exc:
-        raise _HookFailed(f"failed in hook {hook_name}: {exc}") from exc
-    except Exception as exc:
-        raise _HookFailed(f"failed in hook {hook_name}: {type(exc).__name__}: {exc}") from exc
-
-
-def _impls(pm: pluggy.PluginManager, hook_name: str) -> Iterator[tuple[Any, PluginInfo]]:
+def implementations(hook_name: str) -> list[Implementation]:
+    """Every loaded plugin's implementation of ``hook_name``, the built-in's first."""
+    pm = get_plugin_manager()
     # get_hookimpls() lists implementations in registration order (pluggy *calls* them
     # in reverse); the built-in registers first, so its kinds win and others' clash.
-    for impl in getattr(pm.hook, hook_name).get_hookimpls():
-        yield impl, _infos.get(impl.plugin_name) or PluginInfo(impl.plugin_name, impl.plugin_name, "?", "?")
+    return [
+        Implementation(
+            _infos.get(impl.plugin_name) or PluginInfo(impl.plugin_name, impl.plugin_name, "?", "?"), hook_name, impl
+        )
+        for impl in getattr(pm.hook, hook_name).get_hookimpls()
+    ]
 
 
 def call_each(
@@ -211,79 +269,44 @@ def call_each(
     ``kwargs_for`` builds the hook's arguments for each plugin.
 
     Raises:
-        PluginError: an implementation raised; the message names its plugin.
+        PluginHookError: an implementation raised; the message names its plugin.
     """
-    pm = get_plugin_manager()
-    for impl, info in list(_impls(pm, hook_name)):
-        try:
-            result = _call(hook_name, impl, info, kwargs_for(info))
-        except _HookFailed as exc:
-            raise PluginError(f"{_who(info)} {exc.reason}", plugin=info.distribution) from exc.__cause__
-        yield info, result
+    for impl in implementations(hook_name):
+        yield impl.info, impl(**kwargs_for(impl.info))
 
 
-def _path_problem(info: PluginInfo, problem: str) -> None:
+def plugin_problem(info: PluginInfo, problem: str) -> None:
+    """Report something unusable a plugin gave that can be skipped (a bad profile path):
+    a :class:`PluginWarning` naming the plugin, once.
+
+    Raises:
+        PluginError: under ``HWPROFILES_STRICT_PLUGINS``, instead of the warning.
+    """
     message = f"{_who(info)}: {problem}"
     if strict():
         raise PluginError(message, plugin=info.distribution)
     _warn(message)
 
 
-def profile_paths() -> list[tuple[Path, str]]:
-    """The profile files and folders plugins contribute, each with its plugin's name.
+def import_plugin_target(spec: str, *, owner: str, described: str) -> Any:
+    """The object a ``"module:attr"`` string a plugin registered names.
 
-    A ``hwprofiles_profile_paths`` hook that raises or returns something other than
-    a list of paths, and a path that does not exist, are skipped with a
-    :class:`~hwprofiles.errors.PluginWarning` naming the plugin (a
-    :class:`PluginError` under ``HWPROFILES_STRICT_PLUGINS``); the rest is returned.
+    Args:
+        spec: the string.
+        owner: the plugin that registered it.
+        described: what it is, for the message (``the builder 'x:y' of model 'net'``).
+
+    Raises:
+        PluginError: it cannot be imported; the message names ``owner``.
     """
-    pm = get_plugin_manager()
-    hook = "hwprofiles_profile_paths"
-    found: list[tuple[Path, str]] = []
-    for impl, info in list(_impls(pm, hook)):
-        try:
-            result = _call(hook, impl, info, {})
-        except _HookFailed as exc:
-            _path_problem(info, f"{exc.reason}; its profiles are left out")
-            continue
-        if result is None:
-            continue
-        if not isinstance(result, (list, tuple)):
-            _path_problem(
-                info,
-                f"hook {hook} returned {_shown(result)}, not a list of paths; "
-                "its profiles are left out (return [path, ...])",
-            )
-            continue
-        for item in result:
-            if not isinstance(item, (str, os.PathLike)):
-                _path_problem(info, f"hook {hook} returned {_shown(item)} in its list, not a path; it is skipped")
-                continue
-            path = Path(item)
-            if not path.exists():
-                _path_problem(info, f"hook {hook} gave {_shown(str(path))}, which does not exist; it is skipped")
-                continue
-            found.append((path, info.name))
-    return found
+    try:
+        return import_target(spec)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise PluginError(f"plugin '{owner}': {described} cannot be imported: {exc}", plugin=owner) from exc
 
 
-def _shown(value: Any) -> str:
-    from hwprofiles.untrusted import printable
-
-    text = printable(repr(value))
-    text = text if len(text) <= 80 else text[:77] + "..."
-    return f"{type(value).__name__} {text}" if not isinstance(value, str) else text
-
-
-def get_plugin_manager() -> pluggy.PluginManager:
-    """The process-wide plugin manager, with every plugin loaded and its kinds registered.
-
-    Loading happens once, on first call. A plugin that fails to import, fails
-    validation or fails to register its kinds is left out with a
-    :class:`~hwprofiles.errors.PluginWarning` (see :func:`broken_plugins`); under
-    ``HWPROFILES_STRICT_PLUGINS`` it makes this raise :class:`PluginError` naming
-    its distribution instead.
-    """
+def _loaded_manager() -> pluggy.PluginManager:
+    """The plugin manager with every plugin imported (the load steps not yet run)."""
     global _manager
     with _lock:
         if _manager is not None:
@@ -295,30 +318,34 @@ def get_plugin_manager() -> pluggy.PluginManager:
             pm.enable_tracing()
         _infos.clear()
         _broken.clear()
+        _manager = pm  # set before any hook runs: leave_out and implementations need it
         try:
             _register_all(pm)
-            _manager = pm  # set before the hooks run: call_each needs it
-            _register_kinds(pm)
         except BaseException:
-            _manager = None
-            from hwprofiles import registry
-
-            registry._reset()
+            _forget()
             raise
         return pm
 
 
-def _register_kinds(pm: pluggy.PluginManager) -> None:
-    from hwprofiles.registry import NoiseModelRegistrar
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The process-wide plugin manager, with every plugin loaded and its kinds registered.
 
-    hook = "hwprofiles_register_noise_models"
-    for impl, info in list(_impls(pm, hook)):
-        registrar = NoiseModelRegistrar(info.name)
-        try:
-            _call(hook, impl, info, {"registry": registrar})
-        except _HookFailed as exc:
-            info.kinds = list(registrar.kinds)
-            _leave_out(pm, info, exc.reason, exc.__cause__)
+    Loading happens once, on first call. A plugin that fails to import, fails
+    validation or fails to register its kinds is left out with a
+    :class:`~hwprofiles.errors.PluginWarning` (see :func:`broken_plugins`); under
+    ``HWPROFILES_STRICT_PLUGINS`` it makes this raise :class:`PluginError` naming
+    its distribution instead, and nothing stays loaded.
+    """
+    pm = _loaded_manager()
+    try:
+        # Outside the lock: a step takes its registry's lock and then, to load,
+        # this module's; holding ours first would invert that order.
+        for step in list(_load_steps):
+            step()
+    except BaseException:
+        _forget()
+        raise
+    return pm
 
 
 def plugin_infos() -> list[PluginInfo]:
@@ -333,15 +360,19 @@ def broken_plugins() -> list[PluginInfo]:
     return list(_broken.values())
 
 
-def reset_plugin_manager() -> None:
-    """Forget loaded plugins and kinds; the next use loads them again (for tests)."""
+def _forget() -> None:
     global _manager
-    from hwprofiles import profiles, registry
-
     with _lock:
         _manager = None
         _infos.clear()
         _broken.clear()
+
+
+def reset_plugin_manager() -> None:
+    """Forget loaded plugins, and what was filled from them; the next use loads them
+    again (for tests, and after changing the environment variables above)."""
+    with _lock:
+        _forget()
         _warned.clear()
-        registry._reset()
-        profiles._reset_library()
+    for listener in list(_reset_listeners):
+        listener()

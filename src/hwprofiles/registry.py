@@ -1,8 +1,9 @@
 """The noise-model registry: which ``kind`` names exist, and what implements them.
 
 Kinds arrive through the ``hwprofiles_register_noise_models`` hook (built-ins
-included) the first time the registry is used. The verbs follow timm's model
-registry::
+included) as soon as plugins are used. A plugin whose hook raises, or registers
+something unusable, is left out whole: the kinds it registered are taken back. The
+verbs follow timm's model registry::
 
     >>> import hwprofiles
     >>> hwprofiles.list_noise_models("pcm_*")
@@ -12,16 +13,17 @@ registry::
 from __future__ import annotations
 
 import difflib
-import fnmatch
-import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from hwprofiles.errors import DuplicateNoiseModelError, PluginError, UnknownNoiseModelError
+from hwprofiles import plugins
+from hwprofiles.entries.base import NoiseEntry
+from hwprofiles.errors import DuplicateNoiseModelError, PluginHookError, UnknownNoiseModelError
+from hwprofiles.named_registry import Registry
+from hwprofiles.untrusted import printable
 
-if TYPE_CHECKING:  # pragma: no cover
-    from hwprofiles.entries.base import NoiseEntry
-    from hwprofiles.noise.base import NoiseKind
+HOOK = "hwprofiles_register_noise_models"
 
 
 @dataclass
@@ -37,32 +39,72 @@ class NoiseModel:
     kind: str
     entry_model: type[NoiseEntry]
     owner: str
-    _implementation: type[NoiseKind] | str = field(repr=False)
+    # A NoiseKind subclass, or "module:Class" until first used (noise/ needs torch).
+    _implementation: type[Any] | str = field(repr=False)
 
     @property
-    def implementation(self) -> type[NoiseKind]:
-        """The :class:`~hwprofiles.noise.NoiseKind` subclass (imported on first use)."""
-        impl = self._implementation
-        if isinstance(impl, str):
-            module_name, _, attr = impl.partition(":")
-            try:
-                impl = getattr(importlib.import_module(module_name), attr)
-            except (ImportError, AttributeError) as exc:
-                raise PluginError(
-                    f"plugin '{self.owner}': the implementation '{self._implementation}' of "
-                    f"noise kind '{self.kind}' cannot be imported: {exc}",
-                    plugin=self.owner,
-                ) from exc
-            self._implementation = impl
-        return impl
+    def implementation(self) -> type[Any]:
+        """The :class:`~hwprofiles.noise.NoiseKind` subclass (imported on first use).
+
+        Raises:
+            PluginError: a ``"module:Class"`` implementation cannot be imported.
+        """
+        implementation = self._implementation
+        if isinstance(implementation, str):
+            implementation = plugins.import_plugin_target(
+                implementation,
+                owner=self.owner,
+                described=f"the implementation '{implementation}' of noise kind '{self.kind}'",
+            )
+            self._implementation = implementation
+        return implementation
 
 
-_noise_models: dict[str, NoiseModel] = {}
+def unknown_kind_message(kind: str) -> str:
+    """Why ``kind`` is unknown: the plugin left out that brings it, or the valid kinds
+    and close matches (and the plugins left out, which might bring it)."""
+    kind = printable(str(kind))
+    broken = plugins.broken_plugins()
+    for info in broken:
+        if kind in info.kinds:
+            return (
+                f"noise kind '{kind}' comes from plugin '{info.name}' (distribution '{info.distribution}'), "
+                f"which is not loaded: {info.error}. Fix or reinstall that plugin; `hwprofiles plugins` shows it."
+            )
+    valid = _kinds.names()
+    close = difflib.get_close_matches(kind, valid, n=3)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    message = f"unknown noise kind '{kind}'.{hint} Valid kinds: {', '.join(valid)}."
+    if broken:
+        names = ", ".join(f"'{info.name}'" for info in broken)
+        message += f" Plugins that failed to load, which may bring it: {names} (`hwprofiles plugins` shows why)."
+    return message
+
+
+class _NoiseKinds(Registry[NoiseModel]):
+    def unknown_message(self, name: object) -> str:
+        return unknown_kind_message(str(name))
+
+
+def _load(kinds: Registry[NoiseModel]) -> None:
+    """Every plugin's kinds; a plugin whose hook fails is left out with its kinds."""
+    for impl in plugins.implementations(HOOK):
+        registrar = NoiseModelRegistrar(impl.info.name)
+        try:
+            impl(registry=registrar)
+        except PluginHookError as exc:
+            kinds.forget_owner(impl.info.name)
+            plugins.leave_out(impl.info, exc.reason, exc.__cause__, kinds=registrar.kinds)
+
+
+_kinds = _NoiseKinds(
+    "noise kind", loader=_load, unknown_error=UnknownNoiseModelError, duplicate_error=DuplicateNoiseModelError
+)
+plugins.on_load(_kinds.ensure_loaded)  # which plugins are usable depends on their kinds
+plugins.on_reset(_kinds.reset)
 
 
 def _kind_of(entry_model: type) -> str:
-    from hwprofiles.entries.base import NoiseEntry
-
     if not (isinstance(entry_model, type) and issubclass(entry_model, NoiseEntry)):
         raise TypeError(f"{entry_model!r} is not a hwprofiles.NoiseEntry subclass")
     kind = entry_model.model_fields["kind"].default
@@ -75,7 +117,7 @@ def _kind_of(entry_model: type) -> str:
 
 
 def register_noise_model(
-    entry_model: type[NoiseEntry], implementation: type[NoiseKind] | str, *, owner: str = "user"
+    entry_model: type[NoiseEntry], implementation: type[Any] | str, *, owner: str = "user"
 ) -> NoiseModel:
     """Register one noise-model kind.
 
@@ -91,23 +133,8 @@ def register_noise_model(
         DuplicateNoiseModelError: another owner already registered this kind.
     """
     kind = _kind_of(entry_model)
-    existing = _noise_models.get(kind)
-    if existing is not None and existing.entry_model is not entry_model:
-        raise DuplicateNoiseModelError(
-            f"noise kind '{kind}' is registered twice: by plugin '{existing.owner}' and by "
-            f"plugin '{owner}'. Uninstall or block one of them "
-            "(HWPROFILES_DISABLE_PLUGINS=name)."
-        )
     model = NoiseModel(kind=kind, entry_model=entry_model, owner=owner, _implementation=implementation)
-    _noise_models[kind] = model
-    _profile_model_cache.clear()
-    return model
-
-
-def _ensure_loaded() -> None:
-    from hwprofiles.plugins import get_plugin_manager
-
-    get_plugin_manager()
+    return _kinds.register(kind, model, owner=owner).value
 
 
 def get_noise_model(kind: str) -> NoiseModel:
@@ -116,45 +143,33 @@ def get_noise_model(kind: str) -> NoiseModel:
     Raises:
         UnknownNoiseModelError: no such kind; the message lists valid kinds and close matches.
     """
-    _ensure_loaded()
-    try:
-        return _noise_models[kind]
-    except KeyError:
-        raise UnknownNoiseModelError(unknown_kind_message(kind)) from None
-
-
-def unknown_kind_message(kind: str) -> str:
-    from hwprofiles.plugins import broken_plugins
-    from hwprofiles.untrusted import printable
-
-    kind = printable(str(kind))
-    broken = broken_plugins()
-    for info in broken:
-        if kind in info.kinds:
-            return (
-                f"noise kind '{kind}' comes from plugin '{info.name}' (distribution '{info.distribution}'), "
-                f"which is not loaded: {info.error}. Fix or reinstall that plugin; `hwprofiles plugins` shows it."
-            )
-    valid = sorted(_noise_models)
-    close = difflib.get_close_matches(kind, valid, n=3)
-    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    message = f"unknown noise kind '{kind}'.{hint} Valid kinds: {', '.join(valid)}."
-    if broken:
-        names = ", ".join(f"'{info.name}'" for info in broken)
-        message += f" Plugins that failed to load, which may bring it: {names} (`hwprofiles plugins` shows why)."
-    return message
+    return _kinds.get(kind)
 
 
 def list_noise_models(pattern: str = "*") -> list[str]:
     """Sorted names of the registered kinds matching an ``fnmatch`` pattern."""
-    _ensure_loaded()
-    return sorted(k for k in _noise_models if fnmatch.fnmatchcase(k, pattern))
+    return _kinds.names(pattern)
 
 
 def noise_models() -> dict[str, NoiseModel]:
     """All registered kinds, by name (a copy)."""
-    _ensure_loaded()
-    return dict(_noise_models)
+    return {name: entry.value for name, entry in _kinds.entries().items()}
+
+
+def on_change(listener: Callable[[], None]) -> None:
+    """Call ``listener()`` whenever a kind is registered or forgotten (to drop what was
+    built from the registered kinds, such as the profile schema)."""
+    _kinds.on_change(listener)
+
+
+def forget_owner(owner: str) -> list[str]:
+    """Unregister every kind ``owner`` registered; returns their names."""
+    return _kinds.forget_owner(owner)
+
+
+def reset() -> None:
+    """Forget every kind; the next use registers the plugins' kinds again."""
+    _kinds.reset()
 
 
 class NoiseModelRegistrar:
@@ -164,28 +179,7 @@ class NoiseModelRegistrar:
         self.owner = owner
         self.kinds: list[str] = []  # every kind it was asked to add, registered or refused
 
-    def add(self, entry_model: type[NoiseEntry], implementation: type[NoiseKind] | str) -> None:
+    def add(self, entry_model: type[NoiseEntry], implementation: type[Any] | str) -> None:
         """Register ``entry_model`` (keyed by its ``kind``) with its implementation."""
         self.kinds.append(_kind_of(entry_model))
         register_noise_model(entry_model, implementation, owner=self.owner)
-
-
-def forget_owner(owner: str) -> list[str]:
-    """Unregister every kind ``owner`` registered (a plugin left out); returns their names."""
-    gone = sorted(k for k, m in _noise_models.items() if m.owner == owner)
-    for kind in gone:
-        del _noise_models[kind]
-    if gone:
-        _profile_model_cache.clear()
-    return gone
-
-
-# profiles.profile_model() caches the discriminated union built from the kinds above;
-# registering a kind invalidates it.
-_profile_model_cache: dict[str, Any] = {}
-
-
-def _reset() -> None:
-    """Forget every kind (tests use it to reload plugins)."""
-    _noise_models.clear()
-    _profile_model_cache.clear()

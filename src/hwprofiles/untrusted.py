@@ -190,16 +190,33 @@ def load_yaml(data: str | bytes, source: str = "<yaml>", limits: YamlLimits = DE
             loader.dispose()
 
 
-def read_yaml_file(path: str | Path, limits: YamlLimits = DEFAULT_YAML_LIMITS) -> Any:
-    """:func:`load_yaml` of a file, whose size is checked before it is read.
+def read_yaml_file(
+    path: str | Path, limits: YamlLimits = DEFAULT_YAML_LIMITS, *, error: type[Exception] = YamlError
+) -> Any:
+    """:func:`load_yaml` of a file (YAML, or JSON, which is YAML), whose size is checked
+    before it is read.
 
     Only regular files are read: a pipe or a device (``/dev/zero``) would never end.
 
+    Args:
+        path: the file.
+        limits: the limits to enforce.
+        error: the exception to raise, with the same message, instead of
+            :class:`YamlError` (a caller reading a profile raises ``ProfileError``).
+
     Raises:
-        YamlError: the file is missing, unreadable, not a regular file, too large,
-            or not valid YAML within ``limits``.
+        YamlError: (or ``error``) the file is missing, unreadable, not a regular file,
+            too large, or not valid YAML within ``limits``.
     """
-    path = Path(path)
+    try:
+        return _read_yaml_file(Path(path), limits)
+    except YamlError as exc:
+        if error is YamlError:
+            raise
+        raise error(str(exc)) from None
+
+
+def _read_yaml_file(path: Path, limits: YamlLimits) -> Any:
     shown = printable(str(path))
     try:
         info = path.stat()

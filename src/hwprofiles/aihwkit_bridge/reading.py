@@ -13,7 +13,7 @@ from hwprofiles.aihwkit_bridge.pcm import read_pcm
 from hwprofiles.aihwkit_bridge.periphery import read_forward, read_mapping
 from hwprofiles.aihwkit_bridge.reader import Reader, enum_key, type_name
 from hwprofiles.aihwkit_bridge.rram import read_cmo, read_wan2022
-from hwprofiles.errors import BridgeError, ProfileError, YamlError
+from hwprofiles.errors import BridgeError, ProfileError
 from hwprofiles.profiles import Profile, parse_profile
 from hwprofiles.untrusted import read_yaml_file
 
@@ -243,10 +243,7 @@ def read_aihwkit_file(path: str | Path, *, name: str | None = None, lenient: boo
     >>> read_aihwkit_file("rpu_config.json", name="lab-pcm")  # doctest: +SKIP
     """
     path = Path(path)
-    try:
-        data = read_yaml_file(path)  # JSON is YAML; a safe loader, within limits (docs/security.md)
-    except YamlError as exc:
-        raise BridgeError(str(exc)) from None
+    data = read_yaml_file(path, error=BridgeError)  # JSON is YAML; a safe loader, within limits (docs/security.md)
     if name is None:
         name = re.sub(r"[^a-z0-9._-]+", "-", path.stem.lower()).strip("-._") or "aihwkit-import"
     try:

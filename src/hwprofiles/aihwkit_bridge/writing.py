@@ -233,8 +233,8 @@ def export_aihwkit(names: list[str], to: str | Path, *, force: bool = False) -> 
 
     >>> export_aihwkit(["pcm-joshi2020"], "aihwkit-configs")  # doctest: +SKIP
     """
-    from hwprofiles.library import _commit, plan_writes
     from hwprofiles.profiles import load_profile, profile_library
+    from hwprofiles.profiles.install import commit_files, plan_writes
 
     everything = "all" in names
     wanted = list(profile_library()) if everything else list(dict.fromkeys(names))
@@ -256,4 +256,4 @@ def export_aihwkit(names: list[str], to: str | Path, *, force: bool = False) -> 
     files, replace, unchanged = plan_writes(texts, force, problems)
     if problems:
         raise BridgeError("nothing was exported:\n" + "\n".join(problems), problems)
-    return sorted(_commit(files, replace) + unchanged), skipped
+    return sorted(commit_files(files, replace) + unchanged), skipped

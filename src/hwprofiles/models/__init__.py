@@ -14,15 +14,13 @@ torch; the builders (``resnet20``, ...) are imported on first attribute access.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
+from hwprofiles.errors import DuplicateModelError, UnknownModelError
+from hwprofiles.lazy import lazy_attribute
 from hwprofiles.models.registry import (
-    DuplicateModelError,
     ModelEntry,
     ModelRegistrar,
-    UnknownModelError,
-    create_model,
     get_model,
     get_model_entry,
     list_models,
@@ -49,7 +47,6 @@ __all__ = [
     "ModelEntry",
     "ModelRegistrar",
     "UnknownModelError",
-    "create_model",
     "get_model",
     "get_model_entry",
     "list_models",
@@ -60,12 +57,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'hwprofiles.models' has no attribute '{name}'")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    return lazy_attribute(__name__, _LAZY, globals(), name)
 
 
 def __dir__() -> list[str]:

@@ -16,21 +16,19 @@ model is built.
 
 from __future__ import annotations
 
-import difflib
-import fnmatch
-import importlib
-import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from hwprofiles.errors import DuplicateModelError, PluginError, UnknownModelError
+from hwprofiles import plugins
+from hwprofiles.errors import DuplicateModelError, UnknownModelError
+from hwprofiles.models.torchvision_zoo import TORCHVISION_PREFIX, torchvision_model
+from hwprofiles.named_registry import Registry, import_target
 
 if TYPE_CHECKING:  # pragma: no cover
-    import pluggy
     import torch.nn as nn
 
-TORCHVISION_PREFIX = "torchvision:"
+HOOK = "hwprofiles_register_models"
 
 Builder = Callable[..., "nn.Module"]
 
@@ -52,48 +50,35 @@ class ModelEntry:
 
     @property
     def builder(self) -> Builder:
-        """The function that builds the model (imported on first use)."""
+        """The function that builds the model (imported on first use).
+
+        Raises:
+            PluginError: a ``"module:function"`` builder cannot be imported.
+        """
         if self._builder is None:
             if isinstance(self.source, str):
-                module_name, _, attr = self.source.partition(":")
-                try:
-                    self._builder = getattr(importlib.import_module(module_name), attr)
-                except (ImportError, AttributeError, ValueError) as exc:
-                    raise PluginError(
-                        f"plugin '{self.owner}': the builder '{self.source}' of model '{self.name}' "
-                        f"cannot be imported: {exc}",
-                        plugin=self.owner,
-                    ) from exc
+                self._builder = plugins.import_plugin_target(
+                    self.source, owner=self.owner, described=f"the builder '{self.source}' of model '{self.name}'"
+                )
             else:
                 self._builder = self.source
         return self._builder
 
 
-_models: dict[str, ModelEntry] = {}
-_lock = threading.RLock()
-# The plugin manager the registry was filled from. A new manager (after
-# hwprofiles.plugins.reset_plugin_manager) makes the registry load afresh.
-_loaded_for: pluggy.PluginManager | None = None
+def _load(models: Registry[ModelEntry]) -> None:
+    """Every plugin's models; a hook that raises fails the load, naming its plugin."""
+    for _ in plugins.call_each(HOOK, lambda info: {"registry": ModelRegistrar(info.name)}):
+        pass
 
 
-def _ensure_loaded() -> None:
-    global _loaded_for
-    from hwprofiles import plugins
-
-    with _lock:
-        pm = plugins.get_plugin_manager()
-        if _loaded_for is pm:
-            return
-        _models.clear()
-        _loaded_for = pm  # set before the hooks run: a hook may call register_model
-        try:
-            for _ in plugins.call_each(
-                "hwprofiles_register_models", lambda info: {"registry": ModelRegistrar(info.name)}
-            ):
-                pass
-        except BaseException:
-            _reset()
-            raise
+_models: Registry[ModelEntry] = Registry(
+    "model",
+    loader=_load,
+    unknown_error=UnknownModelError,
+    duplicate_error=DuplicateModelError,
+    hint=f"and any torchvision classification model as '{TORCHVISION_PREFIX}NAME'.",
+)
+plugins.on_reset(_models.reset)
 
 
 def register_model(name: str, builder: Builder | str, *, owner: str = "user") -> ModelEntry:
@@ -116,20 +101,7 @@ def register_model(name: str, builder: Builder | str, *, owner: str = "user") ->
     """
     if not isinstance(name, str) or not name or ":" in name:
         raise ValueError(f"a model name must be a non-empty string without ':', not {name!r}")
-    with _lock:
-        _ensure_loaded()
-        existing = _models.get(name)
-        if existing is not None:
-            if existing.owner == owner and existing.source == builder:  # the same call again
-                return existing
-            raise DuplicateModelError(
-                f"model '{name}' is registered twice: by plugin '{existing.owner}' and by "
-                f"plugin '{owner}'. Rename one of them, or uninstall or block one of the "
-                "plugins (HWPROFILES_DISABLE_PLUGINS=name)."
-            )
-        entry = ModelEntry(name=name, owner=owner, source=builder)
-        _models[name] = entry
-        return entry
+    return _models.register(name, ModelEntry(name=name, owner=owner, source=builder), owner=owner).value
 
 
 def get_model_entry(name: str) -> ModelEntry:
@@ -138,11 +110,7 @@ def get_model_entry(name: str) -> ModelEntry:
     Raises:
         UnknownModelError: no such model; the message lists valid names and close matches.
     """
-    _ensure_loaded()
-    try:
-        return _models[name]
-    except KeyError:
-        raise UnknownModelError(_unknown_message(name, sorted(_models))) from None
+    return _models.get(name)
 
 
 def get_model(name: str, **kwargs: Any) -> nn.Module:
@@ -165,8 +133,6 @@ def get_model(name: str, **kwargs: Any) -> nn.Module:
     >>> model = get_model("resnet20", in_channels=1, num_classes=10)  # Fashion-MNIST
     """
     if isinstance(name, str) and name.startswith(TORCHVISION_PREFIX):
-        from hwprofiles.models.torchvision_zoo import torchvision_model
-
         return torchvision_model(name[len(TORCHVISION_PREFIX) :], **kwargs)
     if isinstance(name, str) and ":" in name:
         return _from_factory(name, kwargs)
@@ -180,7 +146,7 @@ def _from_factory(spec: str, kwargs: dict[str, Any]) -> nn.Module:
 
     module_name, _, attr = spec.partition(":")
     try:
-        factory = getattr(importlib.import_module(module_name), attr)
+        factory = import_target(spec)
     except (ImportError, AttributeError, ValueError) as exc:
         raise UnknownModelError(
             f"model '{spec}': cannot import '{attr}' from module '{module_name}' ({exc}). A model of your own is "
@@ -190,24 +156,13 @@ def _from_factory(spec: str, kwargs: dict[str, Any]) -> nn.Module:
         raise UnknownModelError(
             f"model '{spec}': '{attr}' is not callable; name a function or class that builds the model"
         )
+    params: Mapping[str, inspect.Parameter]
     try:
         params = inspect.signature(factory).parameters
     except (TypeError, ValueError):
         params = {}
     takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     return factory(**{k: v for k, v in kwargs.items() if takes_all or k in params})
-
-
-create_model = get_model
-
-
-def _unknown_message(name: str, valid: list[str]) -> str:
-    close = difflib.get_close_matches(str(name), valid, n=3)
-    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    return (
-        f"unknown model '{name}'.{hint} Valid models: {', '.join(valid)}; "
-        f"and any torchvision classification model as '{TORCHVISION_PREFIX}NAME'."
-    )
 
 
 def list_models(pattern: str = "*") -> list[str]:
@@ -218,14 +173,12 @@ def list_models(pattern: str = "*") -> list[str]:
     >>> list_models("resnet*")  # doctest: +SKIP
     ['resnet18', 'resnet20', 'resnet32', 'resnet56']
     """
-    _ensure_loaded()
-    return sorted(n for n in _models if fnmatch.fnmatchcase(n, pattern))
+    return _models.names(pattern)
 
 
 def registered_models() -> dict[str, ModelEntry]:
     """All registered models, by name (a copy)."""
-    _ensure_loaded()
-    return dict(_models)
+    return {name: entry.value for name, entry in _models.entries().items()}
 
 
 class ModelRegistrar:
@@ -239,9 +192,6 @@ class ModelRegistrar:
         register_model(name, builder, owner=self.owner)
 
 
-def _reset() -> None:
-    """Forget every model; the next use loads them from the plugins again (for tests)."""
-    global _loaded_for
-    with _lock:
-        _models.clear()
-        _loaded_for = None
+def reset() -> None:
+    """Forget every model; the next use loads them from the plugins again."""
+    _models.reset()

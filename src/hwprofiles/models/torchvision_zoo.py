@@ -1,15 +1,22 @@
-"""Any torchvision classification model, as ``torchvision:NAME``, adapted to the image channels."""
+"""Any torchvision classification model, as ``torchvision:NAME``, adapted to the image channels.
+
+torch and torchvision are imported when a model is built, so that the model registry
+can route ``torchvision:`` names here without importing them.
+"""
 
 from __future__ import annotations
 
 import difflib
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-import torch.nn as nn
+from hwprofiles.errors import UnknownModelError
 
-from hwprofiles.models.registry import TORCHVISION_PREFIX, UnknownModelError
+if TYPE_CHECKING:  # pragma: no cover
+    import torch.nn as nn
+
+TORCHVISION_PREFIX = "torchvision:"
+"""How :func:`hwprofiles.models.get_model` names these models (``torchvision:resnet18``)."""
 
 
 def torchvision_model(
@@ -64,6 +71,9 @@ def torchvision_model(
 
 def adapt_first_conv(model: nn.Module, in_channels: int, *, pretrained: bool) -> nn.Module:
     """Replace the first ``nn.Conv2d`` of ``model`` by one taking ``in_channels`` inputs (see above)."""
+    import torch
+    import torch.nn as nn
+
     found = next(((n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)), None)
     if found is None:
         raise ValueError(f"{type(model).__name__} has no nn.Conv2d whose input channels could be changed")

@@ -1,35 +1,35 @@
-"""Hardware profiles: the pydantic schema, loading, validation and the profile library.
+"""The profile schema: what a profile file may say, and how it is read, validated and written.
 
 A profile is a YAML file describing one device: its peripherals (DAC, ADC, tiles,
 weight mapping) and an ordered list of noise entries, each keyed by ``kind``. The
-union of allowed kinds is built from the noise-model registry after plugins load.
+union of allowed kinds is built from the noise-model registry once plugins load,
+and built again when a kind is registered.
 
-    >>> import hwprofiles
-    >>> p = hwprofiles.load_profile("pcm-joshi2020")
+    >>> p = parse_profile({"name": "lab", "technology": "pcm", "description": "A lab chip.", "adc": {"bits": 6}})
     >>> p.adc.bits
-    8
+    6
 """
 
 from __future__ import annotations
 
 import math
-import os
-import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, create_model, field_validator
+from pydantic_core import ErrorDetails
 
+from hwprofiles import registry
 from hwprofiles.entries.base import NoiseEntry
-from hwprofiles.errors import ProfileError, UnknownProfileError, YamlError
+from hwprofiles.errors import ProfileError
 from hwprofiles.untrusted import printable, read_yaml_file
 
-PATH_ENV = "HWPROFILES_PATH"
-USER_DIR_ENV = "HWPROFILES_USER_DIR"
 PROFILE_SUFFIXES = (".yaml", ".yml")
-KNOWN_TECHNOLOGIES = ("pcm", "rram", "photonic", "sram", "generic")
+"""Suffixes of the files the profile library searches its directories for."""
+PROFILE_FILE_SUFFIXES = (*PROFILE_SUFFIXES, ".json")
+"""Suffixes of the files read as profiles when named or imported: YAML, and JSON (which is
+YAML). The library leaves JSON out of its directories, where other tools' configs lie."""
 
 _STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -100,10 +100,11 @@ class Mapping(BaseModel):
 
     model_config = _STRICT
 
+    # default= spelled out: type checkers read a positional default as a required field.
     scale: Literal["per_tensor", "per_channel"] = Field(
-        "per_channel", description="w_max taken over the whole tensor or per output channel."
+        default="per_channel", description="w_max taken over the whole tensor or per output channel."
     )
-    g_max_us: float = Field(25.0, gt=0, le=1e4, description="Conductance of the largest weight, in uS.")
+    g_max_us: float = Field(default=25.0, gt=0, le=1e4, description="Conductance of the largest weight, in uS.")
 
 
 class Profile(BaseModel):
@@ -196,20 +197,32 @@ def _unpickle_profile(data: dict[str, Any]) -> Profile:
     return parse_profile(data, source="<pickled profile>")
 
 
+# The Profile subclass built from the registered kinds; dropped when a kind comes or goes.
+_profile_model: type[Profile] | None = None
+
+
+def invalidate_profile_model() -> None:
+    """Forget the :func:`profile_model` built so far (a kind was registered or forgotten)."""
+    global _profile_model
+    _profile_model = None
+
+
+registry.on_change(invalidate_profile_model)
+
+
 def profile_model() -> type[Profile]:
     """The :class:`Profile` subclass whose ``noise`` entries are the registered kinds.
 
-    Built after plugins load and cached until a kind is registered.
+    Built after plugins load and kept until a kind is registered or forgotten.
     """
-    from hwprofiles import registry
-
-    models = registry.noise_models()
-    cached = registry._profile_model_cache.get("profile")
+    global _profile_model
+    models = registry.noise_models()  # first: loading the plugins registers kinds
+    cached = _profile_model
     if cached is not None:
         return cached
     entries = tuple(m.entry_model for m in sorted(models.values(), key=lambda m: m.kind))
     if entries:
-        union = entries[0] if len(entries) == 1 else Union[entries]  # type: ignore[valid-type]  # noqa: UP007 (built at run time)
+        union = entries[0] if len(entries) == 1 else Union[entries]  # noqa: UP007 (built at run time)
         entry_type: Any = Annotated[union, Field(discriminator="kind")]
     else:
         entry_type = NoiseEntry
@@ -219,7 +232,7 @@ def profile_model() -> type[Profile]:
         __module__=__name__,
         noise=(list[entry_type], Field(default_factory=list, description=Profile.model_fields["noise"].description)),
     )
-    registry._profile_model_cache["profile"] = model
+    _profile_model = model
     return model
 
 
@@ -244,11 +257,9 @@ def _get(data: Any, loc: tuple[Any, ...]) -> Any:
     return data
 
 
-def _message(error: dict[str, Any]) -> str:
+def _message(error: ErrorDetails) -> str:
     if error["type"] == "union_tag_invalid":
-        from hwprofiles.registry import unknown_kind_message
-
-        return unknown_kind_message(error["ctx"]["tag"])
+        return registry.unknown_kind_message(error["ctx"]["tag"])
     if error["type"] == "union_tag_not_found":
         return "missing 'kind': every noise entry needs one"
     if error["type"] == "extra_forbidden":
@@ -295,11 +306,13 @@ def parse_profile(data: Any, source: str = "<profile>") -> Profile:
 
 
 def read_profile_file(path: str | Path) -> Profile:
-    """Load and validate one profile file (YAML or JSON, read with a safe loader)."""
-    try:
-        data = read_yaml_file(path)  # JSON is YAML; a safe loader, within limits (docs/security.md)
-    except YamlError as exc:
-        raise ProfileError(str(exc)) from None
+    """Load and validate one profile file (YAML or JSON, read with a safe loader).
+
+    Raises:
+        ProfileError: the file cannot be read (see :func:`~hwprofiles.untrusted.read_yaml_file`)
+            or is not a valid profile.
+    """
+    data = read_yaml_file(path, error=ProfileError)  # a safe loader, within limits (docs/security.md)
     return parse_profile(data, source=printable(str(path)))
 
 
@@ -307,137 +320,6 @@ def dump_profile(profile: Profile) -> str:
     """The profile as YAML, every default filled in."""
     data = profile.model_dump(mode="json")
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
-
-
-@dataclass(frozen=True)
-class ProfileSource:
-    """Where a profile file was found."""
-
-    name: str
-    path: Path
-    provider: str  # plugin name, "user", "HWPROFILES_PATH" or "--profiles-dir"
-
-
-_library_lock = threading.RLock()
-_library: dict[str, ProfileSource] | None = None
-_extra_dirs: list[Path] = []
-
-
-def add_profile_dirs(*paths: str | Path) -> None:
-    """Search further files or directories for profiles (what ``--profiles-dir`` does)."""
-    global _library
-    with _library_lock:
-        _extra_dirs.extend(Path(p) for p in paths)
-        _library = None
-
-
-def _reset_library() -> None:
-    global _library
-    with _library_lock:
-        _library = None
-        _extra_dirs.clear()
-
-
-def _files_in(path: Path) -> list[Path]:
-    if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.suffix in PROFILE_SUFFIXES and p.is_file())
-    if path.is_file():
-        return [path]
-    return []
-
-
-def user_profile_dir() -> Path:
-    """The user's own profile directory, searched like a plugin's (provider ``user``).
-
-    ``$HWPROFILES_USER_DIR`` if set, else ``$XDG_CONFIG_HOME/hwprofiles/profiles``
-    (``~/.config/hwprofiles/profiles`` without XDG_CONFIG_HOME). It need not exist.
-    """
-    explicit = os.environ.get(USER_DIR_ENV, "").strip()
-    if explicit:
-        return Path(explicit).expanduser()
-    config = os.environ.get("XDG_CONFIG_HOME", "").strip() or str(Path("~/.config").expanduser())
-    return Path(config) / "hwprofiles" / "profiles"
-
-
-def _sources() -> list[tuple[Path, str]]:
-    from hwprofiles.plugins import profile_paths
-
-    found = profile_paths()  # a plugin's bad paths are left out with a warning
-    found.append((user_profile_dir(), "user"))
-    for raw in os.environ.get(PATH_ENV, "").split(os.pathsep):
-        if raw.strip():
-            found.append((Path(raw.strip()), PATH_ENV))
-    found.extend((p, "--profiles-dir") for p in _extra_dirs)
-    return found
-
-
-def _profile_name(path: Path) -> str:
-    # The name inside the file is the truth; fall back to the file stem for files
-    # too broken to say (they still fail loudly when loaded).
-    try:
-        data = read_yaml_file(path)
-    except YamlError:
-        return path.stem
-    if isinstance(data, dict) and isinstance(data.get("name"), str):
-        return data["name"]
-    return path.stem
-
-
-def profile_library() -> dict[str, ProfileSource]:
-    """Every profile name that can be loaded, and where it comes from.
-
-    Raises:
-        ProfileError: two files declare the same name (both are named).
-    """
-    global _library
-    with _library_lock:
-        if _library is not None:
-            return _library
-        library: dict[str, ProfileSource] = {}
-        for root, provider in _sources():
-            for path in _files_in(root):
-                name = _profile_name(path)
-                previous = library.get(name)
-                if previous is not None and previous.path.resolve() != path.resolve():
-                    raise ProfileError(
-                        f"two profiles are named '{name}': {previous.path} (from {previous.provider}) and "
-                        f"{path} (from {provider}). Rename one of them."
-                    )
-                library[name] = ProfileSource(name, path, provider)
-        _library = dict(sorted(library.items()))
-        return _library
-
-
-def list_profiles() -> list[str]:
-    """Sorted names of every profile found (shipped, from plugins and from user directories)."""
-    return list(profile_library())
-
-
-def load_profile(name_or_path: str | Path | Profile) -> Profile:
-    """A validated profile, by library name or by file path.
-
-    Raises:
-        UnknownProfileError: no profile has that name (close matches are suggested).
-        ProfileError: the file is malformed.
-    """
-    if isinstance(name_or_path, Profile):
-        return name_or_path
-    text = str(name_or_path)
-    looks_like_path = isinstance(name_or_path, Path) or text.endswith(PROFILE_SUFFIXES + (".json",)) or os.sep in text
-    if looks_like_path:
-        return read_profile_file(text)
-    library = profile_library()
-    source = library.get(text)
-    if source is None:
-        import difflib
-
-        close = difflib.get_close_matches(text, list(library), n=3)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise UnknownProfileError(
-            f"no profile named '{text}'.{hint} Known profiles: {', '.join(library)}. "
-            f"Add directories with {PATH_ENV} or --profiles-dir."
-        )
-    return read_profile_file(source.path)
 
 
 def profile_json_schema() -> dict[str, Any]:
