@@ -191,6 +191,14 @@ def record_run(store: ResultsStore, path: str | Path, test_accuracy: float) -> T
     return trained
 
 
+def evaluation_loaders(splits: DatasetSplits, batch_size: int = 256) -> tuple[Any, Any]:
+    """Train and test loaders for evaluation, in the splits' order: the first training
+    batches calibrate the DACs, the test batches are measured."""
+    from hwprofiles.data import make_loaders
+
+    return make_loaders(splits, batch_size, seed=0, shuffle=False)
+
+
 def test_set_id(splits: Any, test_subset: int | None) -> str:
     """A label for the test data (the key holds a hash of its content)."""
     return f"{splits.name}/test/{test_subset or 'all'}"
