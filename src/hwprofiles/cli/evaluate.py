@@ -67,23 +67,14 @@ def eval_command(
     quiet: Quiet = False,
 ) -> None:
     """Accuracy of checkpoints (or weights trained elsewhere) under profiles, over K chip instances."""
-    from hwprofiles.eval.chips import evaluate_models
+    from hwprofiles.eval.chips import CheckpointSettings, evaluate_models
     from hwprofiles.eval.grid import GridStats
     from hwprofiles.eval.trained import evaluation_loaders, test_set_id
     from hwprofiles.progress import ChipProgress
     from hwprofiles.results import ResultsStore
 
     names = profile_names(profile)
-    splits, models = models_to_evaluate(
-        checkpoints,
-        model,
-        weights,
-        width=width,
-        dataset=dataset,
-        data_root=data_root,
-        download=download,
-        test_subset=test_subset,
-    )
+    splits, models = models_to_evaluate(checkpoints, model, weights, width, dataset, data_root, download, test_subset)
     runner = executor_for(executor, ray_address)
     if conversion:
         from hwprofiles.nn.convert import conversion_report
@@ -96,11 +87,13 @@ def eval_command(
             models,
             names,
             evaluation_loaders(splits),
-            samples=samples,
-            noise_scale=noise_scale,
-            t_inference_s=t_inference,
-            test_set=test_set_id(splits, test_subset),
-            device=device,
+            CheckpointSettings(
+                samples=samples,
+                noise_scale=noise_scale,
+                t_inference_s=t_inference,
+                test_set=test_set_id(splits, test_subset),
+                device=device,
+            ),
             store=ResultsStore(results_db),
             executor=runner,
             on_sample=bar.advance,

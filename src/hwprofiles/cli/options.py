@@ -78,7 +78,6 @@ def models_to_evaluate(
     checkpoints: list[Path] | None,
     model: str | None,
     weights: list[Path] | None,
-    *,
     width: float,
     dataset: str | None,
     data_root: str | None,

@@ -78,16 +78,7 @@ def sweep_command(
     if over == "noise" and not 0 < low < high:
         raise typer.BadParameter("the noise grid is log-spaced: give 0 < --low < --high", param_hint="--low/--high")
     swept = hwprofiles.load_profile(profile)  # an unknown name fails before any model is loaded
-    splits, models = models_to_evaluate(
-        checkpoints,
-        model,
-        weights,
-        width=width,
-        dataset=dataset,
-        data_root=data_root,
-        download=download,
-        test_subset=test_subset,
-    )
+    splits, models = models_to_evaluate(checkpoints, model, weights, width, dataset, data_root, download, test_subset)
     runner = executor_for(executor, ray_address)
     stats = GridStats()
     with ChipProgress(f"{over} sweep under {swept.name}", None, enabled=not quiet) as bar:

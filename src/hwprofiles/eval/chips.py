@@ -207,12 +207,7 @@ def evaluate_models(
     models: Sequence[Trained],
     profiles: Sequence[str],
     loaders: tuple[Any, Any],
-    *,
-    samples: int = 5,
-    noise_scale: float | None = None,
-    t_inference_s: float | None = None,
-    test_set: str = "test",
-    device: str = "cpu",
+    settings: CheckpointSettings | None = None,
     **options: Unpack[GridOptions],
 ) -> EvalReport:
     """Every model under every profile, as one grid sent to the executor at once.
@@ -224,23 +219,14 @@ def evaluate_models(
         models: from :func:`load_trained` or :func:`load_weights`.
         profiles: the evaluation profiles.
         loaders: (train loader, test loader); the first training batches calibrate the DACs.
-        samples, noise_scale, t_inference_s, test_set, device: as :func:`checkpoint_request` takes them.
+        settings: how each model is evaluated (samples, noise scale, time, test set label,
+            device), as :func:`checkpoint_request` takes them.
         options: store, executor, on_sample, on_progress and stats, as
             :func:`hwprofiles.eval.grid.run_requests` takes them.
+
+    >>> evaluate_models(models, ["ideal", "pcm-joshi2020"], loaders, CheckpointSettings(samples=3))  # doctest: +SKIP
     """
     cells = [(trained, name) for trained in models for name in profiles]
-    requests = [
-        checkpoint_request(
-            trained,
-            name,
-            loaders,
-            samples=samples,
-            noise_scale=noise_scale,
-            t_inference_s=t_inference_s,
-            test_set=test_set,
-            device=device,
-        )
-        for trained, name in cells
-    ]
+    requests = [checkpoint_request(trained, name, loaders, **(settings or {})) for trained, name in cells]
     results = run_requests(requests, **options)
     return EvalReport([(trained, name, r) for (trained, name), r in zip(cells, results) if r is not None])

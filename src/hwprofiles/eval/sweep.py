@@ -119,24 +119,21 @@ class SweepOptions(TypedDict, total=False):
 
 
 def _sweep(
-    trained: Trained,
-    profile: Profile,
-    over: str,
-    points: Sequence[Any],
-    loaders: Any,
-    *,
-    samples: int,
-    store: ResultsStore | None,
-    test_set: str,
-    on_sample: Callable[[], None] | None = None,
-    device: str = "cpu",
-    executor: Executor | None = None,
+    trained: Trained, profile: Profile, over: str, points: Sequence[Any], loaders: Any, options: SweepOptions
 ) -> list[tuple[Any, EvaluationResult]]:
+    """Every point of one model's sweep; a point that fails fails the sweep, naming it."""
+    device = options.get("device", "cpu")
     requests = sweep_requests(
-        trained, profile, over, points, loaders, samples=samples, test_set=test_set, device=device
+        trained, profile, over, points, loaders, samples=options["samples"], test_set=options["test_set"], device=device
     )
     stats = GridStats()
-    results = run_requests(requests, store=store, executor=executor, on_sample=on_sample, stats=stats)
+    results = run_requests(
+        requests,
+        store=options["store"],
+        executor=options.get("executor"),
+        on_sample=options.get("on_sample"),
+        stats=stats,
+    )
     if stats.failures:
         raise HwProfilesError("; ".join(f"{f.name}: {f.error}" for f in stats.failures))
     return [(x, r) for x, r in zip(points, results) if r is not None]
@@ -146,14 +143,14 @@ def sweep_noise(
     trained: Trained, profile: Profile, scales: Sequence[float], loaders: Any, **options: Unpack[SweepOptions]
 ) -> list[tuple[float, EvaluationResult]]:
     """Accuracy at each noise scale."""
-    return _sweep(trained, profile, "noise", scales, loaders, **options)
+    return _sweep(trained, profile, "noise", scales, loaders, options)
 
 
 def sweep_time(
     trained: Trained, profile: Profile, times_s: Sequence[float], loaders: Any, **options: Unpack[SweepOptions]
 ) -> list[tuple[float, EvaluationResult]]:
     """Accuracy at each time since programming (drifting profiles)."""
-    return _sweep(trained, profile, "time", times_s, loaders, **options)
+    return _sweep(trained, profile, "time", times_s, loaders, options)
 
 
 def sweep_layers(
@@ -161,7 +158,7 @@ def sweep_layers(
 ) -> dict[str, EvaluationResult]:
     """Accuracy with noise in one layer at a time (Walking Noise), at the profile's noise scale."""
     layers = sweep_points(trained, profile, "layer", loaders)
-    return dict(_sweep(trained, profile, "layer", layers, loaders, **options))
+    return dict(_sweep(trained, profile, "layer", layers, loaders, options))
 
 
 @dataclass
