@@ -221,6 +221,7 @@ class _ObjectStore:
         self.refs: dict[int, tuple[Any, Any]] = {}  # id -> (value kept alive so ids stay unique, ref)
 
     def put(self, value: Any) -> Any:
+        """A reference to ``value`` in the object store, put there on first use."""
         if id(value) not in self.refs:
             self.refs[id(value)] = (value, self.ray.put(value))
         return self.refs[id(value)][1]

@@ -61,8 +61,6 @@ class EvalRequest:
             f"{who} under {self.profile.name} (scale {self.profile.noise_scale:g}, t {self.t_inference_s:g} s{where})"
         )
 
-    # A remote executor sends these parts once and shares them between the tasks that use
-    # them (see hwprofiles.executors.Shareable): one model is often evaluated many times.
     def result(self, accuracies: Sequence[float], measured: int) -> EvaluationResult:
         """The result of this request, given every chip's accuracy in seed order and how
         many of them were measured (the others came from the results store)."""
@@ -84,6 +82,8 @@ class EvalRequest:
             cached=self.samples - measured,
         )
 
+    # A remote executor sends these parts once and shares them between the tasks that use
+    # them (see hwprofiles.executors.Shareable): one model is often evaluated many times.
     def large_parts(self) -> dict[str, Any]:
         """The parts worth sending once per run: the model, the test batches, the calibration inputs."""
         return {"model": self.model, "batches": self.batches, "calibration": self.calibration}
