@@ -10,16 +10,26 @@ and writes the transfer tables, plots and a ``report.md``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
+from hwprofiles.errors import HwProfilesError
 from hwprofiles.io import write_text
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hwprofiles.eval.sweep import SweepReport
+    from hwprofiles.eval.transfer_report import TransferResult
+    from hwprofiles.executors import Executor
+
+SWEPT_PROFILE = "gaussian-additive"
 
 
 @dataclass(frozen=True)
 class DemoModel:
+    """One architecture of the demo and how long it trains."""
+
     name: str
     width: float
     epochs: int
@@ -27,20 +37,36 @@ class DemoModel:
     lr: float = 1e-3
 
 
-FULL = dict(
+@dataclass(frozen=True)
+class DemoPlan:
+    """The data and models of a demo run, and the points of its noise sweep."""
+
+    dataset: str
+    train_subset: int | None
+    test_subset: int | None
+    models: tuple[DemoModel, ...]
+    sweep_points: int
+
+
+FULL = DemoPlan(
     dataset="fashion-mnist",
     train_subset=10_000,
     test_subset=2_000,
     models=(DemoModel("lenet5", 1.0, 4, lr=3e-3), DemoModel("resnet20", 0.5, 2, lr=2e-3)),
     sweep_points=9,
 )
-QUICK = dict(
+QUICK = DemoPlan(
     dataset="synthetic",
     train_subset=None,
     test_subset=None,
     models=(DemoModel("lenet5", 0.5, 3, batch_size=32, lr=5e-3),),
     sweep_points=5,
 )
+
+
+def _size(dataset: Any) -> int:
+    """The number of samples of a split (torch's Dataset type does not promise a length)."""
+    return len(cast(Sized, dataset))
 
 
 def run_demo(
@@ -52,15 +78,15 @@ def run_demo(
     download: bool = False,
     quick: bool = False,
     device: str = "cpu",
-    executor: Any = None,
+    executor: Executor | None = None,
     progress: bool = True,
     echo: Callable[[str], None] = print,
 ) -> Path:
     """Run the demo into ``out``; return the path of its ``report.md``."""
     import hwprofiles
-    from hwprofiles.data import load_dataset, make_loaders
-    from hwprofiles.eval import evaluate_checkpoint, load_trained, plots, sweep
-    from hwprofiles.eval.chips import test_set_id
+    from hwprofiles.data import load_dataset
+    from hwprofiles.eval.sweep import log_grid, run_sweep
+    from hwprofiles.eval.trained import evaluation_loaders, load_trained, test_set_id
     from hwprofiles.eval.transfer import run_transfer
     from hwprofiles.results import ResultsStore
     from hwprofiles.train import TrainConfig
@@ -70,36 +96,36 @@ def run_demo(
     started = time.time()
     hwprofiles.load_profile(nit_profile)
     splits = load_dataset(
-        plan["dataset"],
+        plan.dataset,
         root=data_root,
         download=download,
-        train_subset=plan["train_subset"],
-        test_subset=plan["test_subset"],
+        train_subset=plan.train_subset,
+        test_subset=plan.test_subset,
         seed=0,
     )
-    loaders = make_loaders(splits, 256, seed=0, shuffle=False)
-    test_set = test_set_id(splits, plan["test_subset"])
+    loaders = evaluation_loaders(splits)
+    test_set = test_set_id(splits, plan.test_subset)
     store = ResultsStore(out / "results.sqlite")
     profiles = hwprofiles.list_profiles()
-    echo(f"data: {splits.name} from {splits.source}: {len(splits.train)} training / {len(splits.test)} test images")
+    echo(f"data: {splits.name} from {splits.source}: {_size(splits.train)} training / {_size(splits.test)} test images")
     echo(
         f"NIT trains under {nit_profile}; every model is evaluated under {len(profiles)} profiles x {samples} chip instances"
     )
 
     sections: list[str] = []
     summary: list[str] = []
-    for spec in plan["models"]:
+    for spec in plan.models:
         echo(f"\n== {spec.name} (width {spec.width}, {spec.epochs} epochs) ==")
         base = TrainConfig(
             model=spec.name,
-            dataset=plan["dataset"],
+            dataset=plan.dataset,
             epochs=spec.epochs,
             batch_size=spec.batch_size,
             lr=spec.lr,
             width=spec.width,
             seed=0,
-            train_subset=plan["train_subset"],
-            test_subset=plan["test_subset"],
+            train_subset=plan.train_subset,
+            test_subset=plan.test_subset,
             data_root=data_root,
         )
         result = run_transfer(
@@ -122,55 +148,62 @@ def run_demo(
             f"## {spec.name} (width {spec.width}, {spec.epochs} epochs)\n\n{result.to_markdown()}\n"
             f"![accuracy]({spec.name}/transfer.png)\n"
         )
-        best_other = {c: max(result.cells[(r, c)].mean for r in result.rows) for c in result.cols}
-        nit_row = f"nit:{nit_profile}"
-        wins = [c for c in result.cols if result.cells[(nit_row, c)].mean >= best_other[c] - 1e-9]
-        summary.append(
-            f"- {spec.name}: NIT under {nit_profile} is the best (or tied) row in {len(wins)} of "
-            f"{len(result.cols)} columns: {', '.join(wins)}."
-        )
-
-        if spec is plan["models"][0]:
-            grid = sweep.log_grid(1e-2, 1e2, plan["sweep_points"])
-            profile = hwprofiles.load_profile("gaussian-additive")
-            curves, mids = {}, {}
-            for label, path in result.checkpoints.items():
-                trained = load_trained(path, splits)
-                curves[label] = sweep.sweep_noise(
-                    trained,
-                    profile,
-                    grid,
-                    loaders,
-                    samples=samples,
-                    store=store,
-                    test_set=test_set,
-                    device=device,
-                    executor=executor,
-                )
-                clean = evaluate_checkpoint(
-                    trained, "ideal", loaders, samples=1, store=store, test_set=test_set, device=device
-                ).mean
-                mids[label] = sweep.midpoint(grid, [s.mean for _, s in curves[label]], clean, 1 / splits.num_classes)
-            plot = plots.plot_curves(
-                curves,
-                out / f"sweep-gaussian-additive-{spec.name}.png",
-                xlabel="noise scale of gaussian-additive (sigma = 0.1 x scale)",
-                title=f"{spec.name}: accuracy under additive Gaussian noise",
+        summary.append(_nit_wins(spec.name, result, nit_profile))
+        if spec is plan.models[0]:
+            sweep = run_sweep(
+                [load_trained(path, splits) for path in result.checkpoints.values()],
+                SWEPT_PROFILE,
+                loaders,
+                over="noise",
+                grid=log_grid(1e-2, 1e2, plan.sweep_points),
+                samples=samples,
+                store=store,
+                test_set=test_set,
                 chance=1 / splits.num_classes,
-                midpoints=mids,
+                device=device,
+                executor=executor,
             )
-            lines = "\n".join(f"| {k} | {'not reached' if v is None else f'{v:.3g}'} |" for k, v in mids.items())
-            sections.append(
-                f"### {spec.name}: additive-Gaussian sweep\n\n![sweep]({plot.name})\n\n"
-                "Midpoint: the noise scale where accuracy falls halfway from clean accuracy to chance, "
-                f"interpolated in log scale.\n\n| model | midpoint noise scale |\n|---|---|\n{lines}\n"
-            )
+            sections.append(_sweep_section(spec.name, sweep, out))
     minutes = (time.time() - started) / 60
     report = (
         "# hwprofiles demo report\n\n"
-        f"Data: {splits.name} ({len(splits.train)} training, {len(splits.test)} test images, source {splits.source}). "
+        f"Data: {splits.name} ({_size(splits.train)} training, {_size(splits.test)} test images, "
+        f"source {splits.source}). "
         f"NIT trained under `{nit_profile}`; each model evaluated under every profile over {samples} chip instances "
         f"(seeds 0..{samples - 1}), each profile at its published noise level. Took {minutes:.1f} min.\n\n"
         "## Summary\n\n" + "\n".join(summary) + "\n\n" + "\n".join(sections)
     )
     return write_text(out / "report.md", report)
+
+
+def _nit_wins(name: str, result: TransferResult, nit_profile: str) -> str:
+    """The summary line of one model: in how many columns NIT is the best (or tied) row."""
+    best_other = {c: max(result.cells[(r, c)].mean for r in result.rows) for c in result.cols}
+    nit_row = f"nit:{nit_profile}"
+    wins = [c for c in result.cols if result.cells[(nit_row, c)].mean >= best_other[c] - 1e-9]
+    return (
+        f"- {name}: NIT under {nit_profile} is the best (or tied) row in {len(wins)} of "
+        f"{len(result.cols)} columns: {', '.join(wins)}."
+    )
+
+
+def _sweep_section(name: str, sweep: SweepReport, out: Path) -> str:
+    """Plot the curves of a noise sweep with their midpoints; return the report's section."""
+    from hwprofiles.eval import plots
+
+    if sweep.failures:
+        raise HwProfilesError("; ".join(sweep.failures))
+    plot = plots.plot_curves(
+        sweep.curves,
+        out / f"sweep-{SWEPT_PROFILE}-{name}.png",
+        xlabel=f"noise scale of {SWEPT_PROFILE} (sigma = 0.1 x scale)",
+        title=f"{name}: accuracy under additive Gaussian noise",
+        chance=sweep.chance,
+        midpoints=sweep.midpoints,
+    )
+    lines = "\n".join(f"| {k} | {'not reached' if v is None else f'{v:.3g}'} |" for k, v in sweep.midpoints.items())
+    return (
+        f"### {name}: additive-Gaussian sweep\n\n![sweep]({plot.name})\n\n"
+        "Midpoint: the noise scale where accuracy falls halfway from clean accuracy to chance, "
+        f"interpolated in log scale.\n\n| model | midpoint noise scale |\n|---|---|\n{lines}\n"
+    )

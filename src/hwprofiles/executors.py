@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from hwprofiles.errors import HwProfilesError
 
@@ -150,11 +150,11 @@ class RayExecutor:
         ray = self.ray
         threads = self._fit_threads()
         remote = ray.remote(max_retries=self.max_retries, retry_exceptions=False)(_call)
-        shared: dict[int, Any] = {}
+        store = _ObjectStore(ray)
         pending: dict[Any, int] = {}
         for index, task in enumerate(tasks):
             gpus = 1 if devices is not None and str(devices[index]).startswith("cuda") else 0
-            args = [_shared_request(arg, shared, ray) for arg in task]
+            args = [store.travelling(arg) for arg in task]
             ref = remote.options(num_cpus=threads, num_gpus=gpus).remote(fn, threads, *args)
             pending[ref] = index
             if on_start is not None:
@@ -192,50 +192,63 @@ def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
         ) from None
 
 
-def _shared_request(arg: Any, shared: dict[int, Any], ray: Any) -> Any:
-    """A task argument as it travels: large values put in the object store once per run
-    (an EvalRequest's model and batches among them), plain values as they are."""
-    from dataclasses import replace
+@runtime_checkable
+class Shareable(Protocol):
+    """A task argument with large parts that a remote executor sends once and shares
+    between the tasks that use them (an evaluation request's model and batches)."""
 
-    from hwprofiles.eval.grid import EvalRequest
+    def large_parts(self) -> dict[str, Any]:
+        """The large values, by name."""
 
-    if isinstance(arg, (str, int, float, bool, type(None))) or callable(arg):
-        return arg
-    if not isinstance(arg, EvalRequest):  # put once, shared by every task; Ray resolves it for the worker
-        if id(arg) not in shared:
-            shared[id(arg)] = (arg, ray.put(arg))
-        return shared[id(arg)][1]
-    refs = {}
-    for name in ("model", "batches", "calibration"):
-        value = getattr(arg, name)
-        if id(value) not in shared:
-            shared[id(value)] = (value, ray.put(value))  # keep the value alive: ids stay unique
-        refs[name] = shared[id(value)][1]
-    return _RequestRefs(replace(arg, model=None, batches=[], calibration=[]), refs)  # type: ignore[arg-type]
+    def with_parts(self, parts: dict[str, Any]) -> Any:
+        """A copy with ``parts`` (named as in :meth:`large_parts`) in place of its own."""
 
 
-class _RequestRefs:
-    """A request travelling to a worker with references in place of its large parts."""
+class _SharedParts:
+    """A :class:`Shareable` travelling to a worker: stripped of its large parts, with
+    object-store references to them."""
 
-    def __init__(self, request: Any, refs: dict[str, Any]) -> None:
-        self.request = request
+    def __init__(self, light: Shareable, refs: dict[str, Any]) -> None:
+        self.light = light
         self.refs = refs
+
+
+class _ObjectStore:
+    """Puts each value in Ray's object store once per run, however many tasks use it."""
+
+    def __init__(self, ray: Any) -> None:
+        self.ray = ray
+        self.refs: dict[int, tuple[Any, Any]] = {}  # id -> (value kept alive so ids stay unique, ref)
+
+    def put(self, value: Any) -> Any:
+        """A reference to ``value`` in the object store, put there on first use."""
+        if id(value) not in self.refs:
+            self.refs[id(value)] = (value, self.ray.put(value))
+        return self.refs[id(value)][1]
+
+    def travelling(self, arg: Any) -> Any:
+        """A task argument as it travels: plain values as they are, a Shareable's large
+        parts as references, anything else put in the store (Ray resolves it for the worker)."""
+        if isinstance(arg, (str, int, float, bool, type(None))) or callable(arg):
+            return arg
+        if not isinstance(arg, Shareable):
+            return self.put(arg)
+        parts = arg.large_parts()
+        light = arg.with_parts(dict.fromkeys(parts))
+        return _SharedParts(light, {name: self.put(value) for name, value in parts.items()})
 
 
 def _call(fn: Callable[..., Any], threads: int, *args: Any) -> Any:
     """Runs on the worker: use the driver's thread count, resolve shared parts, call ``fn``."""
-    from dataclasses import replace
-
     import torch
 
     torch.set_num_threads(threads)
     resolved = []
     for arg in args:
-        if isinstance(arg, _RequestRefs):
+        if isinstance(arg, _SharedParts):
             import ray
 
-            parts = {name: ray.get(ref) for name, ref in arg.refs.items()}
-            arg = replace(arg.request, **parts)
+            arg = arg.light.with_parts({name: ray.get(ref) for name, ref in arg.refs.items()})
         resolved.append(arg)
     return fn(*resolved)
 

@@ -90,6 +90,14 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
 
 
 def write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically; returns the path."""
     with atomic_write(path) as handle:
         handle.write(text)
+    return Path(path)
+
+
+def write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically; returns the path."""
+    with atomic_write(path, "wb") as handle:
+        handle.write(data)
     return Path(path)

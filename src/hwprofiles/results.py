@@ -66,6 +66,7 @@ PRAGMA user_version = {SCHEMA_VERSION};
 
 
 def default_db_path() -> Path:
+    """``$HWPROFILES_RESULTS``, else ``hwprofiles-out/results.sqlite``."""
     return Path(os.environ.get(DB_ENV, DEFAULT_DB))
 
 
@@ -159,6 +160,7 @@ class ResultsStore:
         )
 
     def close(self) -> None:
+        """Close the database connection."""
         self._db.close()
 
     # -- runs ------------------------------------------------------------------------
@@ -190,6 +192,7 @@ class ResultsStore:
 
     # -- evaluations -----------------------------------------------------------------
     def get_eval(self, key: EvalKey) -> float | None:
+        """The accuracy stored under ``key``, or None."""
         row = self._retrying(lambda: self._db.execute("SELECT accuracy FROM evals WHERE key=?", (key.id,)).fetchone())
         return None if row is None else float(row[0])
 
@@ -230,7 +233,8 @@ class ResultsStore:
         )
 
     def rows(self, table: str) -> list[dict[str, Any]]:
-        if table not in ("runs", "evals"):
+        """Every row of ``table`` (evals or runs) as a dict, in the order written."""
+        if table not in TABLES:
             raise ValueError(f"unknown table {table!r}")
 
         def read() -> list[dict[str, Any]]:
@@ -242,6 +246,24 @@ class ResultsStore:
 
 
 EXPORT_FORMATS = ("csv", "json", "parquet")
+TABLES = ("evals", "runs")
+
+
+def export_results(path: str | Path | None, table: str = "evals", fmt: str = "csv") -> str | bytes:
+    """Every row of ``table`` (evals or runs) of the results database at ``path`` (default
+    :func:`default_db_path`), one self-describing row each, as ``fmt`` (see :func:`export_rows`).
+
+    Raises:
+        ResultsStoreError: there is no database at ``path`` (an export never creates one).
+    """
+    path = Path(path) if path is not None else default_db_path()
+    if not path.is_file():  # exporting must never create an empty database at a mistyped path
+        raise ResultsStoreError(f"{path}: no such results database. Give the file your runs wrote with --results.")
+    store = ResultsStore(path)
+    try:
+        return export_rows(store.rows(table), fmt)
+    finally:
+        store.close()
 
 
 def export_rows(rows: Iterable[dict[str, Any]], fmt: str) -> str | bytes:

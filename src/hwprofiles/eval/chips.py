@@ -14,109 +14,51 @@ data set is measured afresh.
     >>> result = hwprofiles.evaluate(model, data, "gaussian-additive", samples=3)
     >>> result.n, len(result.accuracies), 0.0 <= result.ci_low <= result.mean <= result.ci_high <= 1.0
     (3, 3, True)
+
+The summaries live in :mod:`hwprofiles.eval.summary` and the models in
+:mod:`hwprofiles.eval.trained`; their names are importable from here as well.
 """
 
 from __future__ import annotations
 
-import math
+import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
-import torch
 import torch.nn as nn
 
-from hwprofiles.eval.keys import model_digest
+from hwprofiles.eval.grid import EvalRequest, prepare, run_request, run_requests
+from hwprofiles.eval.summary import EvaluationResult, Summary, summarize
+from hwprofiles.eval.trained import Trained, load_trained, load_weights, test_set_id
 from hwprofiles.profiles import Profile
-from hwprofiles.results import ResultsStore
-from hwprofiles.train.checkpoint import load_checkpoint
-from hwprofiles.train.config import TrainConfig
-from hwprofiles.train.loop import build_base_model
-from hwprofiles.train.methods import model_for_evaluation
 
 if TYPE_CHECKING:  # pragma: no cover
-    from hwprofiles.eval.grid import EvalRequest
+    from typing_extensions import Unpack
+
+    from hwprofiles.eval.grid import EvalSettings, GridOptions
+    from hwprofiles.results import ResultsStore
+
+__all__ = [
+    "CALIBRATION_BATCHES",
+    "CheckpointSettings",
+    "EvalReport",
+    "EvaluationResult",
+    "Summary",
+    "Trained",
+    "checkpoint_request",
+    "evaluate",
+    "evaluate_checkpoint",
+    "evaluate_models",
+    "load_trained",
+    "load_weights",
+    "summarize",
+    "test_set_id",
+]
 
 CALIBRATION_BATCHES = 4
-
-
-@dataclass(frozen=True)
-class Summary:
-    """Mean accuracy over chip instances, its std, and a 95% interval of the mean.
-
-    The interval is Student's t over the chip instances (scipy.stats), clipped to
-    [0, 1] since an accuracy cannot leave it; with one instance, or identical ones,
-    it collapses to the mean.
-    """
-
-    mean: float
-    std: float
-    ci_low: float
-    ci_high: float
-    n: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"mean": self.mean, "std": self.std, "ci_low": self.ci_low, "ci_high": self.ci_high, "n": self.n}
-
-    def __str__(self) -> str:
-        return f"{self.mean:.4f} [{self.ci_low:.4f}, {self.ci_high:.4f}]"
-
-
-def summarize(accuracies: Sequence[float], confidence: float = 0.95) -> Summary:
-    """Mean, sample std and a Student-t confidence interval of the mean, clipped to [0, 1]."""
-    from scipy import stats
-
-    values = [float(a) for a in accuracies]
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return Summary(mean, 0.0, mean, mean, n)
-    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    if std == 0:
-        return Summary(mean, 0.0, mean, mean, n)
-    low, high = stats.t.interval(confidence, n - 1, loc=mean, scale=std / math.sqrt(n))
-    return Summary(mean, std, max(0.0, float(low)), min(1.0, float(high)), n)
-
-
-@dataclass(frozen=True)
-class EvaluationResult(Summary):
-    """What :func:`evaluate` measured: the summary over chips and every chip's accuracy.
-
-    Attributes:
-        accuracies: accuracy of each chip instance, in seed order.
-        seeds: the chip seeds.
-        keys: the content key (:attr:`EvalKey.id`) of each chip instance.
-        profile: name of the evaluation profile.
-        noise_scale, t_inference_s: the profile's noise scale and time since programming.
-        hashes: content hashes of the model, profile, test data and calibration data.
-        cached: how many chip instances came from the results store.
-    """
-
-    accuracies: tuple[float, ...] = ()
-    seeds: tuple[int, ...] = ()
-    keys: tuple[str, ...] = ()
-    profile: str = ""
-    noise_scale: float = 1.0
-    t_inference_s: float = 1.0
-    hashes: dict[str, str] = field(default_factory=dict, compare=False)
-    cached: int = field(default=0, compare=False)
-
-    @property
-    def summary(self) -> Summary:
-        return Summary(self.mean, self.std, self.ci_low, self.ci_high, self.n)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            **super().as_dict(),
-            "accuracies": list(self.accuracies),
-            "seeds": list(self.seeds),
-            "profile": self.profile,
-            "noise_scale": self.noise_scale,
-            "t_inference_s": self.t_inference_s,
-            "hashes": dict(self.hashes),
-        }
 
 
 def evaluate(
@@ -124,17 +66,9 @@ def evaluate(
     data: Iterable[Any],
     profile: Profile | str,
     *,
-    samples: int = 5,
-    calibration: Iterable[Any] | None = None,
-    noise_scale: float | None = None,
-    t_inference_s: float | None = None,
-    only_layer: str | None = None,
     store: ResultsStore | None = None,
-    labels: dict[str, Any] | None = None,
-    description: dict[str, Any] | None = None,
-    model_hash: str | None = None,
-    device: str | torch.device = "cpu",
     on_sample: Callable[[], None] | None = None,
+    **settings: Unpack[EvalSettings],
 ) -> EvaluationResult:
     """Accuracy of any float model under ``profile`` over ``samples`` chip instances.
 
@@ -148,19 +82,19 @@ def evaluate(
         data: the test data: an iterable of ``(inputs, labels)`` batches that can be
             iterated more than once (a DataLoader, a list; a generator is read once and kept).
         profile: a :class:`Profile`, a profile name or a profile file.
-        samples: number of chip instances.
+        store: a results store: chip instances already there are read, new ones written.
+        on_sample: called after each chip instance (progress bars).
+        samples: number of chip instances (default 5).
         calibration: a few training batches (inputs, or ``(inputs, labels)``); needed
             when the profile's DAC bound is calibrated. Never the test data.
         noise_scale: override the profile's noise scale.
         t_inference_s: time since programming (default: the profile's).
         only_layer: put noise in this layer only (per-layer sensitivity).
-        store: a results store: chip instances already there are read, new ones written.
         labels: label columns stored beside each number (checkpoint, model, method,
             train_profile, test_set); ``eval_profile`` defaults to the profile's name.
         description: how the model was built, hashed with its weights.
         model_hash: the model's content hash, if already computed.
-        device: torch device to run on.
-        on_sample: called after each chip instance (progress bars).
+        device: torch device to run on (default cpu).
 
     Returns:
         An :class:`EvaluationResult`: mean, std, 95% interval, per-chip accuracies, keys.
@@ -169,143 +103,18 @@ def evaluate(
         HwProfilesError: calibration data missing, or ``only_layer`` unknown.
         ValueError: ``samples`` < 1, or a non-finite or negative time.
     """
-    from hwprofiles.eval.grid import prepare, run_requests
-
-    request = prepare(
-        model,
-        data,
-        profile,
-        samples=samples,
-        calibration=calibration,
-        noise_scale=noise_scale,
-        t_inference_s=t_inference_s,
-        only_layer=only_layer,
-        labels=labels,
-        description=description,
-        model_hash=model_hash,
-        device=device,
-    )
-    result = run_requests([request], store=store, on_sample=on_sample)[0]
-    assert result is not None  # a single request's failure is raised
-    return result
+    return run_request(prepare(model, data, profile, **settings), store=store, on_sample=on_sample)
 
 
-@dataclass
-class Trained:
-    """A model made ready for evaluation: from a checkpoint, or weights trained elsewhere.
+class CheckpointSettings(TypedDict, total=False):
+    """How a trained model is evaluated: the keyword arguments of :func:`checkpoint_request`."""
 
-    Attributes:
-        path: the checkpoint or weights file (a label: results are keyed by content).
-        config: the training configuration (for weights from elsewhere, what is known).
-        model: float-structured, weights loaded.
-        meta: the checkpoint's metadata.
-        label: the name shown in tables (unique within one report, see
-            :func:`hwprofiles.eval.labels.unique_labels`).
-    """
-
-    path: Path
-    config: TrainConfig
-    model: nn.Module
-    meta: dict[str, Any]
-    label: str = ""
-    _digest: str | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        self.label = self.label or self.config.label
-
-    @property
-    def description(self) -> dict[str, Any]:
-        c = self.config
-        return {"model": c.model, "width": c.width, "method": c.method, "bits": c.bits, "act_scale": c.act_scale}
-
-    @property
-    def digest(self) -> str:
-        """The content hash of the model (weights, structure, how it was built)."""
-        if self._digest is None:
-            self._digest = model_digest(self.model, self.description)
-        return self._digest
-
-    def store_labels(self, test_set: str) -> dict[str, Any]:
-        method = "external" if "weights" in self.meta else self.config.method  # trained elsewhere
-        return {
-            "checkpoint": str(self.path),
-            "model": self.config.model,
-            "method": method,
-            "train_profile": self.config.profile,
-            "test_set": test_set,
-        }
-
-
-def load_trained(path: str | Path, splits: Any = None) -> Trained:
-    """Rebuild the model of a checkpoint (float layers, QAT weights quantized once).
-
-    ``splits`` gives the input channels and classes; without it, the checkpoint's own.
-    """
-    from hwprofiles.errors import CheckpointError
-
-    state = load_checkpoint(path)
-    meta = state["meta"]
-    try:
-        config = TrainConfig.from_dict(meta["config"])
-        in_channels = splits.in_channels if splits is not None else meta["in_channels"]
-        num_classes = splits.num_classes if splits is not None else meta["num_classes"]
-    except (KeyError, TypeError) as exc:
-        raise CheckpointError(
-            f"{path}: its metadata lacks {exc}; it was not written by hwprofiles train. "
-            "Retrain, or evaluate its weights with --model NAME --weights FILE."
-        ) from None
-    base = build_base_model(config, in_channels, num_classes)
-    try:
-        model = model_for_evaluation(base, state["state_dict"], config)
-    except (RuntimeError, KeyError, ValueError) as exc:
-        raise CheckpointError(
-            f"{path}: its weights do not fit the model its metadata describes ({config.model}, width "
-            f"{config.width:g}, {in_channels} input channels, {num_classes} classes): {_first_lines(exc)}"
-        ) from None
-    model.eval()
-    return Trained(Path(path), config, model, state["meta"])
-
-
-def _first_lines(exc: BaseException) -> str:
-    """torch's load_state_dict message without its long tail: what is missing or mismatched."""
-    return " ".join(line.strip() for line in str(exc).splitlines()[:4] if line.strip())[:400]
-
-
-def load_weights(path: str | Path, model: str, splits: Any, *, width: float = 1.0) -> Trained:
-    """A model trained elsewhere, ready for evaluation: ``model`` (a zoo name,
-    ``torchvision:NAME`` or ``module:factory``) built for ``splits`` and given the state
-    dict in ``path`` (read with ``weights_only=True``).
-
-    Raises:
-        CheckpointError: the file holds no state dict, or its weights do not fit the model.
-    """
-    from hwprofiles.errors import CheckpointError
-    from hwprofiles.models import get_model
-    from hwprofiles.train.checkpoint import load_state_dict_file
-
-    state = load_state_dict_file(path)
-    net = get_model(model, in_channels=splits.in_channels, num_classes=splits.num_classes, width=width)
-    try:
-        net.load_state_dict(state)
-    except RuntimeError as exc:
-        raise CheckpointError(
-            f"{path}: its weights do not fit model '{model}' built for {splits.name} "
-            f"({splits.in_channels} input channels, {splits.num_classes} classes, width {width:g}): {_first_lines(exc)} "
-            "Check --model, --width and --dataset."
-        ) from None
-    config = TrainConfig(model=model, dataset=splits.name, width=width)
-    return Trained(
-        Path(path),
-        config,
-        net.eval(),
-        {"config": config.to_dict(), "weights": str(path)},
-        label=f"weights:{Path(path).name}",
-    )
-
-
-def test_set_id(splits: Any, test_subset: int | None) -> str:
-    """A label for the test data (the key holds a hash of its content)."""
-    return f"{splits.name}/test/{test_subset or 'all'}"
+    samples: int
+    noise_scale: float | None
+    t_inference_s: float | None
+    test_set: str
+    only_layer: str | None
+    device: str
 
 
 def checkpoint_request(
@@ -321,9 +130,19 @@ def checkpoint_request(
     device: str = "cpu",
 ) -> EvalRequest:
     """The evaluation of a trained model as a request for :func:`hwprofiles.eval.grid.run_requests`:
-    calibrated on the first training batches, labelled with where the model came from."""
-    from hwprofiles.eval.grid import prepare
+    calibrated on the first training batches, labelled with where the model came from.
 
+    Args:
+        trained: from :func:`load_trained`.
+        profile: the evaluation profile (name, path or object).
+        loaders: (train loader, test loader); the first training batches calibrate the DACs.
+        samples: number of chip instances (seeds 0..samples-1).
+        noise_scale: override the profile's noise scale.
+        t_inference_s: time since programming (default: the profile's).
+        test_set: a label for the test data, stored beside each number.
+        only_layer: put noise in this layer only (per-layer sensitivity).
+        device: torch device to run on.
+    """
     train_loader, test_loader = loaders
     return prepare(
         trained.model,
@@ -345,14 +164,9 @@ def evaluate_checkpoint(
     profile: Profile | str,
     loaders: tuple[Any, Any],
     *,
-    samples: int = 5,
-    noise_scale: float | None = None,
-    t_inference_s: float | None = None,
     store: ResultsStore | None = None,
-    test_set: str = "test",
-    only_layer: str | None = None,
     on_sample: Callable[[], None] | None = None,
-    device: str = "cpu",
+    **settings: Unpack[CheckpointSettings],
 ) -> EvaluationResult:
     """:func:`evaluate` for a trained model: calibrated on the first training batches.
 
@@ -360,26 +174,59 @@ def evaluate_checkpoint(
         trained: from :func:`load_trained`.
         profile: the evaluation profile (name, path or object).
         loaders: (train loader, test loader); the first training batches calibrate the DACs.
-        samples: number of chip instances (seeds 0..samples-1).
-        noise_scale: override the profile's noise scale.
-        t_inference_s: time since programming (default: the profile's).
         store: results database; instances already there are not measured again.
-        test_set: a label for the test data, stored beside each number.
-        only_layer: put noise in this layer only (per-layer sensitivity).
+        on_sample: called after each chip instance (progress bars).
+        settings: samples, noise_scale, t_inference_s, test_set, only_layer and device,
+            as :func:`checkpoint_request` takes them.
     """
-    from hwprofiles.eval.grid import run_requests
+    return run_request(checkpoint_request(trained, profile, loaders, **settings), store=store, on_sample=on_sample)
 
-    request = checkpoint_request(
-        trained,
-        profile,
-        loaders,
-        samples=samples,
-        noise_scale=noise_scale,
-        t_inference_s=t_inference_s,
-        test_set=test_set,
-        only_layer=only_layer,
-        device=device,
-    )
-    result = run_requests([request], store=store, on_sample=on_sample)[0]
-    assert result is not None  # a single request's failure is raised
-    return result
+
+@dataclass
+class EvalReport:
+    """What :func:`evaluate_models` measured: one row per model and profile, failed ones left out."""
+
+    rows: list[tuple[Trained, str, EvaluationResult]]
+
+    def to_json(self) -> str:
+        """Every row with where its model came from, its label and profile, and its numbers."""
+        rows = [
+            {"checkpoint": str(trained.path), "trained": trained.label, "eval_profile": name, **result.as_dict()}
+            for trained, name, result in self.rows
+        ]
+        return json.dumps(rows, indent=2)
+
+    def write_json(self, path: str | Path) -> Path:
+        """:meth:`to_json`, written (atomically) to ``path``."""
+        from hwprofiles.io import write_text
+
+        return write_text(path, self.to_json())
+
+
+def evaluate_models(
+    models: Sequence[Trained],
+    profiles: Sequence[str],
+    loaders: tuple[Any, Any],
+    settings: CheckpointSettings | None = None,
+    **options: Unpack[GridOptions],
+) -> EvalReport:
+    """Every model under every profile, as one grid sent to the executor at once.
+
+    An evaluation that fails is left out of the report and named in ``stats.failures``;
+    the others go on (a grid of one evaluation raises its error).
+
+    Args:
+        models: from :func:`load_trained` or :func:`load_weights`.
+        profiles: the evaluation profiles.
+        loaders: (train loader, test loader); the first training batches calibrate the DACs.
+        settings: how each model is evaluated (samples, noise scale, time, test set label,
+            device), as :func:`checkpoint_request` takes them.
+        options: store, executor, on_sample, on_progress and stats, as
+            :func:`hwprofiles.eval.grid.run_requests` takes them.
+
+    >>> evaluate_models(models, ["ideal", "pcm-joshi2020"], loaders, CheckpointSettings(samples=3))  # doctest: +SKIP
+    """
+    cells = [(trained, name) for trained in models for name in profiles]
+    requests = [checkpoint_request(trained, name, loaders, **(settings or {})) for trained, name in cells]
+    results = run_requests(requests, **options)
+    return EvalReport([(trained, name, r) for (trained, name), r in zip(cells, results) if r is not None])

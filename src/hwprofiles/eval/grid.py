@@ -15,20 +15,20 @@ import math
 import time
 import weakref
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 import torch
 import torch.nn as nn
 
 from hwprofiles.errors import HwProfilesError
 from hwprofiles.eval.keys import EvalKey, batches_digest, loader_identity, model_digest, profile_digest
+from hwprofiles.eval.summary import EvaluationResult, summarize
+from hwprofiles.executors import Executor, LocalExecutor
 from hwprofiles.profiles import Profile, load_profile
 
 if TYPE_CHECKING:  # pragma: no cover
-    from hwprofiles.eval.chips import EvaluationResult
-    from hwprofiles.executors import Executor
     from hwprofiles.results import ResultsStore
 
 
@@ -60,6 +60,52 @@ class EvalRequest:
         return (
             f"{who} under {self.profile.name} (scale {self.profile.noise_scale:g}, t {self.t_inference_s:g} s{where})"
         )
+
+    def result(self, accuracies: Sequence[float], measured: int) -> EvaluationResult:
+        """The result of this request, given every chip's accuracy in seed order and how
+        many of them were measured (the others came from the results store)."""
+        values = tuple(accuracies)
+        s = summarize(values)
+        return EvaluationResult(
+            s.mean,
+            s.std,
+            s.ci_low,
+            s.ci_high,
+            s.n,
+            accuracies=values,
+            seeds=tuple(range(self.samples)),
+            keys=tuple(k.id for k in self.keys),
+            profile=self.profile.name,
+            noise_scale=float(self.profile.noise_scale),
+            t_inference_s=self.t_inference_s,
+            hashes=dict(self.hashes),
+            cached=self.samples - measured,
+        )
+
+    # A remote executor sends these parts once and shares them between the tasks that use
+    # them (see hwprofiles.executors.Shareable): one model is often evaluated many times.
+    def large_parts(self) -> dict[str, Any]:
+        """The parts worth sending once per run: the model, the test batches, the calibration inputs."""
+        return {"model": self.model, "batches": self.batches, "calibration": self.calibration}
+
+    def with_parts(self, parts: dict[str, Any]) -> EvalRequest:
+        """A copy with ``parts`` (named as in :meth:`large_parts`) in place of its own."""
+        return replace(self, **parts)
+
+
+class EvalSettings(TypedDict, total=False):
+    """How one evaluation runs: the keyword arguments of :func:`prepare` (and so of
+    :func:`hwprofiles.evaluate`), each described there."""
+
+    samples: int
+    calibration: Iterable[Any] | None
+    noise_scale: float | None
+    t_inference_s: float | None
+    only_layer: str | None
+    labels: dict[str, Any] | None
+    description: dict[str, Any] | None
+    model_hash: str | None
+    device: str | torch.device
 
 
 def _inputs(batch: Any) -> torch.Tensor:
@@ -181,7 +227,8 @@ def measure(
     accuracies = []
     for seed in seeds:
         program(noisy, seed=seed, t_inference_s=request.t_inference_s)
-        accuracies.append(accuracy(noisy, request.batches, request.device))
+        # accuracy reads any iterable of (inputs, labels) batches, a list among them
+        accuracies.append(accuracy(noisy, cast(Any, request.batches), request.device))
         if on_chip is not None:
             on_chip(seed, accuracies[-1])
     return accuracies, time.perf_counter() - started
@@ -228,6 +275,17 @@ class _Counts:
             self.on_progress(self.done, self.running, self.failed)
 
 
+class GridOptions(TypedDict, total=False):
+    """Where and how a grid runs: the keyword arguments of :func:`run_requests`, for
+    functions that build a grid and pass them on."""
+
+    store: ResultsStore | None
+    executor: Executor | None
+    on_sample: Callable[[], None] | None
+    on_progress: Callable[[int, int, int], None] | None
+    stats: GridStats | None
+
+
 def run_requests(
     requests: Sequence[EvalRequest],
     *,
@@ -248,9 +306,6 @@ def run_requests(
         on_progress: called with (done, running, failed) requests as they change.
         stats: filled with counts, times and failures.
     """
-    from hwprofiles.eval.chips import EvaluationResult, summarize
-    from hwprofiles.executors import LocalExecutor
-
     executor = executor or LocalExecutor()
     stats = stats if stats is not None else GridStats()
     started = time.perf_counter()
@@ -322,29 +377,16 @@ def run_requests(
     if len(requests) == 1 and errors:
         raise errors[0]
     measured = dict(todo)
-    results: list[EvaluationResult | None] = []
-    for i, request in enumerate(requests):
-        if i in errors:
-            results.append(None)
-            continue
-        values = tuple(found[i][k.seed] for k in request.keys)
-        s = summarize(values)
-        cached = request.samples - len(measured.get(i, []))
-        results.append(
-            EvaluationResult(
-                s.mean,
-                s.std,
-                s.ci_low,
-                s.ci_high,
-                s.n,
-                accuracies=values,
-                seeds=tuple(range(request.samples)),
-                keys=tuple(k.id for k in request.keys),
-                profile=request.profile.name,
-                noise_scale=float(request.profile.noise_scale),
-                t_inference_s=request.t_inference_s,
-                hashes=dict(request.hashes),
-                cached=cached,
-            )
-        )
-    return results
+    return [
+        None if i in errors else request.result([found[i][k.seed] for k in request.keys], len(measured.get(i, [])))
+        for i, request in enumerate(requests)
+    ]
+
+
+def run_request(
+    request: EvalRequest, *, store: ResultsStore | None = None, on_sample: Callable[[], None] | None = None
+) -> EvaluationResult:
+    """Evaluate one request in this process (see :func:`run_requests`); its failure is raised."""
+    result = run_requests([request], store=store, on_sample=on_sample)[0]
+    assert result is not None  # a single request's failure is raised
+    return result

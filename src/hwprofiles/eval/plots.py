@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from hwprofiles.eval.chips import Summary
+from hwprofiles.eval.summary import Summary
 
 
 def _pyplot():
@@ -28,14 +28,14 @@ def _save(fig, path: str | Path) -> Path:
 
 
 def plot_curves(
-    curves: dict[str, Sequence[tuple[float, Summary]]],
+    curves: Mapping[str, Sequence[tuple[float, Summary]]],
     path: str | Path,
     *,
     xlabel: str,
     title: str,
     logx: bool = True,
     chance: float | None = None,
-    midpoints: dict[str, float | None] | None = None,
+    midpoints: Mapping[str, float | None] | None = None,
 ) -> Path:
     """Accuracy against a swept quantity, one line per model, with 95% CI bands."""
     plt = _pyplot()
@@ -63,7 +63,7 @@ def plot_curves(
 
 
 def plot_bars(
-    values: dict[str, Summary], path: str | Path, *, title: str, ylabel: str = "test accuracy (mean, 95% CI)"
+    values: Mapping[str, Summary], path: str | Path, *, title: str, ylabel: str = "test accuracy (mean, 95% CI)"
 ) -> Path:
     """One bar per item with its 95% CI."""
     plt = _pyplot()

@@ -12,18 +12,22 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
 from hwprofiles.errors import HwProfilesError
-from hwprofiles.eval.chips import EvaluationResult, Trained, checkpoint_request
+from hwprofiles.eval.chips import checkpoint_request
 from hwprofiles.eval.grid import EvalRequest, GridStats, run_requests
 from hwprofiles.eval.labels import relabel, slug
+from hwprofiles.eval.summary import EvaluationResult
+from hwprofiles.eval.trained import Trained
 from hwprofiles.profiles import Profile, load_profile
 from hwprofiles.results import ResultsStore
 
 if TYPE_CHECKING:  # pragma: no cover
+    from typing_extensions import Required, Unpack
+
     from hwprofiles.executors import Executor
 
 # Time since programming: 1 s, 1 h, 1 day, 1 month (30 d), 1 year (365 d).
@@ -87,125 +91,74 @@ def sweep_requests(
     device: str = "cpu",
 ) -> list[EvalRequest]:
     """One evaluation request per grid point of a sweep over ``over``."""
-    common = dict(samples=samples, test_set=test_set, device=device)
-    if over == "noise":
-        return [checkpoint_request(trained, profile, loaders, noise_scale=s, **common) for s in points]
-    if over == "time":
-        return [checkpoint_request(trained, profile, loaders, t_inference_s=t, **common) for t in points]
-    return [checkpoint_request(trained, profile, loaders, only_layer=layer, **common) for layer in points]
+    axis = {"noise": "noise_scale", "time": "t_inference_s"}.get(over, "only_layer")
+    return [
+        checkpoint_request(trained, profile, loaders, samples=samples, test_set=test_set, device=device, **{axis: x})
+        for x in points
+    ]
+
+
+class SweepOptions(TypedDict, total=False):
+    """The keyword arguments of :func:`sweep_noise`, :func:`sweep_time` and :func:`sweep_layers`.
+
+    Attributes:
+        samples: chip instances per grid point.
+        store: results store; chip instances found there are not measured again.
+        test_set: a label for the test data.
+        on_sample: called once per chip instance (progress bars).
+        device: torch device to run on (default cpu).
+        executor: where the evaluations run (default: this process).
+    """
+
+    samples: Required[int]
+    store: Required[ResultsStore | None]
+    test_set: Required[str]
+    on_sample: Callable[[], None] | None
+    device: str
+    executor: Executor | None
 
 
 def _sweep(
-    trained: Trained,
-    profile: Profile,
-    over: str,
-    points: Sequence[Any],
-    loaders: Any,
-    *,
-    samples: int,
-    store: ResultsStore | None,
-    test_set: str,
-    on_sample: Callable[[], None] | None,
-    device: str,
-    executor: Executor | None,
+    trained: Trained, profile: Profile, over: str, points: Sequence[Any], loaders: Any, options: SweepOptions
 ) -> list[tuple[Any, EvaluationResult]]:
+    """Every point of one model's sweep; a point that fails fails the sweep, naming it."""
+    device = options.get("device", "cpu")
     requests = sweep_requests(
-        trained, profile, over, points, loaders, samples=samples, test_set=test_set, device=device
+        trained, profile, over, points, loaders, samples=options["samples"], test_set=options["test_set"], device=device
     )
     stats = GridStats()
-    results = run_requests(requests, store=store, executor=executor, on_sample=on_sample, stats=stats)
+    results = run_requests(
+        requests,
+        store=options["store"],
+        executor=options.get("executor"),
+        on_sample=options.get("on_sample"),
+        stats=stats,
+    )
     if stats.failures:
         raise HwProfilesError("; ".join(f"{f.name}: {f.error}" for f in stats.failures))
     return [(x, r) for x, r in zip(points, results) if r is not None]
 
 
 def sweep_noise(
-    trained: Trained,
-    profile: Profile,
-    scales: Sequence[float],
-    loaders: Any,
-    *,
-    samples: int,
-    store: ResultsStore | None,
-    test_set: str,
-    on_sample: Callable[[], None] | None = None,
-    device: str = "cpu",
-    executor: Executor | None = None,
+    trained: Trained, profile: Profile, scales: Sequence[float], loaders: Any, **options: Unpack[SweepOptions]
 ) -> list[tuple[float, EvaluationResult]]:
     """Accuracy at each noise scale."""
-    return _sweep(
-        trained,
-        profile,
-        "noise",
-        scales,
-        loaders,
-        samples=samples,
-        store=store,
-        test_set=test_set,
-        on_sample=on_sample,
-        device=device,
-        executor=executor,
-    )
+    return _sweep(trained, profile, "noise", scales, loaders, options)
 
 
 def sweep_time(
-    trained: Trained,
-    profile: Profile,
-    times_s: Sequence[float],
-    loaders: Any,
-    *,
-    samples: int,
-    store: ResultsStore | None,
-    test_set: str,
-    on_sample: Callable[[], None] | None = None,
-    device: str = "cpu",
-    executor: Executor | None = None,
+    trained: Trained, profile: Profile, times_s: Sequence[float], loaders: Any, **options: Unpack[SweepOptions]
 ) -> list[tuple[float, EvaluationResult]]:
     """Accuracy at each time since programming (drifting profiles)."""
-    return _sweep(
-        trained,
-        profile,
-        "time",
-        times_s,
-        loaders,
-        samples=samples,
-        store=store,
-        test_set=test_set,
-        on_sample=on_sample,
-        device=device,
-        executor=executor,
-    )
+    return _sweep(trained, profile, "time", times_s, loaders, options)
 
 
 def sweep_layers(
-    trained: Trained,
-    profile: Profile,
-    loaders: Any,
-    *,
-    samples: int,
-    store: ResultsStore | None,
-    test_set: str,
-    on_sample: Callable[[], None] | None = None,
-    device: str = "cpu",
-    executor: Executor | None = None,
+    trained: Trained, profile: Profile, loaders: Any, **options: Unpack[SweepOptions]
 ) -> dict[str, EvaluationResult]:
     """Accuracy with noise in one layer at a time (Walking Noise), at the profile's noise scale."""
     layers = sweep_points(trained, profile, "layer", loaders)
-    return dict(
-        _sweep(
-            trained,
-            profile,
-            "layer",
-            layers,
-            loaders,
-            samples=samples,
-            store=store,
-            test_set=test_set,
-            on_sample=on_sample,
-            device=device,
-            executor=executor,
-        )
-    )
+    return dict(_sweep(trained, profile, "layer", layers, loaders, options))
 
 
 @dataclass
@@ -279,6 +232,7 @@ def run_sweep(
     *,
     over: str = "noise",
     grid: Sequence[float] | None = None,
+    noise_scale: float | None = None,
     samples: int = 5,
     store: ResultsStore | None = None,
     test_set: str = "test",
@@ -302,22 +256,35 @@ def run_sweep(
         loaders: (train loader, test loader).
         over: ``noise``, ``time`` or ``layer``.
         grid: noise scales (default: :func:`log_grid`) or times in s (default: :data:`DRIFT_TIMES_S`).
+        noise_scale: the profile's noise scale in time and layer sweeps (default: its own).
+        samples: chip instances per point.
+        store: results store; chip instances found there are not measured again.
+        test_set: a label for the test data.
+        chance: the accuracy of guessing, the floor of the midpoint.
+        on_sample, on_progress, stats: as :func:`hwprofiles.eval.grid.run_requests` takes them.
+        device: torch device to run on.
         executor: where the evaluations run (default: this process).
+
+    Raises:
+        ValueError: ``over`` is not a sweep.
     """
     if over not in SWEEPS:
         raise ValueError(f"unknown sweep {over!r}: use {', '.join(SWEEPS)}")
     prof = load_profile(profile)
+    if noise_scale is not None:
+        prof = prof.with_noise_scale(noise_scale)
     models = relabel(models)
     report = SweepReport(
         prof.name, over, samples, float(prof.noise_scale), chance, checkpoints={m.label: str(m.path) for m in models}
     )
     plan: list[tuple[Trained, list[Any], int]] = []  # model, its points, where its requests start
     requests: list[EvalRequest] = []
-    common = dict(samples=samples, test_set=test_set, device=device)
     for trained in models:
         points = list(grid) if grid is not None and over != "layer" else sweep_points(trained, prof, over, loaders)
         plan.append((trained, points, len(requests)))
-        requests += sweep_requests(trained, prof, over, points, loaders, **common)
+        requests += sweep_requests(
+            trained, prof, over, points, loaders, samples=samples, test_set=test_set, device=device
+        )
         if over == "noise":
             requests.append(checkpoint_request(trained, "ideal", loaders, samples=1, test_set=test_set, device=device))
     stats = stats if stats is not None else GridStats()

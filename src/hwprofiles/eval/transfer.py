@@ -19,164 +19,26 @@ a choice, recorded in the outputs:
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hwprofiles.eval.chips import (
-    EvaluationResult,
-    Summary,
-    Trained,
-    checkpoint_request,
-    evaluate_checkpoint,
-    load_trained,
-)
+from hwprofiles.errors import HwProfilesError
+from hwprofiles.eval.chips import checkpoint_request, evaluate_checkpoint
 from hwprofiles.eval.grid import GridStats, run_requests
-from hwprofiles.io import write_text
-from hwprofiles.profiles import load_profile
+from hwprofiles.eval.labels import relabel
+from hwprofiles.eval.summary import EvaluationResult, Summary
+from hwprofiles.eval.trained import Trained, load_trained
+from hwprofiles.eval.transfer_report import TransferResult
+from hwprofiles.io import write_bytes
+from hwprofiles.profiles import list_profiles, load_profile
+from hwprofiles.progress import ChipProgress
 from hwprofiles.results import ResultsStore
 from hwprofiles.train.config import TrainConfig
 
 if TYPE_CHECKING:  # pragma: no cover
     from hwprofiles.executors import Executor
-
-
-@dataclass
-class TransferResult:
-    rows: list[str]
-    cols: list[str]
-    cells: dict[tuple[str, str], Summary]
-    scales: dict[str, float]
-    scale_mode: str
-    checkpoints: dict[str, str] = field(default_factory=dict)
-
-    def accuracy(self) -> list[list[float]]:
-        return [[self.cells[(r, c)].mean for c in self.cols] for r in self.rows]
-
-    def efficiency(self) -> list[list[float | None]]:
-        """acc[row, col] / acc[NIT under col, col]; None where no model was trained under col."""
-        out: list[list[float | None]] = []
-        for r in self.rows:
-            line: list[float | None] = []
-            for c in self.cols:
-                own = self.cells.get((f"nit:{c}", c))
-                line.append(None if own is None or own.mean == 0 else self.cells[(r, c)].mean / own.mean)
-            out.append(line)
-        return out
-
-    def worst_off_diagonal(self) -> tuple[float, str, str] | None:
-        """The lowest transfer efficiency of an NIT model evaluated under another profile."""
-        worst = None
-        for i, r in enumerate(self.rows):
-            if not r.startswith("nit:"):
-                continue
-            for j, c in enumerate(self.cols):
-                value = self.efficiency()[i][j]
-                if value is not None and r != f"nit:{c}" and (worst is None or value < worst[0]):
-                    worst = (value, r, c)
-        return worst
-
-    # -- writers ---------------------------------------------------------------------
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "rows": self.rows,
-                "cols": self.cols,
-                "scale_mode": self.scale_mode,
-                "noise_scales": self.scales,
-                "accuracy": {f"{r} | {c}": s.as_dict() for (r, c), s in self.cells.items()},
-                "transfer_efficiency": self.efficiency(),
-                "worst_off_diagonal": self.worst_off_diagonal(),
-                "checkpoints": self.checkpoints,
-            },
-            indent=2,
-        )
-
-    def to_csv(self) -> str:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(["trained", "evaluated", "noise_scale", "mean", "std", "ci_low", "ci_high", "n", "efficiency"])
-        eff = self.efficiency()
-        for i, r in enumerate(self.rows):
-            for j, c in enumerate(self.cols):
-                s = self.cells[(r, c)]
-                e = eff[i][j]
-                writer.writerow(
-                    [
-                        r,
-                        c,
-                        self.scales[c],
-                        f"{s.mean:.4f}",
-                        f"{s.std:.4f}",
-                        f"{s.ci_low:.4f}",
-                        f"{s.ci_high:.4f}",
-                        s.n,
-                        "" if e is None else f"{e:.4f}",
-                    ]
-                )
-        return buffer.getvalue()
-
-    def to_markdown(self) -> str:
-        def table(values: Callable[[int, int], str]) -> str:
-            head = "| trained \\ evaluated | " + " | ".join(self.cols) + " |"
-            sep = "|---|" + "---|" * len(self.cols)
-            lines = [
-                f"| {r} | " + " | ".join(values(i, j) for j in range(len(self.cols))) + " |"
-                for i, r in enumerate(self.rows)
-            ]
-            return "\n".join([head, sep, *lines])
-
-        acc = table(
-            lambda i, j: (
-                f"{self.cells[(self.rows[i], self.cols[j])].mean:.3f} ± "
-                f"{(self.cells[(self.rows[i], self.cols[j])].ci_high - self.cells[(self.rows[i], self.cols[j])].mean):.3f}"
-            )
-        )
-        eff_m = self.efficiency()
-        eff = table(lambda i, j: "–" if eff_m[i][j] is None else f"{eff_m[i][j]:.3f}")
-        scales = ", ".join(f"{c}: {self.scales[c]:.3g}" for c in self.cols)
-        worst = self.worst_off_diagonal()
-        worst_line = "Worst off-diagonal transfer efficiency: " + (
-            f"**{worst[0]:.3f}** ({worst[1]} evaluated under {worst[2]})"
-            if worst
-            else "undefined (no NIT row with another column)"
-        )
-        return (
-            f"### Accuracy (mean ± half-width of the 95% CI over chip instances)\n\n{acc}\n\n"
-            f"### Transfer efficiency (accuracy / accuracy of the model trained under the column's profile)\n\n{eff}\n\n"
-            f"{worst_line}\n\nNoise scales ({self.scale_mode}): {scales}\n"
-        )
-
-    def write(self, out_dir: str | Path, stem: str = "transfer") -> dict[str, Path]:
-        from hwprofiles.eval.plots import plot_heatmap
-
-        out = Path(out_dir)
-        paths = {
-            "csv": write_text(out / f"{stem}.csv", self.to_csv()),
-            "json": write_text(out / f"{stem}.json", self.to_json()),
-            "md": write_text(out / f"{stem}.md", self.to_markdown()),
-            "png": plot_heatmap(
-                self.accuracy(),
-                self.rows,
-                self.cols,
-                out / f"{stem}.png",
-                title="Accuracy: trained as (row) x evaluated under (column)",
-            ),
-        }
-        if any(v is not None for row in self.efficiency() for v in row):
-            paths["efficiency_png"] = plot_heatmap(
-                self.efficiency(),
-                self.rows,
-                self.cols,
-                out / f"{stem}-efficiency.png",
-                title="Transfer efficiency",
-                vmax=None,
-            )
-        return paths
 
 
 def matched_scale(
@@ -213,6 +75,11 @@ def matched_scale(
         else:
             high = mid
     return float(10 ** ((low + high) / 2))
+
+
+def noisy_profiles() -> list[str]:
+    """Every profile that adds noise: the training profiles of a transfer experiment unless told."""
+    return [name for name in list_profiles() if load_profile(name).noise]
 
 
 def transfer_configs(
@@ -252,9 +119,6 @@ def run_transfer(
     ``extra_models`` (e.g. weights trained elsewhere, :func:`hwprofiles.eval.chips.load_weights`)
     are evaluated as further rows.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from hwprofiles.eval.labels import relabel
     from hwprofiles.train.checkpoint import load_checkpoint
     from hwprofiles.train.loop import train
 
@@ -326,31 +190,13 @@ def run_transfer(
         )
         for model, col in pairs
     ]
-    stats = stats if stats is not None else GridStats()
-    bar = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[state]}"),
-        disable=not progress,
-    )
-    with bar:
-        task = bar.add_task("evaluating chip instances", total=len(requests) * samples, state="")
+    with ChipProgress("evaluating chip instances", len(requests) * samples, enabled=progress) as bar:
         results = run_requests(
-            requests,
-            store=store,
-            executor=executor,
-            on_sample=lambda: bar.advance(task),
-            stats=stats,
-            on_progress=lambda done, running, failed: bar.update(
-                task, state=f"done {done} running {running} failed {failed}"
-            ),
+            requests, store=store, executor=executor, on_sample=bar.advance, on_progress=bar.counts, stats=stats
         )
-    for (model, col), result in zip(pairs, results):
-        if result is None:  # named in stats.failures
-            result = EvaluationResult(float("nan"), float("nan"), float("nan"), float("nan"), 0, profile=col)
-        cells[(model.label, col)] = result
+    for (model, col), evaluated in zip(pairs, results):
+        # a failed evaluation is named in stats.failures; its cell shows NaN
+        cells[(model.label, col)] = evaluated if evaluated is not None else EvaluationResult.failed(col)
     result = TransferResult(
         rows,
         list(eval_profiles),
@@ -390,9 +236,6 @@ def train_on(
     Raises:
         HwProfilesError: naming every run that failed.
     """
-    from hwprofiles.errors import HwProfilesError
-    from hwprofiles.io import atomic_write
-
     failed: list[str] = []
 
     def arrived(index: int, value: bytes | None, error: BaseException | None) -> None:
@@ -401,8 +244,8 @@ def train_on(
             failed.append(f"{config.label}: {error}")
             on_event(f"training {config.label} failed: {error}")
             return
-        with atomic_write(path, "wb") as handle:
-            handle.write(value)
+        assert value is not None  # a task that did not fail returned the checkpoint
+        write_bytes(path, value)
         on_event(f"trained {config.label} -> {path}")
 
     executor.map(_train_to_bytes, [(config, data, device) for config, _ in runs], arrived, devices=[device] * len(runs))

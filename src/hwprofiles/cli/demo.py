@@ -1,0 +1,56 @@
+"""``hwprofiles demo``: the study's workflow end to end (:func:`hwprofiles.demo.run_demo`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hwprofiles.cli.options import (
+    OUT,
+    DataRoot,
+    Device,
+    Download,
+    ExecutorName,
+    ExecutorOpt,
+    Quiet,
+    RayAddress,
+    Samples,
+    executor_for,
+)
+
+app = typer.Typer()
+
+
+@app.command("demo")
+def demo_command(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = OUT / "demo",
+    nit_profile: Annotated[str, typer.Option("--nit-profile", help="The profile NIT trains under.")] = "pcm-joshi2020",
+    samples: Samples = 3,
+    data_root: DataRoot = None,
+    download: Download = False,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A much smaller run (synthetic data, one small model) to check the set-up.")
+    ] = False,
+    executor: ExecutorOpt = ExecutorName.local,
+    ray_address: RayAddress = None,
+    device: Device = "cpu",
+    quiet: Quiet = False,
+) -> None:
+    """The main job: train clean, QAT and NIT, evaluate under every profile, write a report."""
+    from hwprofiles.demo import run_demo
+
+    report = run_demo(
+        out,
+        nit_profile=nit_profile,
+        samples=samples,
+        data_root=data_root,
+        download=download,
+        quick=quick,
+        device=device,
+        progress=not quiet,
+        echo=typer.echo,
+        executor=executor_for(executor, ray_address),
+    )
+    typer.echo(f"\nreport written to {report}")

@@ -1,0 +1,113 @@
+"""``hwprofiles eval``: models under profiles over K chip instances
+(:func:`hwprofiles.eval.chips.evaluate_models`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hwprofiles.cli.options import (
+    Checkpoints,
+    DataRoot,
+    Device,
+    Download,
+    EvalDataset,
+    ExecutorName,
+    ExecutorOpt,
+    ModelName,
+    Quiet,
+    RayAddress,
+    ResultsDb,
+    Samples,
+    TestSubset,
+    Weights,
+    Width,
+    executor_for,
+    models_to_evaluate,
+    profile_names,
+)
+from hwprofiles.cli.output import console, report_failures, table
+
+app = typer.Typer()
+
+
+@app.command("eval")
+def eval_command(
+    checkpoints: Checkpoints = None,
+    profile: Annotated[
+        list[str] | None,
+        typer.Option("--profile", "-p", help="Evaluation profile (repeatable); 'all' for every profile."),
+    ] = None,
+    model: ModelName = None,
+    weights: Weights = None,
+    width: Width = 1.0,
+    dataset: EvalDataset = None,
+    samples: Samples = 5,
+    noise_scale: Annotated[float | None, typer.Option("--noise-scale", min=0)] = None,
+    t_inference: Annotated[
+        float | None, typer.Option("--t-inference", min=0, help="Seconds since programming.")
+    ] = None,
+    test_subset: TestSubset = None,
+    data_root: DataRoot = None,
+    download: Download = False,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the results as JSON here.")] = None,
+    conversion: Annotated[
+        bool,
+        typer.Option(
+            "--conversion",
+            help="Also list, per model, every matrix layer: converted to its noisy twin, or left float and why.",
+        ),
+    ] = False,
+    results_db: ResultsDb = None,
+    executor: ExecutorOpt = ExecutorName.local,
+    ray_address: RayAddress = None,
+    device: Device = "cpu",
+    quiet: Quiet = False,
+) -> None:
+    """Accuracy of checkpoints (or weights trained elsewhere) under profiles, over K chip instances."""
+    from hwprofiles.eval.chips import CheckpointSettings, evaluate_models
+    from hwprofiles.eval.grid import GridStats
+    from hwprofiles.eval.trained import evaluation_loaders, test_set_id
+    from hwprofiles.progress import ChipProgress
+    from hwprofiles.results import ResultsStore
+
+    names = profile_names(profile)
+    splits, models = models_to_evaluate(checkpoints, model, weights, width, dataset, data_root, download, test_subset)
+    runner = executor_for(executor, ray_address)
+    if conversion:
+        from hwprofiles.nn.convert import conversion_report
+
+        for trained in models:
+            typer.echo(f"{trained.label} under {names[0]}:\n{conversion_report(trained.model, names[0])}\n")
+    stats = GridStats()
+    with ChipProgress("chip instances", len(models) * len(names) * samples, enabled=not quiet) as bar:
+        report = evaluate_models(
+            models,
+            names,
+            evaluation_loaders(splits),
+            CheckpointSettings(
+                samples=samples,
+                noise_scale=noise_scale,
+                t_inference_s=t_inference,
+                test_set=test_set_id(splits, test_subset),
+                device=device,
+            ),
+            store=ResultsStore(results_db),
+            executor=runner,
+            on_sample=bar.advance,
+            on_progress=bar.counts,
+            stats=stats,
+        )
+    summary = table("model", "profile", "mean acc", "std", "95% CI", "K")
+    summary.title = f"accuracy over {samples} chip instances"
+    for trained, name, s in report.rows:
+        summary.add_row(
+            trained.label, name, f"{s.mean:.4f}", f"{s.std:.4f}", f"[{s.ci_low:.4f}, {s.ci_high:.4f}]", str(s.n)
+        )
+    console().print(summary)
+    if json_out:
+        report.write_json(json_out)
+        typer.echo(f"results written to {json_out}")
+    report_failures(stats)

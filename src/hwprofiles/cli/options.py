@@ -1,0 +1,171 @@
+"""The options the experiment commands share (train, eval, sweep, transfer, demo, results),
+and the checks that turn them into what the library takes.
+
+Nothing here imports torch at import time: the device check does, when it runs.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hwprofiles.data import DatasetSplits
+    from hwprofiles.eval.trained import Trained
+    from hwprofiles.executors import Executor
+
+OUT = Path("hwprofiles-out")
+
+
+def check_device(value: str) -> str:
+    """A device torch knows and this machine has, or a usage error that says which to use."""
+    import torch
+
+    try:
+        device = torch.device(value)
+    except (RuntimeError, ValueError):
+        raise typer.BadParameter(f"'{value}' is not a torch device: use cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise typer.BadParameter("CUDA is not available on this machine: use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise typer.BadParameter(f"there is no {value}: this machine has {torch.cuda.device_count()} GPU(s)")
+    elif device.type != "cpu":
+        raise typer.BadParameter(f"device type '{device.type}' is not supported: use cpu or cuda")
+    return value
+
+
+class Optimizer(str, Enum):
+    adam = "adam"
+    sgd = "sgd"
+
+
+class Schedule(str, Enum):
+    constant = "constant"
+    ramp = "ramp"
+
+
+class ExecutorName(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
+def executor_for(name: ExecutorName, address: str | None) -> Executor:
+    """The executor of ``--executor`` and ``--ray-address``."""
+    from hwprofiles.executors import get_executor
+
+    if address and name is not ExecutorName.ray:
+        raise typer.BadParameter("--ray-address needs --executor ray", param_hint="--ray-address")
+    return get_executor(name.value, address=address)
+
+
+def profile_names(names: list[str] | None) -> list[str]:
+    """The profiles named (every profile for none or ``all``); an unknown name is an
+    error with close matches."""
+    import hwprofiles
+
+    if not names or names == ["all"]:
+        return hwprofiles.list_profiles()
+    for name in names:
+        hwprofiles.load_profile(name)  # unknown names fail here, with close matches
+    return names
+
+
+def models_to_evaluate(
+    checkpoints: list[Path] | None,
+    model: str | None,
+    weights: list[Path] | None,
+    width: float,
+    dataset: str | None,
+    data_root: str | None,
+    download: bool,
+    test_subset: int | None,
+) -> tuple[DatasetSplits, list[Trained]]:
+    """The data and the models of ``CHECKPOINTS``, ``--model`` and ``--weights``
+    (:func:`hwprofiles.eval.trained.load_models`), or a usage error."""
+    from hwprofiles.eval.trained import load_models
+
+    if not checkpoints and not weights:
+        raise typer.BadParameter(
+            "give checkpoints, or --model and --weights for a model trained elsewhere", param_hint="CHECKPOINTS"
+        )
+    if weights and not model:
+        raise typer.BadParameter(
+            "--weights needs --model: the architecture the weights belong to", param_hint="--model"
+        )
+    return load_models(
+        checkpoints or [],
+        weights or [],
+        model=model,
+        width=width,
+        dataset=dataset,
+        data_root=data_root,
+        download=download,
+        test_subset=test_subset,
+    )
+
+
+DataRoot = Annotated[
+    str | None, typer.Option("--data-root", help="A torchvision dataset root (or a folder of IDX files).")
+]
+Download = Annotated[
+    bool, typer.Option("--download", help="Download the dataset through torchvision (needs internet).")
+]
+Dataset = Annotated[str, typer.Option("--dataset", help="fashion-mnist, mnist, cifar10, cifar100, svhn or synthetic.")]
+TrainSubset = Annotated[
+    int | None, typer.Option("--train-subset", help="Train on a seeded random subset of N samples.")
+]
+TestSubset = Annotated[
+    int | None, typer.Option("--test-subset", help="Evaluate on a seeded random subset of N test samples.")
+]
+Samples = Annotated[
+    int, typer.Option("--samples", "-k", min=1, help="Chip instances per evaluation (program(seed=i), i < K).")
+]
+ResultsDb = Annotated[
+    Path | None,
+    typer.Option(
+        "--results", help="SQLite results database [default: hwprofiles-out/results.sqlite or $HWPROFILES_RESULTS]."
+    ),
+]
+Device = Annotated[str, typer.Option("--device", callback=check_device, help="torch device: cpu, cuda or cuda:N.")]
+ExecutorOpt = Annotated[
+    ExecutorName,
+    typer.Option(
+        "--executor",
+        case_sensitive=False,
+        help="Where evaluations (and transfer's training runs) run: local (this process) or ray (tasks on a Ray cluster).",
+    ),
+]
+RayAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        envvar="HWPROFILES_RAY_ADDRESS",
+        help="Ray cluster to join: auto (the one this machine is in) or HOST:PORT; none starts Ray on this machine.",
+    ),
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+Checkpoints = Annotated[
+    list[Path] | None, typer.Argument(help="Checkpoints written by hwprofiles train.", show_default=False)
+]
+ModelName = Annotated[
+    str | None,
+    typer.Option(
+        "--model", help="Architecture of --weights: a zoo name, torchvision:NAME or module:factory (your own)."
+    ),
+]
+Weights = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--weights",
+        help="A state_dict of --model trained elsewhere (torch.save(model.state_dict(), path)); repeatable.",
+    ),
+]
+Width = Annotated[float, typer.Option("--width", min=0.05, max=16.0, help="Width multiplier of zoo models.")]
+EvalDataset = Annotated[
+    str | None,
+    typer.Option("--dataset", help="Dataset of --weights [default: the first checkpoint's, else fashion-mnist]."),
+]

@@ -1,0 +1,129 @@
+"""``hwprofiles sweep``: accuracy against noise scale, time, or per layer
+(:func:`hwprofiles.eval.sweep.run_sweep`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from hwprofiles.cli.options import (
+    OUT,
+    Checkpoints,
+    DataRoot,
+    Device,
+    Download,
+    EvalDataset,
+    ExecutorName,
+    ExecutorOpt,
+    ModelName,
+    Quiet,
+    RayAddress,
+    ResultsDb,
+    Samples,
+    TestSubset,
+    Weights,
+    Width,
+    executor_for,
+    models_to_evaluate,
+)
+from hwprofiles.cli.output import console, report_failures, table
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hwprofiles.eval.sweep import SweepReport
+
+app = typer.Typer()
+
+
+@app.command("sweep")
+def sweep_command(
+    checkpoints: Checkpoints = None,
+    profile: Annotated[str, typer.Option("--profile", "-p", help="The profile to sweep.")] = "gaussian-additive",
+    over: Annotated[
+        str,
+        typer.Option("--over", help="noise (noise scale), time (t_inference) or layer (one noisy layer at a time)."),
+    ] = "noise",
+    model: ModelName = None,
+    weights: Weights = None,
+    width: Width = 1.0,
+    dataset: EvalDataset = None,
+    low: Annotated[float, typer.Option("--low", min=0)] = 1e-2,
+    high: Annotated[float, typer.Option("--high", min=0)] = 1e2,
+    points: Annotated[int, typer.Option("--points", min=2, help="Grid points (log-spaced).")] = 17,
+    noise_scale: Annotated[
+        float | None, typer.Option("--noise-scale", min=0, help="Noise scale of the time and layer sweeps.")
+    ] = None,
+    samples: Samples = 5,
+    test_subset: TestSubset = None,
+    data_root: DataRoot = None,
+    download: Download = False,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the plot and JSON.")] = OUT / "sweeps",
+    results: ResultsDb = None,
+    executor: ExecutorOpt = ExecutorName.local,
+    ray_address: RayAddress = None,
+    device: Device = "cpu",
+    quiet: Quiet = False,
+) -> None:
+    """Accuracy against noise scale (with the midpoint), time since programming, or per layer."""
+    import hwprofiles
+    from hwprofiles.eval.grid import GridStats
+    from hwprofiles.eval.sweep import SWEEPS, log_grid, run_sweep
+    from hwprofiles.eval.trained import evaluation_loaders, test_set_id
+    from hwprofiles.progress import ChipProgress
+    from hwprofiles.results import ResultsStore
+
+    if over not in SWEEPS:
+        raise typer.BadParameter(f"use {', '.join(SWEEPS)}", param_hint="--over")
+    if over == "noise" and not 0 < low < high:
+        raise typer.BadParameter("the noise grid is log-spaced: give 0 < --low < --high", param_hint="--low/--high")
+    swept = hwprofiles.load_profile(profile)  # an unknown name fails before any model is loaded
+    splits, models = models_to_evaluate(checkpoints, model, weights, width, dataset, data_root, download, test_subset)
+    runner = executor_for(executor, ray_address)
+    stats = GridStats()
+    with ChipProgress(f"{over} sweep under {swept.name}", None, enabled=not quiet) as bar:
+        report = run_sweep(
+            models,
+            swept,
+            evaluation_loaders(splits),
+            over=over,
+            grid=log_grid(low, high, points) if over == "noise" else None,
+            noise_scale=noise_scale,
+            samples=samples,
+            store=ResultsStore(results),
+            test_set=test_set_id(splits, test_subset),
+            chance=1.0 / splits.num_classes,
+            on_sample=bar.advance,
+            on_progress=bar.counts,
+            device=device,
+            executor=runner,
+            stats=stats,
+        )
+    report.write(out, dataset=splits.name)
+    _print_report(report)
+    typer.echo(f"plot and JSON written to {out}/sweep-{over}-{report.profile}*")
+    report_failures(stats)
+
+
+def _print_report(report: SweepReport) -> None:
+    """The midpoint of each model (a noise sweep), or its accuracy at each point."""
+    data = report.to_dict()["models"]
+    if report.over == "noise":
+        midpoints = table("model", "clean acc", "midpoint noise scale")
+        for label, entry in data.items():
+            mid, clean = entry["midpoint"], entry["clean_accuracy"]
+            midpoints.add_row(
+                label, "failed" if clean is None else f"{clean:.4f}", "not reached" if mid is None else f"{mid:.4g}"
+            )
+        console().print(midpoints)
+        console().print(
+            "midpoint: the noise scale where accuracy falls halfway from clean accuracy to chance, "
+            "interpolated linearly in log(noise scale) between grid points."
+        )
+        return
+    accuracies = table("model", "time (s)" if report.over == "time" else "layer", "mean acc", "95% CI")
+    for label, entry in data.items():
+        items = entry["points"] if report.over == "time" else [{"x": k, **v} for k, v in entry["layers"].items()]
+        for p in items:
+            accuracies.add_row(label, f"{p['x']}", f"{p['mean']:.4f}", f"[{p['ci_low']:.4f}, {p['ci_high']:.4f}]")
+    console().print(accuracies)

@@ -1,0 +1,123 @@
+"""``hwprofiles transfer``: the cross-hardware transfer matrix (:func:`hwprofiles.eval.transfer.run_transfer`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hwprofiles.cli.options import (
+    OUT,
+    DataRoot,
+    Dataset,
+    Device,
+    Download,
+    ExecutorName,
+    ExecutorOpt,
+    Quiet,
+    RayAddress,
+    ResultsDb,
+    Samples,
+    TestSubset,
+    TrainSubset,
+    Width,
+    executor_for,
+    profile_names,
+)
+from hwprofiles.cli.output import report_failures
+
+app = typer.Typer()
+
+
+@app.command("transfer")
+def transfer_command(
+    model: Annotated[str, typer.Option("--model")] = "lenet5",
+    dataset: Dataset = "fashion-mnist",
+    train_profile: Annotated[
+        list[str] | None,
+        typer.Option("--train-profile", help="NIT training profile (repeatable) [default: every profile with noise]."),
+    ] = None,
+    eval_profile: Annotated[
+        list[str] | None, typer.Option("--eval-profile", help="Evaluation profile (repeatable) [default: all].")
+    ] = None,
+    scale_mode: Annotated[
+        str,
+        typer.Option(
+            "--scale-mode",
+            help="published (each profile as written) or matched (scaled so a clean model loses --target-drop).",
+        ),
+    ] = "published",
+    target_drop: Annotated[float, typer.Option("--target-drop", min=0.01, max=0.9)] = 0.1,
+    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 3,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 128,
+    lr: Annotated[float, typer.Option("--lr")] = 1e-3,
+    width: Width = 1.0,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    samples: Samples = 5,
+    train_subset: TrainSubset = None,
+    test_subset: TestSubset = None,
+    data_root: DataRoot = None,
+    download: Download = False,
+    weights: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--weights", help="Also evaluate this state_dict of --model, trained elsewhere, as a row (repeatable)."
+        ),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o")] = OUT / "transfer",
+    results: ResultsDb = None,
+    executor: ExecutorOpt = ExecutorName.local,
+    ray_address: RayAddress = None,
+    device: Device = "cpu",
+    quiet: Quiet = False,
+) -> None:
+    """Train clean, QAT and NIT under each training profile; evaluate all under every profile."""
+    from hwprofiles.data import load_dataset
+    from hwprofiles.eval.grid import GridStats
+    from hwprofiles.eval.trained import evaluation_loaders, load_weights, test_set_id
+    from hwprofiles.eval.transfer import noisy_profiles, run_transfer
+    from hwprofiles.results import ResultsStore
+    from hwprofiles.train import TrainConfig
+
+    evals = profile_names(eval_profile)
+    trains = train_profile or noisy_profiles()
+    profile_names(trains)  # unknown names fail here, before any training
+    splits = load_dataset(
+        dataset, root=data_root, download=download, train_subset=train_subset, test_subset=test_subset, seed=seed
+    )
+    base = TrainConfig(
+        model=model,
+        dataset=dataset,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        width=width,
+        seed=seed,
+        train_subset=train_subset,
+        test_subset=test_subset,
+        data_root=data_root,
+    )
+    stats = GridStats()
+    result = run_transfer(
+        base,
+        train_profiles=trains,
+        eval_profiles=evals,
+        out_dir=out,
+        splits=splits,
+        loaders=evaluation_loaders(splits),
+        extra_models=[load_weights(p, model, splits, width=width) for p in weights or []],
+        executor=executor_for(executor, ray_address),
+        stats=stats,
+        samples=samples,
+        scale_mode=scale_mode,
+        target_drop=target_drop,
+        store=ResultsStore(results),
+        test_set=test_set_id(splits, test_subset),
+        progress=not quiet,
+        device=device,
+        on_event=typer.echo,
+    )
+    typer.echo(result.to_markdown())
+    typer.echo(f"CSV, JSON, Markdown and heatmaps written to {out}")
+    report_failures(stats)
