@@ -21,10 +21,12 @@ import yaml
 from conftest import clean_env
 
 import hwprofiles
-from hwprofiles import library, untrusted
+from hwprofiles import untrusted
 from hwprofiles.builtin import PROFILES_DIR
 from hwprofiles.errors import ProfileError, YamlError
-from hwprofiles.library import ArchiveLimits, import_profiles, read_candidates
+from hwprofiles.profiles import archives
+from hwprofiles.profiles.archives import ArchiveLimits, read_candidates
+from hwprofiles.profiles.install import import_profiles
 from hwprofiles.untrusted import YamlLimits, load_yaml, printable
 
 pytestmark = pytest.mark.usefixtures("clean_hwprofiles")
@@ -290,7 +292,7 @@ def test_a_tar_header_claiming_gigabytes_is_refused_unread(tmp_path: Path, heade
 def test_the_archive_caps_are_sane() -> None:
     largest = max(p.stat().st_size for p in PROFILES_DIR.glob("*.yaml"))
     caps = ArchiveLimits()
-    assert caps == library.DEFAULT_ARCHIVE_LIMITS
+    assert caps == archives.DEFAULT_ARCHIVE_LIMITS
     assert caps.member_bytes == untrusted.MAX_YAML_BYTES, "a member the YAML reader would refuse is not unpacked"
     assert caps.member_bytes > 100 * largest
     assert 1_000 <= caps.members <= 100_000, "a library of thousands of profiles fits; millions do not"

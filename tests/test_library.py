@@ -13,9 +13,9 @@ import yaml
 
 import hwprofiles
 from hwprofiles.builtin import PROFILES_DIR
-from hwprofiles.errors import ProfileError
-from hwprofiles.library import InvalidProfilesError, export_profiles, import_profiles
+from hwprofiles.errors import InvalidProfilesError, ProfileError
 from hwprofiles.profiles import dump_profile, install, profile_library, user_profile_dir
+from hwprofiles.profiles.install import export_profiles, import_profiles
 
 pytestmark = pytest.mark.usefixtures("clean_hwprofiles")
 

@@ -22,7 +22,9 @@ def test_a_lazy_target_is_imported_on_first_use_and_kept():
 def test_a_target_that_cannot_be_imported_names_its_owner_and_name():
     reg: Registry[object] = Registry("noise kind")
     reg.register("broken", "no_such_module_here:Thing", owner="lab-plugin")
-    with pytest.raises(PluginError, match=r"plugin 'lab-plugin': 'no_such_module_here:Thing', registered as noise kind 'broken'") as info:
+    with pytest.raises(
+        PluginError, match=r"plugin 'lab-plugin': 'no_such_module_here:Thing', registered as noise kind 'broken'"
+    ) as info:
         reg.get("broken")
     assert info.value.plugin == "lab-plugin"
 
@@ -36,7 +38,9 @@ def test_unknown_names_get_close_matches_valid_names_and_the_registrys_own_error
     reg.register("triangle", 3)
     with pytest.raises(UnknownShape) as info:
         reg.get("squre")
-    assert str(info.value) == "unknown shape 'squre'. Did you mean 'square'? Valid shapes: square, triangle; or 'zoo:NAME'"
+    assert (
+        str(info.value) == "unknown shape 'squre'. Did you mean 'square'? Valid shapes: square, triangle; or 'zoo:NAME'"
+    )
     with pytest.raises(UnknownNameError, match=r"unknown shape 'circle'\. Valid"):
         reg.entry("circle")
     assert "\x1b" not in Registry("x").unknown_message("a\x1b[31mb")

@@ -1,6 +1,6 @@
 """``hwprofiles profiles ...``: list, show, validate profiles, print their schema; import,
 export and fit them. The work is done in :mod:`hwprofiles.profiles`,
-:mod:`hwprofiles.library`, :mod:`hwprofiles.aihwkit_bridge` and :mod:`hwprofiles.fit`;
+:mod:`hwprofiles.profiles.install`, :mod:`hwprofiles.aihwkit_bridge` and :mod:`hwprofiles.fit`;
 these commands parse and print. None imports torch.
 """
 
@@ -17,8 +17,6 @@ import hwprofiles
 from hwprofiles.cli.output import EXIT_INVALID, cell, console, print_error, print_note, table
 from hwprofiles.errors import ProfileError
 from hwprofiles.untrusted import printable
-
-VALIDATE_SUFFIXES = (".yaml", ".yml", ".json")
 
 app = typer.Typer(
     help="List, show, validate profiles; print their JSON Schema; import, export, fit them.", no_args_is_help=True
@@ -66,8 +64,10 @@ def profiles_show(
 
 
 def _validation_targets(path: Path) -> list[Path]:
+    from hwprofiles.profiles import PROFILE_FILE_SUFFIXES  # pydantic only when a command needs it
+
     if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.suffix in VALIDATE_SUFFIXES and p.is_file())
+        return sorted(p for p in path.rglob("*") if p.suffix in PROFILE_FILE_SUFFIXES and p.is_file())
     return [path]
 
 
@@ -136,7 +136,8 @@ def profiles_import(
     The user profile directory is $HWPROFILES_USER_DIR, else $XDG_CONFIG_HOME/hwprofiles/profiles
     (~/.config/hwprofiles/profiles). Exit 1 if files are invalid (nothing is imported then).
     """
-    from hwprofiles.library import InvalidProfilesError, import_profiles, install_profiles
+    from hwprofiles.errors import InvalidProfilesError
+    from hwprofiles.profiles.install import import_profiles, install_profiles
 
     if source_format not in ("profiles", "aihwkit"):
         raise typer.BadParameter(f"'{source_format}': use profiles or aihwkit", param_hint="--from")
@@ -184,7 +185,7 @@ def profiles_export(
 ) -> None:
     """Write profiles, every default filled in, one file per profile: all or nothing."""
     if file_format == "yaml":
-        from hwprofiles.library import export_profiles
+        from hwprofiles.profiles.install import export_profiles
 
         written = export_profiles(names, to, force=force)
     elif file_format == "aihwkit":
@@ -228,7 +229,7 @@ def profiles_fit(
     """Fit a PCM-like profile (programming noise, drift, stuck cells) to measured conductances."""
     from hwprofiles.fit import fit_csv, plot_fit
     from hwprofiles.io import write_text
-    from hwprofiles.library import install_profiles
+    from hwprofiles.profiles.install import install_profiles
 
     if g_max_us == 0:
         raise typer.BadParameter("must be positive", param_hint="--g-max-us")
