@@ -80,13 +80,14 @@ def adapt_first_conv(model: nn.Module, in_channels: int, *, pretrained: bool) ->
     name, conv = found
     if conv.groups != 1:
         raise ValueError(f"the first convolution of {type(model).__name__} ('{name}') is grouped; cannot adapt it")
+    # an nn.Conv2d stores its sizes as 2-tuples, which its constructor's types do not say
     new = nn.Conv2d(
         in_channels,
         conv.out_channels,
-        conv.kernel_size,
-        stride=conv.stride,
-        padding=conv.padding,
-        dilation=conv.dilation,
+        conv.kernel_size,  # type: ignore[arg-type]
+        stride=conv.stride,  # type: ignore[arg-type]
+        padding=conv.padding,  # type: ignore[arg-type]
+        dilation=conv.dilation,  # type: ignore[arg-type]
         bias=conv.bias is not None,
         padding_mode=conv.padding_mode,
         device=conv.weight.device,
@@ -101,7 +102,7 @@ def adapt_first_conv(model: nn.Module, in_channels: int, *, pretrained: bool) ->
             new.weight.copy_(old.repeat(1, reps, 1, 1)[:, :in_channels] * (old.shape[1] / in_channels))
         else:
             new.weight.normal_(0.0, float(old.std()))
-        if conv.bias is not None:
+        if conv.bias is not None and new.bias is not None:
             new.bias.copy_(conv.bias)
     parent, _, child = name.rpartition(".")
     setattr(model.get_submodule(parent), child, new)

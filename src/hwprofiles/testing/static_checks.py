@@ -32,7 +32,7 @@ def _entry_round_trip(case: Case) -> None:
 
 def _json_schema(case: Case) -> None:
     try:
-        from jsonschema import Draft202012Validator  # type: ignore[import-untyped]  # no stubs in the dev extra
+        from jsonschema import Draft202012Validator
     except ImportError:  # pragma: no cover - depends on the environment
         raise AssertionError(
             "the json_schema check needs jsonschema: pip install 'jsonschema>=4.18' (it is in hwprofiles' dev extra)"
