@@ -50,6 +50,14 @@ class DuplicateModelError(DuplicateNameError):
     """Two plugins register the same model name."""
 
 
+class UnknownTrainingMethodError(UnknownNameError):
+    """No training method is registered under the requested name."""
+
+
+class DuplicateTrainingMethodError(DuplicateNameError):
+    """Two plugins register the same training-method name."""
+
+
 class PluginError(HwProfilesError, RuntimeError):
     """A plugin failed to import, or one of its hooks raised.
 
@@ -106,6 +114,14 @@ class NotCalibratedError(HwProfilesError, RuntimeError):
 class ConversionError(HwProfilesError, TypeError):
     """A model could not be converted as asked (with ``strict=True``: a matrix layer
     would stay float)."""
+
+
+class TrainingDivergedError(HwProfilesError):
+    """The training loss became NaN or infinite."""
+
+
+class DistributedTrainingError(HwProfilesError, RuntimeError):
+    """Data-parallel training cannot start, or one of its processes failed."""
 
 
 class PluginWarning(UserWarning):
