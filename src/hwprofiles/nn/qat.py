@@ -199,22 +199,19 @@ class QatLinear(_QatWeightMixin, nn.Linear):
         return F.linear(x, self.quantized_weight(), self.bias)
 
 
-class QatConv1d(_QatWeightMixin, nn.Conv1d):
+class _QatConvNd(_QatWeightMixin, nn.modules.conv._ConvNd):
+    _per_channel = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._conv_forward(x, self.quantized_weight(), self.bias)
+
+
+class QatConv1d(_QatConvNd, nn.Conv1d):
     """``nn.Conv1d`` with int-b weights, one step per output channel."""
 
-    _per_channel = True
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._conv_forward(x, self.quantized_weight(), self.bias)
-
-
-class QatConv2d(_QatWeightMixin, nn.Conv2d):
+class QatConv2d(_QatConvNd, nn.Conv2d):
     """``nn.Conv2d`` with int-b weights, one step per output channel."""
-
-    _per_channel = True
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._conv_forward(x, self.quantized_weight(), self.bias)
 
 
 # -- activations -----------------------------------------------------------------------
