@@ -222,6 +222,38 @@ def test_a_bare_layer_gives_its_twin() -> None:
         assert torch.equal(back(x), layer(x))
 
 
+class TwiceRegistered(nn.Module):
+    """One Linear registered under two names (weight tying), used at both places."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = nn.Linear(4, 4)
+        self.act = nn.ReLU()
+        self.block = nn.Sequential(nn.Linear(4, 4), nn.ReLU())
+        self.block.append(self.first)  # registered again, as block.2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.block(self.act(self.first(x)))
+
+
+def test_a_layer_registered_twice_becomes_one_twin_under_both_names() -> None:
+    from hwprofiles.nn.convert import noise_sites
+
+    model = TwiceRegistered()
+    noisy, report = hwprofiles.to_noisy(model, "pcm-joshi2020", report=True)
+    assert type(noisy.first) is NoisyLinear and noisy.block[2] is noisy.first
+    assert [c.name for c in report.converted] == ["first", "block.0"]  # known by its first name
+    assert [s.name for s in noise_sites(noisy)] == ["first", "block.0"]  # one site: one chip for both uses
+    x = torch.randn(3, 4, generator=torch.Generator().manual_seed(0))
+    noisy.train()(x).sum().backward()
+    assert noisy.first.weight.grad is not None
+    back = hwprofiles.to_clean(noisy)
+    assert type(back.first) is nn.Linear and back.block[2] is back.first
+    assert list(back.state_dict()) == list(model.state_dict())
+    kept = hwprofiles.to_noisy(model, "pcm-joshi2020", exclude=["first"])
+    assert type(kept.first) is nn.Linear and kept.block[2] is kept.first
+
+
 @pytest.mark.parametrize("profile", ["pcm-joshi2020", "photonic-mzi", "gaussian-combined"])
 def test_dtype_and_device_are_kept(profile: str) -> None:
     model = mixed_model().double()

@@ -8,7 +8,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import hwprofiles
-from hwprofiles.nn.qat import QatConv1d, QatConv2d, QatLinear, QatReLU, QatReLU6
+from hwprofiles.nn.qat import QatConv1d, QatConv2d, QatLinear, QatReLU, QatReLU6, bake_qat
 
 STUDY_BITS = (4, 8, 16)
 
@@ -231,6 +231,21 @@ def test_a_relu_registered_twice_becomes_one_twin() -> None:
     assert type(q[1]) is QatReLU and q[1] is q[3]
     q(torch.randn(8, 4)).sum().backward()  # one learned step, used twice in a forward
     assert q[1].act_scale.grad is not None
+
+
+def test_a_linear_registered_twice_is_one_twin_there_and_back() -> None:
+    shared = nn.Linear(4, 4)
+    model = nn.Sequential(shared, nn.ReLU(), shared)
+    q = hwprofiles.to_qat(model, bits=4, learned=True)
+    assert type(q[0]) is QatLinear and q[0] is q[2]
+    assert [k for k in q.state_dict() if "scale" in k] == ["0.weight_scale", "1.act_scale", "2.weight_scale"]
+    back = hwprofiles.from_qat(q)
+    assert type(back[0]) is nn.Linear and back[0] is back[2]
+    assert list(back.state_dict()) == list(model.state_dict())
+    baked = bake_qat(q)
+    assert type(baked[0]) is nn.Linear and baked[0] is baked[2]
+    kept = hwprofiles.to_qat(model, exclude=["0"])  # matched by its first name, kept float under both
+    assert type(kept[0]) is nn.Linear and kept[0] is kept[2]
 
 
 def test_forward_hooks_are_kept() -> None:

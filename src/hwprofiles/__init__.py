@@ -63,6 +63,7 @@ _LAZY = {
     "NoiseKind": "hwprofiles.noise.base",
     "noise_sites": "hwprofiles.nn.convert",
     "set_noise_scale": "hwprofiles.nn.convert",
+    "profile_of": "hwprofiles.nn.convert",
     "conversion_report": "hwprofiles.nn.convert",
     "ConversionReport": "hwprofiles.nn.report",
     "FloatLayerWarning": "hwprofiles.nn.report",

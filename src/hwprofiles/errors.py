@@ -66,6 +66,14 @@ class DuplicateModelError(DuplicateNameError):
     """Two plugins register the same model name."""
 
 
+class UnknownTrainingMethodError(UnknownNameError):
+    """No training method is registered under the requested name."""
+
+
+class DuplicateTrainingMethodError(DuplicateNameError):
+    """Two plugins register the same training-method name."""
+
+
 class PluginError(HwProfilesError, RuntimeError):
     """A plugin failed to import, or one of its hooks raised.
 
@@ -157,6 +165,14 @@ class ConformanceError(HwProfilesError, AssertionError):
         super().__init__(message)
         self.kind = kind
         self.check = check
+
+
+class TrainingDivergedError(HwProfilesError):
+    """The training loss became NaN or infinite."""
+
+
+class DistributedTrainingError(HwProfilesError, RuntimeError):
+    """Data-parallel training cannot start, or one of its processes failed."""
 
 
 class PluginWarning(UserWarning):

@@ -80,6 +80,20 @@ def hwprofiles_register_models(registry: ModelRegistry) -> None:
     """
 
 
+@hookspec
+def hwprofiles_register_training_methods(registry: Any) -> None:
+    """Register training methods for :class:`hwprofiles.train.TrainConfig` (``--method``).
+
+    Call ``registry.add(name, method)`` once per method. The method is a
+    :class:`hwprofiles.train.TrainingMethod` (it says how the model is prepared, whether
+    and how it trains under noise, and how its checkpoints are read back), or a
+    ``"module:attr"`` string naming one, so that loading plugins never imports torch.
+
+    :param registry: a :class:`hwprofiles.train.TrainingMethodRegistrar`, which records
+        which plugin owns each method.
+    """
+
+
 @hookspec(firstresult=True)
 def hwprofiles_swap_layer(module: Any, profile: Any, name: str) -> Any:
     """Supply the noisy twin of a layer, overriding the built-in swap.

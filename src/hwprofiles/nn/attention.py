@@ -29,8 +29,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from hwprofiles.nn.layers import NoisyLinear
-from hwprofiles.nn.mvm import BATCHED, LINEAR, AnalogMVM, NoisyTwin
+from hwprofiles.nn.mvm import AnalogMVM
+from hwprofiles.nn.products import BATCHED, LINEAR
 from hwprofiles.nn.site import NoiseSite
+from hwprofiles.nn.twin import NoisyTwin
 
 
 def _float_mask(mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
@@ -44,8 +46,7 @@ class NoisyMultiheadAttention(NoisyTwin, nn.MultiheadAttention):
     """``nn.MultiheadAttention`` under a hardware profile (``batch_first``, separate
     ``kdim``/``vdim``, ``bias_k``/``bias_v``, ``add_zero_attn`` and every mask included)."""
 
-    _float_type = nn.MultiheadAttention
-    _noise_attrs = ("_float_cls", "analog_attention")
+    _twin_attrs = ("analog_attention",)
     analog_attention: bool
 
     def _init_noise(self, site: NoiseSite, *, analog_attention: bool = False, **options: Any) -> None:
@@ -55,9 +56,8 @@ class NoisyMultiheadAttention(NoisyTwin, nn.MultiheadAttention):
         def product(part: str, dynamic: bool = False) -> AnalogMVM:
             return AnalogMVM(NoiseSite(profile, f"{name}.{part}" if name else part), dynamic=dynamic, device=device)
 
-        self.out_proj = NoisyLinear.from_float(
-            self.out_proj, NoiseSite(profile, f"{name}.out_proj" if name else "out_proj")
-        )
+        out_proj = NoisyLinear.from_float(self.out_proj, NoiseSite(profile, f"{name}.out_proj" if name else "out_proj"))
+        self.add_module("out_proj", out_proj)  # not an attribute: torch types it as the float layer
         self.mvm_q, self.mvm_k, self.mvm_v = product("q_proj"), product("k_proj"), product("v_proj")
         self.analog_attention = bool(analog_attention)
         if self.analog_attention:
@@ -65,7 +65,7 @@ class NoisyMultiheadAttention(NoisyTwin, nn.MultiheadAttention):
 
     @classmethod
     def inner_twins(cls, module: nn.Module) -> list[tuple[str, type[nn.Module], type[nn.Module]]]:
-        return [("out_proj", type(module.out_proj), NoisyLinear)]
+        return [("out_proj", type(module.get_submodule("out_proj")), NoisyLinear)]
 
     def _projections(self) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
         if self._qkv_same_embed_dim:
@@ -75,7 +75,7 @@ class NoisyMultiheadAttention(NoisyTwin, nn.MultiheadAttention):
         biases = list(self.in_proj_bias.chunk(3)) if self.in_proj_bias is not None else [None] * 3
         return list(zip(weights, biases))
 
-    def forward(  # type: ignore[override]
+    def forward(
         self,
         query: torch.Tensor,
         key: torch.Tensor,

@@ -56,6 +56,6 @@ def recalibrate_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor]) -> 
     finally:
         for m in norms:
             m.momentum = momenta[m]
-        for m, training in modes.items():
-            m.train(training)
+        for module, training in modes.items():
+            module.train(training)
     return model

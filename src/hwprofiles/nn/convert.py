@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 import torch
 import torch.nn as nn
 
 from hwprofiles.nn.attention import NoisyMultiheadAttention
-from hwprofiles.nn.calibration import FiniteInputCheck, analog_products, calibrate
+from hwprofiles.nn.calibration import analog_products, calibrate
+from hwprofiles.nn.hooks import EVERY_LAYER_TYPES, INPUT, add_model_hooks, noise_sites, remove_model_hooks
 from hwprofiles.nn.layers import LAYER_TWINS
-from hwprofiles.nn.mvm import AnalogMVM, NoisyTwin
+from hwprofiles.nn.mvm import AnalogMVM
 from hwprofiles.nn.recurrent import NoisyGRU, NoisyLSTM, NoisyRNN
 from hwprofiles.nn.report import (
     EXCLUDED,
@@ -35,6 +36,8 @@ from hwprofiles.nn.report import (
     LeftFloat,
 )
 from hwprofiles.nn.site import NoiseSite
+from hwprofiles.nn.swap import excluded, swap_modules
+from hwprofiles.nn.twin import NoisyTwin
 from hwprofiles.profiles import Profile, load_profile
 
 DEFAULT_TWINS: dict[type[nn.Module], type[NoisyTwin]] = {
@@ -46,94 +49,46 @@ DEFAULT_TWINS: dict[type[nn.Module], type[NoisyTwin]] = {
 }
 """The float types :func:`to_noisy` converts (exact types), and their twins."""
 
-# Layers whose outputs carry noise under `placement: every_layer` (besides the twins),
-# as the seed study places it: normalisation, activations and pooling.
-EVERY_LAYER_TYPES: tuple[type[nn.Module], ...] = (
-    nn.BatchNorm1d,
-    nn.BatchNorm2d,
-    nn.BatchNorm3d,
-    nn.LayerNorm,
-    nn.GroupNorm,
-    nn.ReLU,
-    nn.ReLU6,
-    nn.LeakyReLU,
-    nn.ELU,
-    nn.GELU,
-    nn.SiLU,
-    nn.Sigmoid,
-    nn.Tanh,
-    nn.Hardswish,
-    nn.Hardsigmoid,
-    nn.Mish,
-    nn.Softplus,
-    nn.PReLU,
-    nn.MaxPool1d,
-    nn.MaxPool2d,
-    nn.AvgPool1d,
-    nn.AvgPool2d,
-    nn.AdaptiveAvgPool1d,
-    nn.AdaptiveAvgPool2d,
-    nn.AdaptiveMaxPool1d,
-    nn.AdaptiveMaxPool2d,
-)
-
-_STATE = "_hwprofiles"  # attribute on the root module: profile and exclusions
-INPUT = "<input>"  # the name of the network input's noise site (for exclude=)
+_STATE = "_hwprofiles"  # the attribute of the root module holding its ModelState
 
 
-class OutputNoiseHook:
-    """A forward hook adding a site's output noise to a layer's output."""
+class ModelState:
+    """What :func:`to_noisy` records on a converted model: its profile and exclusions."""
 
-    def __init__(self, site: NoiseSite) -> None:
-        self.site = site
-
-    def __call__(self, module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor | None:
-        if isinstance(output, torch.Tensor):
-            return self.site.apply_outputs(output, module.training)
-        return None
-
-
-class InputNoiseHook:
-    """A forward pre-hook adding a site's output noise to the network input."""
-
-    def __init__(self, site: NoiseSite) -> None:
-        self.site = site
-
-    def __call__(self, module: nn.Module, args: tuple) -> tuple | None:
-        if args and isinstance(args[0], torch.Tensor):
-            return (self.site.apply_outputs(args[0], module.training), *args[1:])
-        return None
-
-
-class FusedPathOff:
-    """A forward pre-hook that does nothing: torch's fused inference path of
-    ``nn.TransformerEncoderLayer`` reads the float weights directly (it would bypass the
-    twins), and torch takes it only when no module of the layer holds a hook."""
-
-    def __call__(self, module: nn.Module, args: tuple) -> None:
-        return None
-
-
-_MODEL_HOOKS = (InputNoiseHook, OutputNoiseHook, FiniteInputCheck, FusedPathOff)
-
-
-class _ModelState:
     def __init__(self, profile: Profile, exclude: frozenset[str]) -> None:
         self.profile = profile
         self.exclude = exclude
 
 
+def model_state(model: nn.Module) -> ModelState:
+    """The :class:`ModelState` of a converted model.
+
+    Raises:
+        TypeError: ``model`` was not made by :func:`to_noisy`.
+    """
+    state = getattr(model, _STATE, None)
+    if not isinstance(state, ModelState):
+        raise TypeError("this model was not made by hwprofiles.to_noisy")
+    return state
+
+
+def profile_of(model: nn.Module) -> Profile:
+    """The profile a converted model runs under (with its current noise scale).
+
+    Raises:
+        TypeError: ``model`` was not made by :func:`to_noisy`.
+
+    >>> import torch.nn as nn, hwprofiles
+    >>> noisy = hwprofiles.to_noisy(nn.Sequential(nn.Linear(4, 2)), "gaussian-additive")
+    >>> hwprofiles.nn.profile_of(hwprofiles.set_noise_scale(noisy, 0.5)).noise_scale
+    0.5
+    """
+    return model_state(model).profile
+
+
 def _resolve(profile: Profile | str, noise_scale: float | None = None) -> Profile:
     profile = load_profile(profile)
     return profile if noise_scale is None else profile.with_noise_scale(noise_scale)
-
-
-def _excluded(name: str, exclude: Iterable[str]) -> bool:
-    return any(name == e or name.startswith(e + ".") for e in exclude)
-
-
-def _is_twin(module: nn.Module) -> bool:
-    return isinstance(module, (NoisyTwin, AnalogMVM))
 
 
 def _float_reason(module: nn.Module, twins: dict) -> tuple[str, str]:
@@ -157,53 +112,44 @@ def _convert(
 
     hook = get_plugin_manager().hook.hwprofiles_swap_layer
     report = ConversionReport(profile.name)
-    inside: list[str] = []  # twins already placed: their children are theirs
-    root = model
-    for name, module in list(model.named_modules()):
-        if any(name.startswith(p + ".") or p == "" for p in inside):
-            continue
+
+    def convert(name: str, module: nn.Module) -> nn.Module | None:
+        if isinstance(module, (NoisyTwin, AnalogMVM)):
+            return module  # a twin already: it and its children stay as they are
         matrix = isinstance(module, MATRIX_TYPES)
-        if _is_twin(module):
-            inside.append(name)
-            continue
-        if _excluded(name, exclude):
+        if excluded(name, exclude):
             if matrix:
                 report.left_float.append(LeftFloat(name, type(module), EXCLUDED, "excluded (exclude=)"))
-            continue
+            return None
         twin = hook(module=module, profile=profile, name=name)
         if twin is module:
             if matrix:
                 report.left_float.append(
                     LeftFloat(name, type(module), PLUGIN, "kept float by a plugin (hwprofiles_swap_layer)")
                 )
-            continue
-        twin_type = None if twin is not None else twins.get(type(module))  # exact type
-        if twin is None and twin_type is not None:
-            why = twin_type.unsupported(module) if issubclass(twin_type, NoisyTwin) else None
+            return None
+        if twin is None:
+            twin_type = twins.get(type(module))  # exact type
+            if twin_type is None:
+                if matrix:
+                    report.left_float.append(LeftFloat(name, type(module), *_float_reason(module, twins)))
+                return None
+            is_noisy = issubclass(twin_type, NoisyTwin)
+            why = twin_type.unsupported(module) if is_noisy else None
             if why is not None:
                 report.left_float.append(LeftFloat(name, type(module), UNSUPPORTED, why))
-                continue
+                return None
+            report.converted.append(Converted(name, type(module), twin_type))
+            for sub, float_type, sub_twin in twin_type.inner_twins(module) if is_noisy else []:
+                report.converted.append(Converted(f"{name}.{sub}" if name else sub, float_type, sub_twin))
             if not dry:
                 kwargs = options if issubclass(twin_type, NoisyMultiheadAttention) else {}
                 twin = twin_type.from_float(module, NoiseSite(profile, name), **kwargs)
-        if twin is None and twin_type is None:
-            if matrix:
-                report.left_float.append(LeftFloat(name, type(module), *_float_reason(module, twins)))
-            continue
-        made = type(twin) if twin is not None else twin_type
-        report.converted.append(Converted(name, type(module), made))
-        if twin_type is not None and issubclass(twin_type, NoisyTwin):
-            for sub, float_type, sub_twin in twin_type.inner_twins(module):
-                report.converted.append(Converted(f"{name}.{sub}" if name else sub, float_type, sub_twin))
-        inside.append(name)
-        if dry:
-            continue
-        if name == "":
-            root = twin
         else:
-            parent_name, _, child = name.rpartition(".")
-            setattr(model.get_submodule(parent_name), child, twin)
-    return root, report
+            report.converted.append(Converted(name, type(module), type(twin)))
+        return module if dry else twin  # dry: nothing is swapped, and nothing inside is visited
+
+    return swap_modules(model, convert), report
 
 
 def conversion_report(
@@ -292,7 +238,7 @@ def to_noisy(
     exclude = frozenset(exclude)
     model, conversion = _convert(model, profile, exclude, twins, {"analog_attention": analog_attention}, dry=False)
     conversion.check(strict)
-    setattr(model, _STATE, _ModelState(profile, exclude))
+    setattr(model, _STATE, ModelState(profile, exclude))
     _add_model_hooks(model)
     program(model, seed=0)
     if calibration is not None:
@@ -300,56 +246,9 @@ def to_noisy(
     return (model, conversion) if report else model
 
 
-def _state(model: nn.Module) -> _ModelState:
-    state = getattr(model, _STATE, None)
-    if state is None:
-        raise TypeError("this model was not made by hwprofiles.to_noisy")
-    return state
-
-
-def _remove_model_hooks(model: nn.Module) -> None:
-    # Found by type rather than through handles: handles would still point at the
-    # original model after a deep copy.
-    for module in model.modules():
-        for hooks in (module._forward_pre_hooks, module._forward_hooks):
-            for key in [k for k, h in hooks.items() if isinstance(h, _MODEL_HOOKS)]:
-                del hooks[key]
-        if isinstance(module, nn.TransformerEncoder) and hasattr(module, "_hwprofiles_nested"):
-            module.use_nested_tensor = module.__dict__.pop("_hwprofiles_nested")
-
-
 def _add_model_hooks(model: nn.Module) -> None:
-    state = _state(model)
-    _remove_model_hooks(model)
-    model.register_forward_pre_hook(FiniteInputCheck())
-    for module in model.modules():
-        if isinstance(module, nn.TransformerEncoderLayer):
-            module.register_forward_pre_hook(FusedPathOff())
-        elif isinstance(module, nn.TransformerEncoder) and hasattr(module, "use_nested_tensor"):
-            # Nested-tensor inputs would reach the twins, which compute on padded tensors.
-            module._hwprofiles_nested = module.use_nested_tensor
-            module.use_nested_tensor = False
-    if state.profile.placement != "every_layer":
-        return
-    if INPUT not in state.exclude:
-        model.register_forward_pre_hook(InputNoiseHook(NoiseSite(state.profile, INPUT, outputs_only=True)))
-    for name, module in model.named_modules():
-        # isinstance, not the exact type: a quantized ReLU's output is still an activation
-        if name and isinstance(module, EVERY_LAYER_TYPES) and not _excluded(name, state.exclude):
-            module.register_forward_hook(OutputNoiseHook(NoiseSite(state.profile, name, outputs_only=True)))
-
-
-def noise_sites(model: nn.Module) -> Iterator[NoiseSite]:
-    """Every noise site of a converted model, in a fixed order (input first, then module order)."""
-    for hook in model._forward_pre_hooks.values():
-        if isinstance(hook, InputNoiseHook):
-            yield hook.site
-    for module in model.modules():
-        if isinstance(module, AnalogMVM):
-            yield module.site
-        for hook in module._forward_hooks.values():
-            if isinstance(hook, OutputNoiseHook):
-                yield hook.site
+    state = model_state(model)
+    add_model_hooks(model, state.profile, state.exclude)
 
 
 def set_profile(model: nn.Module, profile: Profile | str, *, noise_scale: float | None = None) -> nn.Module:
@@ -360,7 +259,7 @@ def set_profile(model: nn.Module, profile: Profile | str, *, noise_scale: float 
 
     >>> hwprofiles.set_profile(noisy, "rram-neurram", noise_scale=0.5)  # doctest: +SKIP
     """
-    state = _state(model)
+    state = model_state(model)
     profile = _resolve(profile, noise_scale)
     state.profile = profile
     for mvm in analog_products(model):
@@ -397,12 +296,10 @@ def set_noise_scale(model: nn.Module, noise_scale: float) -> nn.Module:
     Raises:
         ProfileError: (a ValueError) ``noise_scale`` is NaN, infinite or negative.
     """
-    state = _state(model)
+    state = model_state(model)
     state.profile = state.profile.with_noise_scale(noise_scale)
     for site in noise_sites(model):
-        site.scale = float(state.profile.noise_scale)
-        site.profile = state.profile
-        site.chip_version += 1
+        site.set_scale(state.profile.noise_scale)
     return model
 
 
@@ -422,7 +319,7 @@ def program(model: nn.Module, *, seed: int, t_inference_s: float | None = None) 
     Raises:
         ValueError: ``t_inference_s`` is negative, NaN or infinite.
     """
-    _state(model)
+    model_state(model)
     if t_inference_s is not None:
         try:
             t_s = float(t_inference_s)
@@ -439,19 +336,29 @@ def program(model: nn.Module, *, seed: int, t_inference_s: float | None = None) 
 
 def to_clean(model: nn.Module, *, inplace: bool = False) -> nn.Module:
     """The float model back: twins become their float layers (weights untouched), noise hooks go."""
-    _state(model)
+    model_state(model)
     if not inplace:
         model = copy.deepcopy(model)
-    _remove_model_hooks(model)
+    remove_model_hooks(model)
     delattr(model, _STATE)
-    if isinstance(model, NoisyTwin):
-        return model.to_float()
-    inside: list[str] = []
-    for name, module in list(model.named_modules()):
-        if any(name.startswith(p + ".") for p in inside):
-            continue
-        if isinstance(module, NoisyTwin):
-            inside.append(name)
-            parent_name, _, child = name.rpartition(".")
-            setattr(model.get_submodule(parent_name), child, module.to_float())
-    return model
+    return swap_modules(model, lambda name, m: m.to_float() if isinstance(m, NoisyTwin) else None)
+
+
+__all__ = [
+    "DEFAULT_TWINS",
+    "EVERY_LAYER_TYPES",
+    "INPUT",
+    "ModelState",
+    "analog_products",
+    "calibrate",
+    "conversion_report",
+    "model_state",
+    "noise_sites",
+    "noisy_layer_names",
+    "profile_of",
+    "program",
+    "set_noise_scale",
+    "set_profile",
+    "to_clean",
+    "to_noisy",
+]

@@ -18,15 +18,16 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from hwprofiles.nn import analog
-from hwprofiles.nn.mvm import LINEAR, AnalogMVM, NoisyTwin, Product, Stages
+from hwprofiles.nn.mvm import AnalogMVM
+from hwprofiles.nn.products import LINEAR, Product, Stages
 from hwprofiles.nn.site import NoiseSite
+from hwprofiles.nn.twin import NoisyTwin
 
 
 class NoisyLayerMixin(NoisyTwin):
     """A twin computing one product of its own ``weight`` and ``bias`` (Linear, Conv)."""
 
-    weight: nn.Parameter
-    bias: nn.Parameter | None
+    weight: torch.Tensor
     mvm: AnalogMVM
 
     def _init_noise(self, site: NoiseSite, **options: Any) -> None:
@@ -51,21 +52,25 @@ class NoisyLayerMixin(NoisyTwin):
 class NoisyLinear(NoisyLayerMixin, nn.Linear):
     """``nn.Linear`` under a hardware profile."""
 
-    _float_type = nn.Linear
-
     def _product(self) -> Product:
         return LINEAR
+
+
+# The functional form of each convolution, by its number of spatial dimensions.
+_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+_CONV_TRANSPOSE = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 
 
 class ConvProduct:
     """A convolution as an analog product: inputs split into tiles by whole kernels."""
 
-    def __init__(self, layer: _NoisyConvNd) -> None:
+    def __init__(self, layer: nn.modules.conv._ConvNd) -> None:
         self.layer = layer
+        self.conv = _CONV[len(layer.kernel_size)]
 
     def _pad(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:
         layer = self.layer
-        args = {"stride": layer.stride, "padding": layer.padding, "dilation": layer.dilation}
+        args: dict[str, Any] = {"stride": layer.stride, "padding": layer.padding, "dilation": layer.dilation}
         if layer.padding_mode != "zeros":
             x = F.pad(x, layer._reversed_padding_repeated_twice, mode=layer.padding_mode)
             args["padding"] = 0
@@ -73,7 +78,7 @@ class ConvProduct:
 
     def float(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
         x, args = self._pad(x)
-        return type(self.layer)._conv(x, w, b, groups=self.layer.groups, **args)
+        return self.conv(x, w, b, groups=self.layer.groups, **args)
 
     def tiles(self, w: torch.Tensor, rows: int) -> int:
         if analog.n_tiles(w[0].numel(), rows) == 1:
@@ -88,8 +93,7 @@ class ConvProduct:
 
     def tiled(self, x: torch.Tensor, w: torch.Tensor, tiles: int, stages: Stages) -> torch.Tensor:
         x, args = self._pad(x)
-        conv = type(self.layer)._conv
-        groups = self.layer.groups
+        conv, groups = self.conv, self.layer.groups
         if tiles == 1:
             return stages(conv(x, w, None, groups=groups, **args), 1)
         y = analog.conv_tiles(x, w, tiles, groups, conv, **args)
@@ -105,10 +109,7 @@ class ConvProduct:
         return analog.channel_view(b, y.dim(), 1)
 
 
-class _NoisyConvNd(NoisyLayerMixin):
-    _conv: Any
-    groups: int
-
+class _NoisyConvNd(NoisyLayerMixin, nn.modules.conv._ConvNd):
     def _product(self) -> Product:
         return ConvProduct(self)
 
@@ -116,22 +117,13 @@ class _NoisyConvNd(NoisyLayerMixin):
 class NoisyConv1d(_NoisyConvNd, nn.Conv1d):
     """``nn.Conv1d`` under a hardware profile (groups and depthwise included)."""
 
-    _float_type = nn.Conv1d
-    _conv = staticmethod(F.conv1d)
-
 
 class NoisyConv2d(_NoisyConvNd, nn.Conv2d):
     """``nn.Conv2d`` under a hardware profile (groups and depthwise included)."""
 
-    _float_type = nn.Conv2d
-    _conv = staticmethod(F.conv2d)
-
 
 class NoisyConv3d(_NoisyConvNd, nn.Conv3d):
     """``nn.Conv3d`` under a hardware profile (groups and depthwise included)."""
-
-    _float_type = nn.Conv3d
-    _conv = staticmethod(F.conv3d)
 
 
 class ConvTransposeProduct:
@@ -142,9 +134,10 @@ class ConvTransposeProduct:
     kernel, and an output channel's ``w_max`` spans the input channels of its group.
     """
 
-    def __init__(self, layer: _NoisyConvTransposeNd, output_padding: Any) -> None:
+    def __init__(self, layer: nn.modules.conv._ConvTransposeNd, output_padding: Any) -> None:
         self.layer = layer
         self.output_padding = output_padding
+        self.conv = _CONV_TRANSPOSE[len(layer.kernel_size)]
 
     def _args(self) -> dict[str, Any]:
         layer = self.layer
@@ -156,7 +149,7 @@ class ConvTransposeProduct:
         }
 
     def float(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
-        return type(self.layer)._conv(x, w, b, groups=self.layer.groups, **self._args())
+        return self.conv(x, w, b, groups=self.layer.groups, **self._args())
 
     def _channels(self, w: torch.Tensor) -> int:
         return w.shape[0] // self.layer.groups
@@ -171,7 +164,7 @@ class ConvTransposeProduct:
         return math.ceil(self._channels(w) / tiles) * w[0, 0].numel()
 
     def tiled(self, x: torch.Tensor, w: torch.Tensor, tiles: int, stages: Stages) -> torch.Tensor:
-        conv, groups = type(self.layer)._conv, self.layer.groups
+        conv, groups = self.conv, self.layer.groups
         if tiles == 1:
             return stages(conv(x, w, None, groups=groups, **self._args()), 1)
         # One grouped transposed convolution computes every (group, tile) block at once.
@@ -204,17 +197,19 @@ class ConvTransposeProduct:
         return analog.channel_view(b, y.dim(), 1)
 
 
-class _NoisyConvTransposeNd(NoisyLayerMixin):
-    _conv: Any
-    _spatial_dims: int
-    groups: int
-
+class _NoisyConvTransposeNd(NoisyLayerMixin, nn.modules.conv._ConvTransposeNd):
     def _product(self, output_padding: Any = None) -> Product:
         return ConvTransposeProduct(self, self.output_padding if output_padding is None else output_padding)
 
     def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
-        output_padding = self._output_padding(  # type: ignore[attr-defined]
-            x, output_size, self.stride, self.padding, self.kernel_size, self._spatial_dims, self.dilation
+        output_padding = self._output_padding(
+            x,
+            output_size,
+            self.stride,  # type: ignore[arg-type]  # tuples, as torch's own forward passes them
+            self.padding,  # type: ignore[arg-type]
+            self.kernel_size,  # type: ignore[arg-type]
+            len(self.kernel_size),
+            self.dilation,  # type: ignore[arg-type]
         )
         return self.mvm(x, self.weight, self.bias, self._product(output_padding))
 
@@ -222,25 +217,13 @@ class _NoisyConvTransposeNd(NoisyLayerMixin):
 class NoisyConvTranspose1d(_NoisyConvTransposeNd, nn.ConvTranspose1d):
     """``nn.ConvTranspose1d`` under a hardware profile."""
 
-    _float_type = nn.ConvTranspose1d
-    _conv = staticmethod(F.conv_transpose1d)
-    _spatial_dims = 1
-
 
 class NoisyConvTranspose2d(_NoisyConvTransposeNd, nn.ConvTranspose2d):
     """``nn.ConvTranspose2d`` under a hardware profile."""
 
-    _float_type = nn.ConvTranspose2d
-    _conv = staticmethod(F.conv_transpose2d)
-    _spatial_dims = 2
-
 
 class NoisyConvTranspose3d(_NoisyConvTransposeNd, nn.ConvTranspose3d):
     """``nn.ConvTranspose3d`` under a hardware profile."""
-
-    _float_type = nn.ConvTranspose3d
-    _conv = staticmethod(F.conv_transpose3d)
-    _spatial_dims = 3
 
 
 LAYER_TWINS: dict[type[nn.Module], type[NoisyLayerMixin]] = {

@@ -4,14 +4,16 @@ An :class:`AnalogMVM` takes the input, the weight tensor and the bias explicitly
 what belongs to one product on a chip: its noise site (profile kinds and seeded streams),
 its calibrated input bound (a buffer, so it is saved with the model) and its programmed
 chip instance (cached until the next :func:`hwprofiles.program`). How the product itself
-is computed (a linear map, a convolution, a batched matmul) is a :class:`Product` passed
+is computed (a linear map, a convolution, a batched matmul) is a
+:class:`~hwprofiles.nn.products.Product` passed
 in by the twin, so the Linear, Conv, attention and recurrent twins share one pipeline:
 
     inputs stage -> DAC -> programmed weights (per chip) -> read noise (per forward)
     -> product per tile -> tile noise + ADC -> digital sum, scale back, bias -> outputs stage
 
     >>> import torch, hwprofiles
-    >>> from hwprofiles.nn.mvm import LINEAR, AnalogMVM
+    >>> from hwprofiles.nn.mvm import AnalogMVM
+    >>> from hwprofiles.nn.products import LINEAR
     >>> from hwprofiles.nn.site import NoiseSite
     >>> mvm = AnalogMVM(NoiseSite(hwprofiles.load_profile("gaussian-additive"), "demo"))
     >>> mvm(torch.ones(2, 3), torch.eye(3), None, LINEAR).shape
@@ -21,17 +23,16 @@ in by the twin, so the Linear, Conv, attention and recurrent twins share one pip
 from __future__ import annotations
 
 import contextlib
-import math
 import re
-from collections.abc import Callable, Iterator
-from typing import Any, ClassVar, Protocol
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from hwprofiles.errors import NotCalibratedError
 from hwprofiles.nn import analog
+from hwprofiles.nn.products import BATCHED, LINEAR, BatchedProduct, LinearProduct, Product
 from hwprofiles.nn.site import NoiseSite
 from hwprofiles.noise.base import WeightState
 
@@ -39,100 +40,6 @@ _CALIBRATION_MOMENTUM = 0.1
 UNCALIBRATED = 0.0  # the value of an input-bound buffer not yet set from data (bounds are >= 1e-8)
 BOUND = "input_bound"  # the buffer's name in every AnalogMVM
 _BOUND_KEY = re.compile(r"(^|\.)mvm[A-Za-z0-9_]*\.input_bound$")
-
-Stages = Callable[[torch.Tensor, int], torch.Tensor]
-
-
-class Product(Protocol):
-    """The parts of an analog product that depend on the layer type."""
-
-    def float(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
-        """The float product plus bias (used when the profile has no analog stage)."""
-
-    def tiles(self, w: torch.Tensor, rows: int) -> int:
-        """How many tiles of at most ``rows`` rows the product needs."""
-
-    def rows_per_tile(self, w: torch.Tensor, tiles: int) -> int:
-        """Rows one tile uses when the inputs are split into ``tiles``."""
-
-    def tiled(self, x: torch.Tensor, w: torch.Tensor, tiles: int, stages: Stages) -> torch.Tensor:
-        """The product of normalised ``w``; each tile's partial sums go through ``stages``, then are summed."""
-
-    def weight_max(self, w: torch.Tensor, per_channel: bool) -> torch.Tensor:
-        """max |w| per output channel (broadcastable to ``w``) or per tensor."""
-
-    def scale_view(self, w_max: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """``w_max`` shaped to broadcast against the output ``y``."""
-
-    def bias_view(self, b: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """The bias shaped to broadcast against the output ``y``."""
-
-
-class LinearProduct:
-    """``x @ w.T`` over the last dimension of ``x`` (``w``: out x in)."""
-
-    def float(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
-        return F.linear(x, w, b)
-
-    def tiles(self, w: torch.Tensor, rows: int) -> int:
-        return analog.n_tiles(w.shape[1], rows)
-
-    def rows_per_tile(self, w: torch.Tensor, tiles: int) -> int:
-        return math.ceil(w.shape[1] / tiles)
-
-    def tiled(self, x: torch.Tensor, w: torch.Tensor, tiles: int, stages: Stages) -> torch.Tensor:
-        if tiles == 1:
-            return stages(F.linear(x, w), 1)
-        return stages(analog.linear_tiles(x, w, tiles), tiles).sum(dim=-2)
-
-    def weight_max(self, w: torch.Tensor, per_channel: bool) -> torch.Tensor:
-        return analog.weight_max(w, per_channel)
-
-    def scale_view(self, w_max: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return analog.channel_view(w_max, y.dim(), y.dim() - 1)
-
-    def bias_view(self, b: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return analog.channel_view(b, y.dim(), y.dim() - 1)
-
-
-class BatchedProduct:
-    """``x @ w.transpose(-1, -2)`` with one matrix per batch element (``w``: batch x out x in),
-    as attention's QK^T and AV products are; the "weights" are activations."""
-
-    def float(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
-        y = torch.matmul(x, w.transpose(-1, -2))
-        return y if b is None else y + b
-
-    def tiles(self, w: torch.Tensor, rows: int) -> int:
-        return analog.n_tiles(w.shape[-1], rows)
-
-    def rows_per_tile(self, w: torch.Tensor, tiles: int) -> int:
-        return math.ceil(w.shape[-1] / tiles)
-
-    def tiled(self, x: torch.Tensor, w: torch.Tensor, tiles: int, stages: Stages) -> torch.Tensor:
-        if tiles == 1:
-            return stages(torch.matmul(x, w.transpose(-1, -2)), 1)
-        fan_in = w.shape[-1]
-        rows = math.ceil(fan_in / tiles)
-        extra = rows * tiles - fan_in
-        xt = analog.pad_dim(x, -1, extra).unflatten(-1, (tiles, rows))  # (B, L, T, R)
-        wt = analog.pad_dim(w, -1, extra).unflatten(-1, (tiles, rows))  # (B, O, T, R)
-        y = torch.einsum("bltr,botr->blto", xt, wt)
-        return stages(y, tiles).sum(dim=-2)
-
-    def weight_max(self, w: torch.Tensor, per_channel: bool) -> torch.Tensor:
-        dims = (-1,) if per_channel else (-2, -1)
-        return w.abs().amax(dim=dims, keepdim=True).clamp_min(1e-12)
-
-    def scale_view(self, w_max: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return w_max.transpose(-1, -2)  # (B, O, 1) -> (B, 1, O): one scale per output column
-
-    def bias_view(self, b: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return b
-
-
-LINEAR = LinearProduct()
-BATCHED = BatchedProduct()
 
 
 class AnalogMVM(nn.Module):
@@ -149,6 +56,8 @@ class AnalogMVM(nn.Module):
     profile whose DAC has ``bound_mode: calibrated``: set it with
     :func:`hwprofiles.calibrate`; in training mode a running estimate follows the data.
     """
+
+    input_bound: torch.Tensor
 
     def __init__(self, site: NoiseSite, *, dynamic: bool = False, device: torch.device | None = None) -> None:
         super().__init__()
@@ -377,68 +286,6 @@ class AnalogMVM(nn.Module):
         return f"site={self.site.name!r}, dynamic={self.dynamic}" if self.dynamic else f"site={self.site.name!r}"
 
 
-class NoisyTwin:
-    """What every noisy twin shares: made from its float layer (sharing parameters,
-    buffers and hooks) and turned back into it; its :class:`AnalogMVM` children hold the noise.
-
-    A twin subclasses its float layer; ``_init_noise`` adds the products.
-    """
-
-    _float_type: ClassVar[type[nn.Module]]
-    _noise_attrs: ClassVar[tuple[str, ...]] = ("_float_cls",)
-
-    @classmethod
-    def from_float(cls, module: nn.Module, site: NoiseSite, **options: Any) -> nn.Module:
-        """The twin of ``module``, sharing its parameters, buffers and hooks.
-
-        Args:
-            module: the float layer.
-            site: where the layer's noise acts (its profile and qualified name).
-            options: twin-specific switches (``analog_attention`` for attention).
-        """
-        twin = cls.__new__(cls)
-        twin.__dict__ = module.__dict__.copy()  # shares parameters, buffers and hook dicts
-        # Children of its own: the products added here must not land in the float layer.
-        twin.__dict__["_modules"] = type(module._modules)(module._modules)
-        twin.__dict__["_float_cls"] = type(module)  # e.g. out_proj's NonDynamicallyQuantizableLinear
-        twin._init_noise(site, **options)
-        return twin
-
-    @classmethod
-    def unsupported(cls, module: nn.Module) -> str | None:
-        """Why ``module`` cannot have this twin (None when it can)."""
-        return None
-
-    @classmethod
-    def inner_twins(cls, module: nn.Module) -> list[tuple[str, type[nn.Module], type[nn.Module]]]:
-        """Layers inside ``module`` this twin converts too: (relative name, float type, twin type)."""
-        return []
-
-    def _init_noise(self, site: NoiseSite, **options: Any) -> None:
-        raise NotImplementedError
-
-    def to_float(self) -> nn.Module:
-        """The float layer back, with the same parameters, buffers and hooks."""
-        base = self.__dict__.get("_float_cls", self._float_type)
-        module = base.__new__(base)
-        state = {k: v for k, v in self.__dict__.items() if k not in self._noise_attrs}
-        children = type(self._modules)()  # type: ignore[attr-defined]
-        for name, child in self._modules.items():  # type: ignore[attr-defined]
-            if isinstance(child, AnalogMVM):
-                continue
-            children[name] = child.to_float() if isinstance(child, NoisyTwin) else child
-        state["_modules"] = children
-        module.__dict__ = state
-        return module
-
-    def analog_products(self) -> list[AnalogMVM]:
-        """The analog products of this twin (its own, and those of twins inside it)."""
-        return [m for m in self.modules() if isinstance(m, AnalogMVM)]  # type: ignore[attr-defined]
-
-    def _acts(self) -> bool:
-        return any(m.acts() for m in self.analog_products())
-
-
 def is_calibration_key(key: str) -> bool:
     """Whether a state-dict key is an analog product's input bound (absent from float models)."""
     return bool(_BOUND_KEY.search(key))
@@ -459,7 +306,6 @@ __all__ = [
     "AnalogMVM",
     "BatchedProduct",
     "LinearProduct",
-    "NoisyTwin",
     "Product",
     "is_calibration_key",
     "strip_calibration",

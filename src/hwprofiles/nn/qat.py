@@ -39,11 +39,13 @@ import copy
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar, TypeVar
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from hwprofiles.nn.swap import TwinMixin, excluded, model_device, swap_modules
 
 BITS_RANGE = (2, 16)
 """Bit widths accepted. Above 16, unsigned levels (``2^b - 1``) stop being exact in float32."""
@@ -54,6 +56,8 @@ _MIN_LEARNED_SCALE = torch.finfo(torch.float32).eps
 # Lower bound of a weight step taken from max|w|: only an all-zero (or denormal)
 # channel reaches it, and its weights then stay zero instead of dividing by zero.
 _MIN_WEIGHT_SCALE = torch.finfo(torch.float32).tiny
+
+_Qat = TypeVar("_Qat", bound="QatMixin")
 
 
 @dataclass(frozen=True)
@@ -104,15 +108,17 @@ def _positive(scale: torch.Tensor) -> torch.Tensor:
     return scale + (scale.clamp(min=_MIN_LEARNED_SCALE) - scale).detach()
 
 
-class QatMixin:
+class QatMixin(TwinMixin):
     """What every QAT twin shares: its config, and the way to and from its float layer."""
 
-    _float_type: ClassVar[type[nn.Module]]
     _scale_name: ClassVar[str]
+    _twin_attrs = ("qat_config",)
     qat_config: QatConfig
 
     @classmethod
-    def from_float(cls, module: nn.Module, config: QatConfig, *, device: torch.device | None = None) -> nn.Module:
+    def from_float(
+        cls: type[_Qat], module: nn.Module, config: QatConfig, *, device: torch.device | None = None
+    ) -> _Qat:
         """The twin of ``module``, sharing its parameters, buffers and hooks.
 
         Args:
@@ -120,35 +126,25 @@ class QatMixin:
             config: bits and scales.
             device: where a learned scale goes when the layer has no parameters of its own.
         """
-        twin = cls.__new__(cls)
-        twin.__dict__ = module.__dict__.copy()  # shares parameters, buffers and hook dicts
-        # A parameter dict of its own, so a learned scale never lands in the float layer's.
-        twin.__dict__["_parameters"] = type(module._parameters)(module._parameters)
+        twin = cls.share(module)
         twin.qat_config = config
         if config.learned:
-            scale = nn.Parameter(twin._initial_scale(device))
-            twin.register_parameter(cls._scale_name, scale)  # type: ignore[attr-defined]
+            twin.register_parameter(cls._scale_name, nn.Parameter(twin._initial_scale(device)))
         return twin
 
     def _initial_scale(self, device: torch.device | None) -> torch.Tensor:
         raise NotImplementedError
 
-    def to_float(self) -> nn.Module:
-        """The float layer back, with the same parameters, buffers and hooks (learned scales dropped)."""
-        base = self._float_type
-        module = base.__new__(base)
-        state = {k: v for k, v in self.__dict__.items() if k != "qat_config"}
-        params = self.__dict__["_parameters"]
-        state["_parameters"] = type(params)((k, v) for k, v in params.items() if k != self._scale_name)
-        module.__dict__ = state
-        return module
+    def twin_parts(self) -> list[str]:
+        """The learned scale, when there is one (dropped by ``to_float``)."""
+        return [self._scale_name]
 
     def extra_repr(self) -> str:
         c = self.qat_config
         own = f"bits={c.bits}, learned={c.learned}"
         if self._scale_name == "act_scale" and not c.learned:
             own += f", act_scale={c.act_scale:g}"
-        base = super().extra_repr()  # type: ignore[misc]
+        base = super().extra_repr()
         return f"{base}, {own}" if base else own
 
 
@@ -158,8 +154,7 @@ class QatMixin:
 class _QatWeightMixin(QatMixin):
     _scale_name = "weight_scale"
     _per_channel: ClassVar[bool]
-    weight: nn.Parameter
-    bias: nn.Parameter | None
+    weight: torch.Tensor
 
     def _max_abs(self) -> torch.Tensor:
         w = self.weight.detach()
@@ -198,31 +193,25 @@ class _QatWeightMixin(QatMixin):
 class QatLinear(_QatWeightMixin, nn.Linear):
     """``nn.Linear`` with int-b weights, one step per tensor."""
 
-    _float_type = nn.Linear
     _per_channel = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(x, self.quantized_weight(), self.bias)
 
 
-class QatConv1d(_QatWeightMixin, nn.Conv1d):
+class _QatConvNd(_QatWeightMixin, nn.modules.conv._ConvNd):
+    _per_channel = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._conv_forward(x, self.quantized_weight(), self.bias)
+
+
+class QatConv1d(_QatConvNd, nn.Conv1d):
     """``nn.Conv1d`` with int-b weights, one step per output channel."""
 
-    _float_type = nn.Conv1d
-    _per_channel = True
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._conv_forward(x, self.quantized_weight(), self.bias)
-
-
-class QatConv2d(_QatWeightMixin, nn.Conv2d):
+class QatConv2d(_QatConvNd, nn.Conv2d):
     """``nn.Conv2d`` with int-b weights, one step per output channel."""
-
-    _float_type = nn.Conv2d
-    _per_channel = True
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._conv_forward(x, self.quantized_weight(), self.bias)
 
 
 # -- activations -----------------------------------------------------------------------
@@ -230,6 +219,7 @@ class QatConv2d(_QatWeightMixin, nn.Conv2d):
 
 class _QatActMixin(QatMixin):
     _scale_name = "act_scale"
+    act_scale: torch.Tensor  # a parameter, when learned
 
     def _initial_scale(self, device: torch.device | None) -> torch.Tensor:
         return torch.tensor([float(self.qat_config.act_scale)], dtype=torch.float32, device=device)
@@ -246,19 +236,15 @@ class _QatActMixin(QatMixin):
         return torch.fake_quantize_per_tensor_affine(y, float(c.act_scale), 0, 0, q)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.quantize(super().forward(x))  # type: ignore[misc]
+        return self.quantize(super().forward(x))
 
 
 class QatReLU(_QatActMixin, nn.ReLU):
     """``nn.ReLU`` whose output is unsigned int-b with step ``act_scale``."""
 
-    _float_type = nn.ReLU
-
 
 class QatReLU6(_QatActMixin, nn.ReLU6):
     """``nn.ReLU6`` whose output is unsigned int-b with step ``act_scale`` (after the clip at 6)."""
-
-    _float_type = nn.ReLU6
 
 
 DEFAULT_QAT: dict[type[nn.Module], type[QatMixin]] = {
@@ -271,34 +257,6 @@ DEFAULT_QAT: dict[type[nn.Module], type[QatMixin]] = {
 
 
 # -- converters ------------------------------------------------------------------------
-
-
-def _model_device(model: nn.Module) -> torch.device | None:
-    for t in [*model.parameters(), *model.buffers()]:
-        return t.device
-    return None
-
-
-def _excluded(name: str, exclude: Iterable[str]) -> bool:
-    return any(name == e or name.startswith(e + ".") for e in exclude)
-
-
-def _replace(model: nn.Module, convert: Any, skip: Iterable[str] = ()) -> None:
-    """Put ``convert(module)`` (when not None) at every name a module is registered under.
-
-    Names are walked with duplicates, and each module converted once, so a module
-    registered twice (one ReLU reused in two places) becomes one twin in both.
-    """
-    done: dict[int, nn.Module | None] = {}
-    for name, module in list(model.named_modules(remove_duplicate=False)):
-        if name == "" or _excluded(name, skip):
-            continue
-        if id(module) not in done:
-            done[id(module)] = convert(module)
-        new = done[id(module)]
-        if new is not None:
-            parent_name, _, child = name.rpartition(".")
-            setattr(model.get_submodule(parent_name), child, new)
 
 
 def to_qat(
@@ -324,7 +282,9 @@ def to_qat(
     With ``learned=True`` the steps are parameters (LSQ): the activation step starts
     at ``act_scale``, the weight steps at ``max|w| / (2^(b-1) - 1)``, and the
     state dict gains ``*.weight_scale`` and ``*.act_scale`` entries. One ReLU module
-    used at several places in a forward has one step for all of them.
+    used at several places in a forward has one step for all of them: a module
+    registered under several names becomes one twin under all of them (see
+    :mod:`hwprofiles.nn.swap`).
 
     Args:
         model: the float model.
@@ -332,7 +292,8 @@ def to_qat(
         act_scale: the step between activation levels (initial step when ``learned``).
         learned: train the steps (LSQ) instead of fixing them.
         inplace: convert ``model`` itself instead of a deep copy.
-        exclude: qualified module names (and their children) left float.
+        exclude: qualified module names (and their children) left float; a module
+            registered under several names is matched by its first.
         mapping: ``{float type: twin type}`` entries added to (or overriding)
             :data:`DEFAULT_QAT`; a twin type subclasses :class:`QatMixin`.
 
@@ -356,14 +317,15 @@ def to_qat(
         raise TypeError("to_qat needs a model that contains layers, not a bare layer; wrap it in nn.Sequential")
     if not inplace:
         model = copy.deepcopy(model)
-    device = _model_device(model)
+    device = model_device(model)
 
-    def convert(module: nn.Module) -> nn.Module | None:
+    def convert(name: str, module: nn.Module) -> nn.Module | None:
         twin_type = twins.get(type(module))
-        return None if twin_type is None else twin_type.from_float(module, config, device=device)
+        if not name or twin_type is None or excluded(name, exclude):
+            return None
+        return twin_type.from_float(module, config, device=device)
 
-    _replace(model, convert, exclude)
-    return model
+    return swap_modules(model, convert)
 
 
 def from_qat(model: nn.Module, *, inplace: bool = False) -> nn.Module:
@@ -393,8 +355,7 @@ def from_qat(model: nn.Module, *, inplace: bool = False) -> nn.Module:
         raise TypeError("from_qat needs a model that contains QAT layers, not a bare layer; call .to_float() on it")
     if not inplace:
         model = copy.deepcopy(model)
-    _replace(model, lambda m: m.to_float() if isinstance(m, QatMixin) else None)
-    return model
+    return swap_modules(model, lambda name, m: m.to_float() if isinstance(m, QatMixin) else None)
 
 
 @torch.no_grad()
@@ -417,13 +378,12 @@ def bake_qat(model: nn.Module, *, inplace: bool = False) -> nn.Module:
     if not inplace:
         model = copy.deepcopy(model)
 
-    def bake(module: nn.Module) -> nn.Module | None:
-        if not isinstance(module, _QatWeightMixin):
+    def bake(name: str, module: nn.Module) -> nn.Module | None:
+        if not name or not isinstance(module, _QatWeightMixin):
             return None
         quantized = module.quantized_weight().detach().clone()
         float_layer = module.to_float()
-        float_layer.weight = nn.Parameter(quantized, requires_grad=float_layer.weight.requires_grad)
+        float_layer.weight = nn.Parameter(quantized, requires_grad=module.weight.requires_grad)
         return float_layer
 
-    _replace(model, bake)
-    return model
+    return swap_modules(model, bake)

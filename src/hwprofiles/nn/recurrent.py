@@ -21,29 +21,24 @@ inputs are supported; LSTM projections (``proj_size``) and packed sequences are 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from hwprofiles.nn.mvm import LINEAR, AnalogMVM, NoisyTwin
+from hwprofiles.nn.mvm import AnalogMVM
+from hwprofiles.nn.products import LINEAR
 from hwprofiles.nn.site import NoiseSite
+from hwprofiles.nn.twin import NoisyTwin
 
 State = tuple[torch.Tensor, ...]
 
 
-class _NoisyRNNBase(NoisyTwin):
+class _NoisyRNNBase(NoisyTwin, nn.RNNBase):
     """The recurrence shared by the three twins; each defines its cell."""
 
-    mode: str
-    num_layers: int
-    bidirectional: bool
-    batch_first: bool
-    hidden_size: int
-    bias: bool
-    dropout: float
-    training: bool
+    _state_parts: ClassVar[int] = 1  # tensors in the state: h (and c, for the LSTM)
 
     @classmethod
     def unsupported(cls, module: nn.Module) -> str | None:
@@ -57,7 +52,7 @@ class _NoisyRNNBase(NoisyTwin):
 
     def _init_noise(self, site: NoiseSite, **options: Any) -> None:
         profile, name = site.profile, site.name
-        device = self.weight_ih_l0.device
+        device = next(self.parameters()).device  # weight_ih_l0 comes first
         for suffix in self._suffixes():
             for kind in ("ih", "hh"):
                 part = f"weight_{kind}{suffix}"
@@ -68,22 +63,29 @@ class _NoisyRNNBase(NoisyTwin):
                 )
 
     def _initial_state(self, x: torch.Tensor, hx: Any) -> State:
-        raise NotImplementedError
+        """The state each (layer, direction) starts from: ``hx`` as given, or zeros."""
+        if hx is None:
+            directions = 2 if self.bidirectional else 1
+            zeros = x.new_zeros(self.num_layers * directions, x.shape[1], self.hidden_size)
+            return (zeros,) * self._state_parts
+        return tuple(hx) if self._state_parts > 1 else (hx,)
 
     def _cell(self, gi: torch.Tensor, gh: torch.Tensor, state: State) -> State:
         raise NotImplementedError
 
     def _output_state(self, states: list[State]) -> Any:
-        raise NotImplementedError
+        """The final states of every (layer, direction), stacked as torch returns them."""
+        stacked = tuple(torch.stack([s[part] for s in states]) for part in range(self._state_parts))
+        return stacked if self._state_parts > 1 else stacked[0]
 
-    def forward(self, input: Any, hx: Any = None) -> tuple[torch.Tensor, Any]:  # noqa: A002 (torch's name)
+    def forward(self, input: Any, hx: Any = None) -> Any:  # noqa: A002 (torch's name)
         if isinstance(input, nn.utils.rnn.PackedSequence):
             raise TypeError(
                 f"{type(self).__name__} does not take packed sequences; pass the padded batch "
                 "(torch.nn.utils.rnn.pad_packed_sequence) and read each sequence's output at its length"
             )
         if not self._acts():  # noise-free and ideal: exactly the float layer
-            return super().forward(input, hx)  # type: ignore[misc]
+            return super().forward(input, hx)
         batched = input.dim() == 3
         x = input if batched else input.unsqueeze(1)
         if batched and self.batch_first:
@@ -136,29 +138,13 @@ class _NoisyRNNBase(NoisyTwin):
 class NoisyRNN(_NoisyRNNBase, nn.RNN):
     """``nn.RNN`` (tanh or relu) under a hardware profile."""
 
-    _float_type = nn.RNN
-
-    def _initial_state(self, x: torch.Tensor, hx: Any) -> State:
-        if hx is None:
-            directions = 2 if self.bidirectional else 1
-            hx = x.new_zeros(self.num_layers * directions, x.shape[1], self.hidden_size)
-        return (hx,)
-
     def _cell(self, gi: torch.Tensor, gh: torch.Tensor, state: State) -> State:
         act = torch.tanh if self.nonlinearity == "tanh" else torch.relu
         return (act(gi + gh),)
 
-    def _output_state(self, states: list[State]) -> Any:
-        return torch.stack([s[0] for s in states])
-
 
 class NoisyGRU(_NoisyRNNBase, nn.GRU):
     """``nn.GRU`` under a hardware profile."""
-
-    _float_type = nn.GRU
-
-    _initial_state = NoisyRNN._initial_state
-    _output_state = NoisyRNN._output_state
 
     def _cell(self, gi: torch.Tensor, gh: torch.Tensor, state: State) -> State:
         i_r, i_z, i_n = gi.chunk(3, dim=-1)
@@ -172,22 +158,12 @@ class NoisyGRU(_NoisyRNNBase, nn.GRU):
 class NoisyLSTM(_NoisyRNNBase, nn.LSTM):
     """``nn.LSTM`` under a hardware profile (without ``proj_size``)."""
 
-    _float_type = nn.LSTM
-
-    def _initial_state(self, x: torch.Tensor, hx: Any) -> State:
-        if hx is None:
-            directions = 2 if self.bidirectional else 1
-            zeros = x.new_zeros(self.num_layers * directions, x.shape[1], self.hidden_size)
-            return (zeros, zeros)
-        return (hx[0], hx[1])
+    _state_parts = 2  # (h, c)
 
     def _cell(self, gi: torch.Tensor, gh: torch.Tensor, state: State) -> State:
         i, f, g, o = (gi + gh).chunk(4, dim=-1)
         c = torch.sigmoid(f) * state[1] + torch.sigmoid(i) * torch.tanh(g)
         return (torch.sigmoid(o) * torch.tanh(c), c)
-
-    def _output_state(self, states: list[State]) -> Any:
-        return torch.stack([s[0] for s in states]), torch.stack([s[1] for s in states])
 
 
 __all__ = ["NoisyGRU", "NoisyLSTM", "NoisyRNN"]

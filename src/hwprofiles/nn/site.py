@@ -46,12 +46,24 @@ class NoiseSite:
 
     # -- profile -------------------------------------------------------------------
     def set_profile(self, profile: Profile) -> None:
+        """Act under ``profile``: its kinds are built anew, and chip instances drawn afresh."""
         self.profile = profile
         kinds: list[NoiseKind] = [get_noise_model(e.kind).implementation(e, profile) for e in profile.noise]
         self.by_stage: dict[str, list[NoiseKind]] = {s: [k for k in kinds if s in k.stages] for s in STAGES}
         if self.outputs_only:
             self.by_stage = {s: (ks if s == "outputs" else []) for s, ks in self.by_stage.items()}
         self.scale = float(profile.noise_scale)
+        self.chip_version += 1
+
+    def set_scale(self, noise_scale: float) -> None:
+        """Change only the global noise scale; the kinds built from the profile stay, so
+        this is cheap enough for every training step. Chip instances are drawn afresh.
+
+        Raises:
+            ProfileError: (a ValueError) ``noise_scale`` is NaN, infinite or negative.
+        """
+        self.profile = self.profile.with_noise_scale(noise_scale)
+        self.scale = float(self.profile.noise_scale)
         self.chip_version += 1
 
     @property

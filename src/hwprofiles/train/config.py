@@ -1,17 +1,174 @@
-"""What a training run is: every argument, stored in its checkpoint."""
+"""What a training run is: every argument (stored in its checkpoint), and the training
+methods a run can name.
+
+A training method is an object (:class:`TrainingMethod`) registered under a name: the
+built-ins (clean, qat, qat-learned, nit, vant; see :mod:`hwprofiles.train.methods`) and
+those plugins add through the ``hwprofiles_register_training_methods`` hook. A run
+stores only the name, so checkpoints stay plain data.
+
+    >>> from hwprofiles.train import TrainConfig
+    >>> TrainConfig(method="nit", profile="pcm-joshi2020").label
+    'nit:pcm-joshi2020'
+    >>> TrainConfig(method="nitt")
+    Traceback (most recent call last):
+    ...
+    hwprofiles.errors.UnknownTrainingMethodError: unknown training method 'nitt'. Did you mean 'nit'? ...
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from hwprofiles.errors import HwProfilesError
+from hwprofiles import plugins
+from hwprofiles.errors import DuplicateTrainingMethodError, HwProfilesError, UnknownTrainingMethodError
+from hwprofiles.named_registry import Registry
 
-METHODS = ("clean", "qat", "qat-learned", "nit", "vant")
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    import torch.nn as nn
+
+BUILTIN_METHODS = {
+    "clean": "hwprofiles.train.methods:CLEAN",
+    "qat": "hwprofiles.train.methods:QAT",
+    "qat-learned": "hwprofiles.train.methods:QAT_LEARNED",
+    "nit": "hwprofiles.train.methods:NIT",
+    "vant": "hwprofiles.train.methods:VANT",
+}
+"""The built-in training methods, by name (imported on first use)."""
+
+METHODS = tuple(BUILTIN_METHODS)
+"""The names of the built-in training methods (:func:`list_training_methods` adds plugins')."""
+
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "ramp")
 MAX_WIDTH = 16.0  # wider zoo models do not fit in memory at any batch size worth training
-Method = Literal["clean", "qat", "qat-learned", "nit", "vant"]
+
+
+@dataclass(frozen=True)
+class NoiseSchedule:
+    """The noise scale of each training step: ``target``, reached by a linear ramp from 0
+    over the first ``ramp_steps`` steps (none: constant from the first step).
+
+    >>> NoiseSchedule(2.0, ramp_steps=4).at(1)
+    1.0
+    """
+
+    target: float
+    ramp_steps: int = 0
+
+    def at(self, step: int) -> float:
+        """The noise scale of step ``step`` (counted from 0 over the whole run)."""
+        if not self.ramp_steps:
+            return self.target
+        return self.target * min(1.0, (step + 1) / self.ramp_steps)
+
+
+class TrainingMethod:
+    """How one training method trains a model, and how its checkpoints are read back.
+
+    The base class trains the float model as it is, without noise. A method registered
+    through the ``hwprofiles_register_training_methods`` hook subclasses it and
+    overrides what differs.
+    """
+
+    def check(self, config: TrainConfig) -> None:
+        """Refuse a run this method cannot train (raise :class:`~hwprofiles.HwProfilesError`)."""
+
+    def label(self, config: TrainConfig) -> str:
+        """The run's short name in tables and checkpoint file names."""
+        return config.method
+
+    def prepare(self, model: nn.Module, config: TrainConfig) -> nn.Module:
+        """The model that is trained, made from a freshly built float ``model``."""
+        return model
+
+    def noise_schedule(self, model: nn.Module, config: TrainConfig, steps_per_epoch: int) -> NoiseSchedule | None:
+        """The noise scale of each step of a model :meth:`prepare` made (None: it trains without noise).
+
+        A method that trains under noise gets a new chip drawn each epoch, and the test
+        accuracy of each epoch measured on one fixed chip.
+        """
+        return None
+
+    def for_evaluation(self, model: nn.Module, state_dict: dict[str, torch.Tensor], config: TrainConfig) -> nn.Module:
+        """A float-structured model holding a checkpoint's weights, ready for :func:`hwprofiles.to_noisy`.
+
+        The default loads ``state_dict`` into the float ``model``, without the input bounds
+        that analog products calibrated in training (the evaluation profile calibrates its own).
+        """
+        from hwprofiles.nn.mvm import strip_calibration
+
+        model.load_state_dict(strip_calibration(state_dict))
+        return model
+
+
+class TrainingMethodRegistrar:
+    """What the ``hwprofiles_register_training_methods`` hook receives: it records the owner."""
+
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+
+    def add(self, name: str, method: TrainingMethod | str) -> None:
+        """Register ``method`` (a :class:`TrainingMethod`, or ``"module:attr"`` naming one) under ``name``."""
+        register_training_method(name, method, owner=self.owner)
+
+
+def _load(registry: Registry[TrainingMethod]) -> None:
+    for name, target in BUILTIN_METHODS.items():
+        registry.register(name, target, owner="builtin")
+    for _ in plugins.call_each(
+        "hwprofiles_register_training_methods", lambda info: {"registry": TrainingMethodRegistrar(info.name)}
+    ):
+        pass
+
+
+_methods: Registry[TrainingMethod] = Registry(
+    "training method",
+    loader=_load,
+    unknown_error=UnknownTrainingMethodError,
+    duplicate_error=DuplicateTrainingMethodError,
+)
+_loaded_for: object = None  # the plugin manager the registry was filled from
+
+
+def training_methods() -> Registry[TrainingMethod]:
+    """The registry of training methods, filled from the plugins on first use (and again
+    for a new plugin manager)."""
+    global _loaded_for
+    manager = plugins.get_plugin_manager()
+    if manager is not _loaded_for:
+        _methods.reset()
+        _loaded_for = manager
+    return _methods
+
+
+def get_training_method(name: str) -> TrainingMethod:
+    """The training method registered as ``name``.
+
+    Raises:
+        UnknownTrainingMethodError: no such method; the message names close matches and valid names.
+    """
+    return training_methods().get(name)
+
+
+def list_training_methods(pattern: str = "*") -> list[str]:
+    """Sorted names of the registered training methods matching an ``fnmatch`` pattern.
+
+    >>> list_training_methods("qat*")
+    ['qat', 'qat-learned']
+    """
+    return training_methods().names(pattern)
+
+
+def register_training_method(name: str, method: TrainingMethod | str, *, owner: str = "user") -> None:
+    """Register ``method`` (or ``"module:attr"`` naming it) under ``name``.
+
+    Raises:
+        DuplicateTrainingMethodError: another owner or method already has the name.
+    """
+    training_methods().register(name, method, owner=owner)
 
 
 @dataclass
@@ -21,8 +178,9 @@ class TrainConfig:
     Attributes:
         model: a name from ``hwprofiles.models.list_models()`` or ``torchvision:NAME``.
         dataset: a dataset name (``fashion-mnist``, ``mnist``, ``cifar10``, ...).
-        method: clean, qat (constant activation scale), qat-learned (LSQ-style),
-            nit (noise-injection training under ``profile``) or vant (variance-aware NIT).
+        method: a registered training method: clean, qat (constant activation scale),
+            qat-learned (LSQ-style), nit (noise-injection training under ``profile``),
+            vant (variance-aware NIT), or one a plugin adds.
         profile: the training profile of nit/vant.
         noise_scale: the profile's noise scale during training (default: the profile's own).
         schedule: constant, or ramp (linear from 0 over ``ramp_epochs`` epochs).
@@ -32,7 +190,7 @@ class TrainConfig:
 
     model: str = "lenet5"
     dataset: str = "fashion-mnist"
-    method: Method = "clean"
+    method: str = "clean"
     profile: str | None = None
     noise_scale: float | None = None
     schedule: Literal["constant", "ramp"] = "constant"
@@ -55,10 +213,7 @@ class TrainConfig:
     download: bool = False
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise HwProfilesError(f"unknown training method '{self.method}'; choose one of {', '.join(METHODS)}")
-        if self.method in ("nit", "vant") and not self.profile:
-            raise HwProfilesError(f"method '{self.method}' trains under a profile: pass --profile NAME")
+        self.training_method.check(self)
         for field_name, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES)):
             if getattr(self, field_name) not in choices:
                 raise HwProfilesError(
@@ -73,17 +228,20 @@ class TrainConfig:
         if not self.lr > 0:
             raise HwProfilesError("the learning rate must be positive")
 
+    @property
+    def training_method(self) -> TrainingMethod:
+        """The :class:`TrainingMethod` registered as ``method``."""
+        return get_training_method(self.method)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 
     @property
     def label(self) -> str:
         """A short name for tables: clean, qat, nit:pcm-joshi2020, ..."""
-        if self.method in ("nit", "vant"):
-            return f"{self.method}:{self.profile}"
-        return self.method
+        return self.training_method.label(self)

@@ -37,7 +37,7 @@ import os
 import tempfile
 import traceback
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,16 +49,12 @@ import torch.nn as nn
 from torch.multiprocessing.spawn import ProcessException
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sampler, TensorDataset
 
-from hwprofiles.errors import HwProfilesError
+from hwprofiles.errors import DistributedTrainingError, HwProfilesError  # the first re-exported from here
 
 TIMEOUT_ENV = "HWPROFILES_DIST_TIMEOUT_S"
 # A collective waiting longer than this means a rank is stuck: fail instead of hanging. Long
 # enough for rank 0 to evaluate a large test split while the others wait for its accuracy.
 DEFAULT_TIMEOUT_S = 1800.0
-
-
-class DistributedTrainingError(HwProfilesError, RuntimeError):
-    """Data-parallel training cannot start, or one of its processes failed."""
 
 
 @dataclass(frozen=True)
@@ -264,9 +260,7 @@ def leave_group() -> None:
 
 
 # -- launching N local processes ---------------------------------------------------------
-def _worker(index: int, nproc: int, store: str, outbox: str, kwargs: dict[str, Any]) -> None:
-    from hwprofiles.train.loop import train
-
+def _worker(index: int, nproc: int, store: str, outbox: str, train: Callable[..., Any], kwargs: dict[str, Any]) -> None:
     os.environ.update({"WORLD_SIZE": str(nproc), "RANK": str(index), "LOCAL_RANK": str(index)})
     if "OMP_NUM_THREADS" not in os.environ:
         # The processes share the cores instead of each taking them all. (Results depend on
@@ -298,8 +292,11 @@ def _worker(index: int, nproc: int, store: str, outbox: str, kwargs: dict[str, A
         leave_group()
 
 
-def launch(nproc: int, **kwargs: Any) -> dict[str, Any]:
-    """Run :func:`hwprofiles.train.train` (``kwargs``) in ``nproc`` local processes; rank 0's results.
+def launch(nproc: int, train: Callable[..., Any], **kwargs: Any) -> dict[str, Any]:
+    """Run ``train(**kwargs, _rank=rank)`` in ``nproc`` local processes; rank 0's results.
+
+    ``train`` is :func:`hwprofiles.train.train` (passed in, so that this module needs
+    nothing of the training loop); it must be importable by name in a fresh process.
 
     A process that fails stops the others at once (no rank waits out a timeout), and its
     message is raised here.
@@ -313,7 +310,9 @@ def launch(nproc: int, **kwargs: Any) -> dict[str, Any]:
         level = spawn_log.level
         spawn_log.setLevel(logging.ERROR)  # "terminating process N": the error below says why, once
         try:
-            mp.start_processes(_worker, args=(nproc, store, tmp, kwargs), nprocs=nproc, join=True, start_method="spawn")
+            mp.start_processes(
+                _worker, args=(nproc, store, tmp, train, kwargs), nprocs=nproc, join=True, start_method="spawn"
+            )
         except ProcessException as exc:
             reports = {
                 int(p.stem[4:]): p.read_text(encoding="utf-8").split("\n", 1) for p in Path(tmp).glob("rank*.txt")

@@ -5,22 +5,28 @@ from __future__ import annotations
 import math
 import os
 import platform
+from collections.abc import Sized
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from hwprofiles.errors import CheckpointError, HwProfilesError
+from hwprofiles.errors import (  # TrainingDivergedError is re-exported from here
+    CheckpointError,
+    DistributedTrainingError,
+    HwProfilesError,
+    TrainingDivergedError,
+    UnknownNameError,
+)
+from hwprofiles.nn.convert import program, set_noise_scale
+from hwprofiles.nn.mvm import AnalogMVM
+from hwprofiles.train import distributed as ddp
 from hwprofiles.train.checkpoint import load_checkpoint, save_checkpoint
 from hwprofiles.train.config import TrainConfig
 from hwprofiles.train.methods import prepare_for_training
-
-
-class TrainingDivergedError(HwProfilesError):
-    """The loss became NaN or infinite."""
 
 
 @dataclass
@@ -75,19 +81,13 @@ def accuracy(model: nn.Module, loader: torch.utils.data.DataLoader, device: torc
     return correct / max(total, 1)
 
 
-def _noise_scale_at(config: TrainConfig, target: float, step: int, steps_per_epoch: int) -> float:
-    if config.schedule != "ramp":
-        return target
-    return target * min(1.0, (step + 1) / (config.ramp_epochs * steps_per_epoch))
-
-
 def _restore_input_bounds(model: nn.Module, bounds: dict[str, float]) -> None:
     """Input bounds of a checkpoint written before they were saved in the state dict
     (under ``input_bounds``, by layer name)."""
     for name, bound in bounds.items():
-        layer = model.get_submodule(name)
-        if not layer.mvm.calibrated:
-            layer.mvm.set_bound(float(bound))
+        mvm = model.get_submodule(f"{name}.mvm")
+        if isinstance(mvm, AnalogMVM) and not mvm.calibrated:
+            mvm.set_bound(float(bound))
 
 
 def _diverged(loss: float, config: TrainConfig, epoch: int, step: int) -> TrainingDivergedError:
@@ -139,14 +139,11 @@ def train(
             config, checkpoint, resume=resume, device=device, progress=progress, data=data, nproc=nproc
         )
     from hwprofiles.data import load_dataset, make_loaders
-    from hwprofiles.nn.convert import program, set_noise_scale
 
     checkpoint = Path(checkpoint)
     rank = _rank  # None: a single process, on today's path (no torch.distributed)
     main = rank is None or rank.is_main
     if rank is not None:
-        from hwprofiles.train import distributed as ddp
-
         device = str(rank.device)
     splits = data or load_dataset(
         config.dataset,
@@ -157,15 +154,17 @@ def train(
         seed=config.seed,
     )
     model = prepare_for_training(build_base_model(config, splits.in_channels, splits.num_classes), config).to(device)
-    noisy = config.method in ("nit", "vant")
-    target_scale = model._hwprofiles.profile.noise_scale if noisy else 0.0
-    steps_per_epoch = math.ceil(len(splits.train) / config.batch_size)
+    n_train = len(cast(Sized, splits.train))
+    steps_per_epoch = math.ceil(n_train / config.batch_size)
+    noise = config.training_method.noise_schedule(model, config, steps_per_epoch)  # None: trains without noise
     optimizer, scheduler = _optimizer(model, config, config.epochs * steps_per_epoch)
     start_epoch, history = 0, []
     if resume and checkpoint.exists():
         state = load_checkpoint(checkpoint)
         try:
             saved = TrainConfig.from_dict(state["meta"]["config"])
+        except UnknownNameError:
+            raise  # an unknown name in the metadata (a plugin's method, say) is not a missing key
         except (KeyError, TypeError) as exc:
             raise CheckpointError(
                 f"{checkpoint}: its metadata lacks {exc}; it cannot be resumed. Train afresh to another --out."
@@ -204,7 +203,7 @@ def train(
             seed = _epoch_seed(config.seed, epoch)
             own_seed = seed if rank is None else rank.seed(seed)  # each rank its own noise
             torch.manual_seed(own_seed)
-            if noisy:
+            if noise is not None:
                 program(model, seed=own_seed)
             train_loader, test_loader = make_loaders(splits, config.batch_size, seed=seed)
             if rank is not None:
@@ -213,10 +212,8 @@ def train(
             model.train()
             loss_sum = correct = seen = 0.0
             for step, (x, y) in enumerate(train_loader):
-                if noisy and config.schedule == "ramp":
-                    set_noise_scale(
-                        model, _noise_scale_at(config, target_scale, epoch * steps_per_epoch + step, steps_per_epoch)
-                    )
+                if noise is not None and noise.ramp_steps:
+                    set_noise_scale(model, noise.at(epoch * steps_per_epoch + step))
                 x, y = x.to(device), y.to(device)
                 logits = net(x)
                 if rank is None:
@@ -232,7 +229,7 @@ def train(
                     )
                 else:
                     # summed over this rank's share, scaled so DDP's mean over ranks is the batch mean
-                    total, mine = ddp.batch_sizes(len(splits.train), config.batch_size, step, rank)
+                    total, mine = ddp.batch_sizes(n_train, config.batch_size, step, rank)
                     losses = F.cross_entropy(logits, y, reduction="none")[:mine]
                     optimizer.zero_grad(set_to_none=True)
                     (losses.sum() * (rank.world / total)).backward()
@@ -251,7 +248,7 @@ def train(
                 seen += step_seen
                 bar.update(task, advance=1, stats=f"loss {loss_sum / seen:.3f} acc {correct / seen:.3f}")
             if main:
-                if noisy:
+                if noise is not None:
                     program(model, seed=0)  # report accuracy on one fixed chip of the training profile
                 test_acc = accuracy(model, test_loader, device)
             if rank is not None:
@@ -298,12 +295,10 @@ def _train_data_parallel(
     config: TrainConfig, checkpoint: str | Path, *, resume: bool, device: str, progress: bool, data: Any, nproc: int
 ) -> TrainResult:
     """Start ``nproc`` processes here, or join the run of an outside launcher (torchrun)."""
-    from hwprofiles.train import distributed as ddp
-
     world = ddp.env_world_size()
     if world > 1:
         if nproc not in (1, world):
-            raise ddp.DistributedTrainingError(
+            raise DistributedTrainingError(
                 f"--nproc {nproc} under a launcher that started {world} processes (WORLD_SIZE): leave --nproc out"
             )
         ddp.check_request(int(os.environ.get("LOCAL_WORLD_SIZE", world)), device)  # GPUs are per machine
@@ -311,7 +306,7 @@ def _train_data_parallel(
         return train(config, checkpoint, resume=resume, device=device, progress=progress, data=data, _rank=rank)
     ddp.check_request(nproc, device)
     done = ddp.launch(
-        nproc, config=config, checkpoint=checkpoint, resume=resume, device=device, progress=progress, data=data
+        nproc, train, config=config, checkpoint=checkpoint, resume=resume, device=device, progress=progress, data=data
     )
     return TrainResult(
         checkpoint=Path(checkpoint),
