@@ -14,6 +14,21 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "hwprofiles"
 MAX_LINES = 400
 
+# docs/architecture.md draws these layers; a module may import from its own layer and the
+# layers above it in this list (lower in the drawing), never from one below it here.
+# A module is placed by the longest prefix that names it; the package itself (the API
+# facade) sits with the applications.
+LAYERS = [
+    ("foundations", ["errors", "hookspecs", "untrusted", "io", "lazy", "version", "progress", "named_registry"]),
+    ("entry models", ["entries"]),
+    ("registries and plugins", ["registry", "models", "plugins", "builtin"]),
+    ("profiles", ["profiles"]),
+    ("noise kinds", ["noise"]),
+    ("twins", ["nn"]),
+    ("experiments", ["train", "eval", "executors", "results", "data", "fit", "aihwkit_bridge", "testing"]),
+    ("applications", ["cli", "__main__", "demo"]),
+]
+
 
 @dataclass
 class Module:
@@ -137,6 +152,36 @@ MODULES = load_modules()
 
 def test_the_import_graph_has_no_cycle():
     assert cycles(MODULES) == []
+
+
+def layer_of(name: str) -> int | None:
+    if name == PACKAGE:
+        return len(LAYERS) - 1
+    best: tuple[int, int] | None = None
+    for index, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            full = f"{PACKAGE}.{prefix}"
+            if (name == full or name.startswith(full + ".")) and (best is None or len(full) > best[1]):
+                best = (index, len(full))
+    return best[0] if best else None
+
+
+def test_every_module_has_a_layer_and_imports_only_from_its_own_or_lower_ones():
+    unplaced = sorted(name for name in MODULES if layer_of(name) is None)
+    assert unplaced == [], "place each new module in LAYERS (and in docs/architecture.md)"
+    upward = [
+        f"{m.name} ({LAYERS[layer_of(m.name)][0]}) imports {other} ({LAYERS[layer_of(other)][0]})"
+        for m in MODULES.values()
+        for other in sorted(m.imports)
+        if layer_of(other) > layer_of(m.name)  # type: ignore[operator]
+    ]
+    assert upward == []
+
+
+def test_the_layer_check_sees_an_upward_import():
+    assert layer_of("hwprofiles.nn.mvm") > layer_of("hwprofiles.noise.base") > layer_of("hwprofiles.errors")
+    assert layer_of("hwprofiles.profiles.schema") == layer_of("hwprofiles.profiles") and layer_of("hwprofiles") == 7
+    assert layer_of("hwprofiles.newthing") is None
 
 
 def test_no_module_uses_another_modules_private_names():

@@ -22,7 +22,7 @@ import torch.nn as nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import hwprofiles
-from hwprofiles.errors import CheckpointError, HwProfilesError
+from hwprofiles.errors import CheckpointError, HwProfilesError, UnknownNameError
 from hwprofiles.eval import chips
 from hwprofiles.eval.chips import EvaluationResult, Summary, Trained, evaluate, evaluate_checkpoint, summarize
 from hwprofiles.eval.grid import GridStats, measure, prepare, run_requests
@@ -498,6 +498,10 @@ def test_a_checkpoint_that_does_not_fit_is_refused_with_its_name(tmp_path):
     with pytest.raises(CheckpointError, match=r"b.pt: its metadata lacks 'num_classes'"):
         chips.load_trained(tmp_path / "b.pt")
     assert chips.load_trained(tmp_path / "b.pt", SPLITS).config == mlp()  # the splits say it
+    state["meta"]["config"]["method"] = "plugin-method"  # from a plugin that is not installed here
+    save_checkpoint(tmp_path / "c.pt", state)
+    with pytest.raises(UnknownNameError, match=r"unknown training method 'plugin-method'"):
+        chips.load_trained(tmp_path / "c.pt", SPLITS)
 
 
 def test_weights_trained_elsewhere_are_labelled_as_such(tmp_path):

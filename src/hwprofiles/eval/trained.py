@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch.nn as nn
 
-from hwprofiles.errors import CheckpointError
+from hwprofiles.errors import CheckpointError, UnknownNameError
 from hwprofiles.eval.keys import model_digest
 from hwprofiles.eval.labels import relabel
 from hwprofiles.train.checkpoint import load_checkpoint
@@ -93,6 +93,8 @@ def load_trained(path: str | Path, splits: Any = None) -> Trained:
         config = TrainConfig.from_dict(meta["config"])
         in_channels = splits.in_channels if splits is not None else meta["in_channels"]
         num_classes = splits.num_classes if splits is not None else meta["num_classes"]
+    except UnknownNameError:
+        raise  # an unknown name in the metadata (a plugin's method, say) is not a missing key
     except (KeyError, TypeError) as exc:
         raise CheckpointError(
             f"{path}: its metadata lacks {exc}; it was not written by hwprofiles train. "

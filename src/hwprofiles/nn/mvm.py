@@ -171,6 +171,12 @@ class AnalogMVM(nn.Module):
         """Forget the cached chip instance (it is drawn again from the seed when needed)."""
         self._chip = None
 
+    @property
+    def programmed_weights(self) -> torch.Tensor | None:
+        """The (normalised) programmed weights of the cached chip instance, or ``None``
+        before a forward has drawn one (or where every forward draws afresh)."""
+        return self._chip[1] if self._chip is not None else None
+
     def _chip_weights(self, w_n: torch.Tensor, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | float]:
         """The programmed weights of the current chip instance (normalised) and output gain."""
         site = self.site

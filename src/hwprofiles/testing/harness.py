@@ -146,7 +146,8 @@ def converted(
 
 def chips(noisy: nn.Module) -> list[torch.Tensor]:
     """The programmed weights every analog product of ``noisy`` holds (cached chips only)."""
-    return [m._chip[1] for m in noisy.modules() if isinstance(m, AnalogMVM) and m._chip is not None]
+    mvms = [m for m in noisy.modules() if isinstance(m, AnalogMVM)]
+    return [m.programmed_weights for m in mvms if m.programmed_weights is not None]
 
 
 def stage_input(stage: str, device: torch.device) -> torch.Tensor:

@@ -39,7 +39,7 @@ class TrainResult:
 
 
 def _versions() -> dict[str, str]:
-    from hwprofiles import __version__
+    from hwprofiles.version import __version__
 
     return {"hwprofiles": str(__version__), "torch": str(torch.__version__), "python": platform.python_version()}
 
