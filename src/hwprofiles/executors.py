@@ -30,20 +30,20 @@ from hwprofiles.errors import HwProfilesError
 RAY_ADDRESS_ENV = "HWPROFILES_RAY_ADDRESS"
 EXECUTORS = ("local", "ray")
 
+# What every executor's map() takes: a function, its argument tuples, the driver's
+# callbacks (result or error of task i; task i started) and a device per task.
+Task = Callable[..., Any]
+Tasks = Sequence[tuple[Any, ...]]
 OnResult = Callable[[int, Any, "BaseException | None"], None]
+OnStart = Callable[[int], None] | None
+Devices = Sequence[str] | None
 
 
 class Executor(Protocol):
     name: str
 
     def map(
-        self,
-        fn: Callable[..., Any],
-        tasks: Sequence[tuple[Any, ...]],
-        on_result: OnResult,
-        *,
-        devices: Sequence[str] | None = None,
-        on_start: Callable[[int], None] | None = None,
+        self, fn: Task, tasks: Tasks, on_result: OnResult, *, devices: Devices = None, on_start: OnStart = None
     ) -> None:
         """Run ``fn(*task)`` for every task; call ``on_result(index, value, error)`` in
         the driver as each one ends (``error`` is None on success)."""
@@ -55,13 +55,7 @@ class LocalExecutor:
     name = "local"
 
     def map(
-        self,
-        fn: Callable[..., Any],
-        tasks: Sequence[tuple[Any, ...]],
-        on_result: OnResult,
-        *,
-        devices: Sequence[str] | None = None,
-        on_start: Callable[[int], None] | None = None,
+        self, fn: Task, tasks: Tasks, on_result: OnResult, *, devices: Devices = None, on_start: OnStart = None
     ) -> None:
         for index, task in enumerate(tasks):
             if on_start is not None:
@@ -139,13 +133,7 @@ class RayExecutor:
         return max(1, min(self.threads_per_task, int(largest))) if largest else self.threads_per_task
 
     def map(
-        self,
-        fn: Callable[..., Any],
-        tasks: Sequence[tuple[Any, ...]],
-        on_result: OnResult,
-        *,
-        devices: Sequence[str] | None = None,
-        on_start: Callable[[int], None] | None = None,
+        self, fn: Task, tasks: Tasks, on_result: OnResult, *, devices: Devices = None, on_start: OnStart = None
     ) -> None:
         ray = self.ray
         threads = self._fit_threads()

@@ -275,6 +275,17 @@ def call_each(
         yield impl.info, impl(**kwargs_for(impl.info))
 
 
+def register_from_each(hook_name: str, registrar_for: Callable[[str], Any]) -> None:
+    """Call a registering hook plugin by plugin, each with ``registry=registrar_for(name)``,
+    so that the registrar records which plugin owns what it adds.
+
+    Raises:
+        PluginHookError: an implementation raised; the message names its plugin.
+    """
+    for _ in call_each(hook_name, lambda info: {"registry": registrar_for(info.name)}):
+        pass
+
+
 def plugin_problem(info: PluginInfo, problem: str) -> None:
     """Report something unusable a plugin gave that can be skipped (a bad profile path):
     a :class:`PluginWarning` naming the plugin, once.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -22,6 +24,12 @@ class NoiseEntry(BaseModel):
 
     kind: str = Field(description="Which registered noise model this entry configures.")
     note: str | None = Field(None, max_length=2000, description="Free text: where the numbers come from, caveats.")
+
+
+def g_max_ref_field(default: float, description: str) -> Any:
+    """The field of a published noise polynomial's reference g_max, in uS: the noise it
+    describes scales with the profile's g_max relative to this one."""
+    return Field(default, gt=0, le=1e4, description=description)
 
 
 class VarianceAware(BaseModel):

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from hwprofiles.entries.base import NoiseEntry
+from hwprofiles.entries.base import NoiseEntry, g_max_ref_field
 
 # The published statistics (Nandakumar 2019, Joshi 2020); IBM's analog kit takes the
 # same numbers as the defaults of its PCM-like model, so its bridge reads them here.
@@ -27,11 +27,8 @@ class PcmProgramming(NoiseEntry):
         PROGRAMMING_COEFFICIENTS_US,
         description="c0, c1, c2 of the programming-noise polynomial in x = g_target/g_max, in uS.",
     )
-    g_max_ref_us: float = Field(
-        PROGRAMMING_G_MAX_REF_US,
-        gt=0,
-        le=1e4,
-        description="g_max the polynomial was fitted at; s scales by g_max/g_max_ref.",
+    g_max_ref_us: float = g_max_ref_field(
+        PROGRAMMING_G_MAX_REF_US, "g_max the polynomial was fitted at; s scales by g_max/g_max_ref."
     )
 
 

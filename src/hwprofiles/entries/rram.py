@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from hwprofiles.entries.base import NoiseEntry
+from hwprofiles.entries.base import NoiseEntry, g_max_ref_field
 
 # Wan et al., Nature 2022 (doi 10.1038/s41586-022-04992-8): std of conductance
 # relaxation after write-verify as a 4th-order polynomial in x = g/g_max, in uS at
@@ -23,11 +23,8 @@ class RramRelaxation(NoiseEntry):
     """Conductance relaxation after write-verify, at the times NeuRRAM measured (1 s, 1 day, 2 days)."""
 
     kind: Literal["rram_relaxation"] = "rram_relaxation"
-    g_max_ref_us: float = Field(
-        NEURRAM_G_MAX_REF_US,
-        gt=0,
-        le=1e4,
-        description="g_max of the published polynomials; sigma scales by g_max/g_max_ref.",
+    g_max_ref_us: float = g_max_ref_field(
+        NEURRAM_G_MAX_REF_US, "g_max of the published polynomials; sigma scales by g_max/g_max_ref."
     )
 
 

@@ -67,8 +67,7 @@ class ModelEntry:
 
 def _load(models: Registry[ModelEntry]) -> None:
     """Every plugin's models; a hook that raises fails the load, naming its plugin."""
-    for _ in plugins.call_each(HOOK, lambda info: {"registry": ModelRegistrar(info.name)}):
-        pass
+    plugins.register_from_each(HOOK, ModelRegistrar)
 
 
 _models: Registry[ModelEntry] = Registry(

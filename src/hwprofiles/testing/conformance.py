@@ -23,15 +23,6 @@ from hwprofiles.testing.behaviour_checks import BEHAVIOUR_CHECKS
 from hwprofiles.testing.harness import Case, conformance_profile
 from hwprofiles.testing.static_checks import STATIC_CHECKS
 
-__all__ = [
-    "CHECKS",
-    "ConformanceError",
-    "ConformanceReport",
-    "check_noise_kind",
-    "conformance_profile",
-    "parametrize_kinds",
-]
-
 # Every check by name, in the order they run (each is described where it is listed).
 _CHECK_FUNCTIONS: dict[str, Callable[[Case], None]] = {**STATIC_CHECKS, **BEHAVIOUR_CHECKS}
 CHECKS: tuple[str, ...] = tuple(_CHECK_FUNCTIONS)

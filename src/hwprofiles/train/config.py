@@ -116,12 +116,10 @@ class TrainingMethodRegistrar:
 
 
 def _load(registry: Registry[TrainingMethod]) -> None:
+    """The built-ins, then every plugin's methods; a hook that raises fails the load, naming its plugin."""
     for name, target in BUILTIN_METHODS.items():
         registry.register(name, target, owner="builtin")
-    for _ in plugins.call_each(
-        "hwprofiles_register_training_methods", lambda info: {"registry": TrainingMethodRegistrar(info.name)}
-    ):
-        pass
+    plugins.register_from_each("hwprofiles_register_training_methods", TrainingMethodRegistrar)
 
 
 _methods: Registry[TrainingMethod] = Registry(
@@ -130,17 +128,12 @@ _methods: Registry[TrainingMethod] = Registry(
     unknown_error=UnknownTrainingMethodError,
     duplicate_error=DuplicateTrainingMethodError,
 )
-_loaded_for: object = None  # the plugin manager the registry was filled from
+plugins.on_reset(_methods.reset)  # a new plugin manager may bring other methods
 
 
 def training_methods() -> Registry[TrainingMethod]:
     """The registry of training methods, filled from the plugins on first use (and again
-    for a new plugin manager)."""
-    global _loaded_for
-    manager = plugins.get_plugin_manager()
-    if manager is not _loaded_for:
-        _methods.reset()
-        _loaded_for = manager
+    after the plugin manager is reset)."""
     return _methods
 
 
