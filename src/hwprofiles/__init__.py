@@ -13,8 +13,6 @@ that listing and validating profiles stays quick.
 
 from __future__ import annotations
 
-from typing import Any
-
 from hwprofiles.entries.base import NoiseEntry, VarianceAware
 from hwprofiles.errors import (
     CheckpointError,
@@ -32,7 +30,7 @@ from hwprofiles.errors import (
     YamlError,
 )
 from hwprofiles.hookspecs import hookimpl
-from hwprofiles.lazy import lazy_attribute
+from hwprofiles.lazy import lazy_module
 from hwprofiles.plugins import get_plugin_manager
 from hwprofiles.profiles import (
     ADC,
@@ -113,9 +111,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    return lazy_attribute(__name__, _LAZY, globals(), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_module(__name__, _LAZY, globals())

@@ -1,18 +1,17 @@
 """Attributes of a package imported on first access (PEP 562), so that importing the
 package does not import torch.
 
-A package lists ``name -> module`` and delegates its ``__getattr__``::
+A package lists ``name -> module`` and takes its ``__getattr__`` and ``__dir__`` from here::
 
     _LAZY = {"to_noisy": "hwprofiles.nn.convert"}
-
-    def __getattr__(name: str) -> Any:
-        return lazy_attribute(__name__, _LAZY, globals(), name)
+    __all__ = ["load_profile", *_LAZY]
+    __getattr__, __dir__ = lazy_module(__name__, _LAZY, globals())
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 
@@ -32,3 +31,18 @@ def lazy_attribute(package: str, lazy: Mapping[str, str], namespace: MutableMapp
     value = getattr(importlib.import_module(module), name)
     namespace[name] = value
     return value
+
+
+def lazy_module(
+    package: str, lazy: Mapping[str, str], namespace: MutableMapping[str, Any]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """A package's ``__getattr__`` (through :func:`lazy_attribute`) and ``__dir__`` (its
+    ``__all__``, sorted, as read when ``dir()`` is called)."""
+
+    def __getattr__(name: str) -> Any:
+        return lazy_attribute(package, lazy, namespace, name)
+
+    def __dir__() -> list[str]:
+        return sorted(namespace["__all__"])
+
+    return __getattr__, __dir__

@@ -14,10 +14,8 @@ torch; the builders (``resnet20``, ...) are imported on first attribute access.
 
 from __future__ import annotations
 
-from typing import Any
-
 from hwprofiles.errors import DuplicateModelError, UnknownModelError
-from hwprofiles.lazy import lazy_attribute
+from hwprofiles.lazy import lazy_module
 from hwprofiles.models.registry import (
     ModelEntry,
     ModelRegistrar,
@@ -56,9 +54,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    return lazy_attribute(__name__, _LAZY, globals(), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_module(__name__, _LAZY, globals())
