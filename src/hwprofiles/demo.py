@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sized
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -28,9 +28,9 @@ SWEPT_PROFILE = "gaussian-additive"
 
 @dataclass(frozen=True)
 class DemoModel:
-    """One architecture of the demo and how long it trains."""
+    """One architecture of the demo and how long it trains (fields of :class:`TrainConfig`)."""
 
-    name: str
+    model: str
     width: float
     epochs: int
     batch_size: int = 128
@@ -115,15 +115,10 @@ def run_demo(
     sections: list[str] = []
     summary: list[str] = []
     for spec in plan.models:
-        echo(f"\n== {spec.name} (width {spec.width}, {spec.epochs} epochs) ==")
+        echo(f"\n== {spec.model} (width {spec.width}, {spec.epochs} epochs) ==")
         base = TrainConfig(
-            model=spec.name,
+            **asdict(spec),
             dataset=plan.dataset,
-            epochs=spec.epochs,
-            batch_size=spec.batch_size,
-            lr=spec.lr,
-            width=spec.width,
-            seed=0,
             train_subset=plan.train_subset,
             test_subset=plan.test_subset,
             data_root=data_root,
@@ -132,7 +127,7 @@ def run_demo(
             base,
             train_profiles=[nit_profile],
             eval_profiles=profiles,
-            out_dir=out / spec.name,
+            out_dir=out / spec.model,
             splits=splits,
             loaders=loaders,
             samples=samples,
@@ -145,10 +140,10 @@ def run_demo(
         )
         echo(result.to_markdown())
         sections.append(
-            f"## {spec.name} (width {spec.width}, {spec.epochs} epochs)\n\n{result.to_markdown()}\n"
-            f"![accuracy]({spec.name}/transfer.png)\n"
+            f"## {spec.model} (width {spec.width}, {spec.epochs} epochs)\n\n{result.to_markdown()}\n"
+            f"![accuracy]({spec.model}/transfer.png)\n"
         )
-        summary.append(_nit_wins(spec.name, result, nit_profile))
+        summary.append(_nit_wins(spec.model, result, nit_profile))
         if spec is plan.models[0]:
             sweep = run_sweep(
                 [load_trained(path, splits) for path in result.checkpoints.values()],
@@ -163,7 +158,7 @@ def run_demo(
                 device=device,
                 executor=executor,
             )
-            sections.append(_sweep_section(spec.name, sweep, out))
+            sections.append(_sweep_section(spec.model, sweep, out))
     minutes = (time.time() - started) / 60
     report = (
         "# hwprofiles demo report\n\n"
