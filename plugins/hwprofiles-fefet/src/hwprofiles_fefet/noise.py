@@ -12,6 +12,7 @@ import math
 import torch
 
 from hwprofiles.noise import NoiseKind, StageContext, WeightState
+from hwprofiles_fefet.entries import FefetMultilevel, FefetRetention
 
 
 def multilevel_state(x: torch.Tensor, bits_per_cell: int) -> torch.Tensor:
@@ -30,7 +31,7 @@ def retention_decades(t_s: float, t0_s: float) -> float:
     return math.log10(1.0 + t_s / t0_s)
 
 
-class FefetMultilevelNoise(NoiseKind):
+class FefetMultilevelNoise(NoiseKind[FefetMultilevel]):
     """g = max(p + sigma(p) z, 0) g_max per device, p the nearest of 2^bits states."""
 
     stages = frozenset({"program"})
@@ -47,7 +48,7 @@ class FefetMultilevelNoise(NoiseKind):
         state.set_conductances(*written)
 
 
-class FefetRetentionNoise(NoiseKind):
+class FefetRetentionNoise(NoiseKind[FefetRetention]):
     """g(t) = g_mid + (g - g_mid)(1 - r), r = min(k log10(1 + t/t0), 1), k ~ |N(rate, rate_std^2)| per device."""
 
     stages = frozenset({"program"})
