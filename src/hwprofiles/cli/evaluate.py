@@ -8,26 +8,7 @@ from typing import Annotated
 
 import typer
 
-from hwprofiles.cli.options import (
-    Checkpoints,
-    DataRoot,
-    Device,
-    Download,
-    EvalDataset,
-    ExecutorName,
-    ExecutorOpt,
-    ModelName,
-    Quiet,
-    RayAddress,
-    ResultsDb,
-    Samples,
-    TestSubset,
-    Weights,
-    Width,
-    executor_for,
-    models_to_evaluate,
-    profile_names,
-)
+from hwprofiles.cli import options as opt
 from hwprofiles.cli.output import console, report_failures, table
 
 app = typer.Typer()
@@ -35,23 +16,23 @@ app = typer.Typer()
 
 @app.command("eval")
 def eval_command(
-    checkpoints: Checkpoints = None,
+    checkpoints: opt.Checkpoints = None,
     profile: Annotated[
         list[str] | None,
         typer.Option("--profile", "-p", help="Evaluation profile (repeatable); 'all' for every profile."),
     ] = None,
-    model: ModelName = None,
-    weights: Weights = None,
-    width: Width = 1.0,
-    dataset: EvalDataset = None,
-    samples: Samples = 5,
+    model: opt.ModelName = None,
+    weights: opt.Weights = None,
+    width: opt.Width = 1.0,
+    dataset: opt.EvalDataset = None,
+    samples: opt.Samples = 5,
     noise_scale: Annotated[float | None, typer.Option("--noise-scale", min=0)] = None,
     t_inference: Annotated[
         float | None, typer.Option("--t-inference", min=0, help="Seconds since programming.")
     ] = None,
-    test_subset: TestSubset = None,
-    data_root: DataRoot = None,
-    download: Download = False,
+    test_subset: opt.TestSubset = None,
+    data_root: opt.DataRoot = None,
+    download: opt.Download = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the results as JSON here.")] = None,
     conversion: Annotated[
         bool,
@@ -60,11 +41,11 @@ def eval_command(
             help="Also list, per model, every matrix layer: converted to its noisy twin, or left float and why.",
         ),
     ] = False,
-    results_db: ResultsDb = None,
-    executor: ExecutorOpt = ExecutorName.local,
-    ray_address: RayAddress = None,
-    device: Device = "cpu",
-    quiet: Quiet = False,
+    results_db: opt.ResultsDb = None,
+    executor: opt.ExecutorOpt = opt.ExecutorName.local,
+    ray_address: opt.RayAddress = None,
+    device: opt.Device = "cpu",
+    quiet: opt.Quiet = False,
 ) -> None:
     """Accuracy of checkpoints (or weights trained elsewhere) under profiles, over K chip instances."""
     from hwprofiles.eval.chips import CheckpointSettings, evaluate_models
@@ -73,9 +54,11 @@ def eval_command(
     from hwprofiles.progress import ChipProgress
     from hwprofiles.results import ResultsStore
 
-    names = profile_names(profile)
-    splits, models = models_to_evaluate(checkpoints, model, weights, width, dataset, data_root, download, test_subset)
-    runner = executor_for(executor, ray_address)
+    names = opt.profile_names(profile)
+    splits, models = opt.models_to_evaluate(
+        checkpoints, model, weights, width, dataset, data_root, download, test_subset
+    )
+    runner = opt.executor_for(executor, ray_address)
     if conversion:
         from hwprofiles.nn.convert import conversion_report
 

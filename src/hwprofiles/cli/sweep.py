@@ -8,26 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hwprofiles.cli.options import (
-    OUT,
-    Checkpoints,
-    DataRoot,
-    Device,
-    Download,
-    EvalDataset,
-    ExecutorName,
-    ExecutorOpt,
-    ModelName,
-    Quiet,
-    RayAddress,
-    ResultsDb,
-    Samples,
-    TestSubset,
-    Weights,
-    Width,
-    executor_for,
-    models_to_evaluate,
-)
+from hwprofiles.cli import options as opt
 from hwprofiles.cli.output import console, report_failures, table
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -38,32 +19,32 @@ app = typer.Typer()
 
 @app.command("sweep")
 def sweep_command(
-    checkpoints: Checkpoints = None,
+    checkpoints: opt.Checkpoints = None,
     profile: Annotated[str, typer.Option("--profile", "-p", help="The profile to sweep.")] = "gaussian-additive",
     over: Annotated[
         str,
         typer.Option("--over", help="noise (noise scale), time (t_inference) or layer (one noisy layer at a time)."),
     ] = "noise",
-    model: ModelName = None,
-    weights: Weights = None,
-    width: Width = 1.0,
-    dataset: EvalDataset = None,
+    model: opt.ModelName = None,
+    weights: opt.Weights = None,
+    width: opt.Width = 1.0,
+    dataset: opt.EvalDataset = None,
     low: Annotated[float, typer.Option("--low", min=0)] = 1e-2,
     high: Annotated[float, typer.Option("--high", min=0)] = 1e2,
     points: Annotated[int, typer.Option("--points", min=2, help="Grid points (log-spaced).")] = 17,
     noise_scale: Annotated[
         float | None, typer.Option("--noise-scale", min=0, help="Noise scale of the time and layer sweeps.")
     ] = None,
-    samples: Samples = 5,
-    test_subset: TestSubset = None,
-    data_root: DataRoot = None,
-    download: Download = False,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the plot and JSON.")] = OUT / "sweeps",
-    results: ResultsDb = None,
-    executor: ExecutorOpt = ExecutorName.local,
-    ray_address: RayAddress = None,
-    device: Device = "cpu",
-    quiet: Quiet = False,
+    samples: opt.Samples = 5,
+    test_subset: opt.TestSubset = None,
+    data_root: opt.DataRoot = None,
+    download: opt.Download = False,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the plot and JSON.")] = opt.OUT / "sweeps",
+    results: opt.ResultsDb = None,
+    executor: opt.ExecutorOpt = opt.ExecutorName.local,
+    ray_address: opt.RayAddress = None,
+    device: opt.Device = "cpu",
+    quiet: opt.Quiet = False,
 ) -> None:
     """Accuracy against noise scale (with the midpoint), time since programming, or per layer."""
     import hwprofiles
@@ -78,8 +59,10 @@ def sweep_command(
     if over == "noise" and not 0 < low < high:
         raise typer.BadParameter("the noise grid is log-spaced: give 0 < --low < --high", param_hint="--low/--high")
     swept = hwprofiles.load_profile(profile)  # an unknown name fails before any model is loaded
-    splits, models = models_to_evaluate(checkpoints, model, weights, width, dataset, data_root, download, test_subset)
-    runner = executor_for(executor, ray_address)
+    splits, models = opt.models_to_evaluate(
+        checkpoints, model, weights, width, dataset, data_root, download, test_subset
+    )
+    runner = opt.executor_for(executor, ray_address)
     stats = GridStats()
     with ChipProgress(f"{over} sweep under {swept.name}", None, enabled=not quiet) as bar:
         report = run_sweep(

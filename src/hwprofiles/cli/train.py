@@ -7,20 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hwprofiles.cli.options import (
-    OUT,
-    DataRoot,
-    Dataset,
-    Device,
-    Download,
-    Optimizer,
-    Quiet,
-    ResultsDb,
-    Schedule,
-    TestSubset,
-    TrainSubset,
-    Width,
-)
+from hwprofiles.cli import options as opt
 
 app = typer.Typer()
 
@@ -30,33 +17,33 @@ def train_command(
     model: Annotated[
         str, typer.Option("--model", help="A zoo model (hwprofiles models) or torchvision:NAME.")
     ] = "lenet5",
-    dataset: Dataset = "fashion-mnist",
+    dataset: opt.Dataset = "fashion-mnist",
     method: Annotated[str, typer.Option("--method", help="clean, qat, qat-learned, nit or vant.")] = "clean",
     profile: Annotated[str | None, typer.Option("--profile", help="Training profile of nit/vant.")] = None,
     noise_scale: Annotated[
         float | None, typer.Option("--noise-scale", min=0, help="Training noise scale [default: the profile's].")
     ] = None,
     schedule: Annotated[
-        Schedule,
+        opt.Schedule,
         typer.Option("--schedule", case_sensitive=False, help="constant, or ramp (linear from 0 over --ramp-epochs)."),
-    ] = Schedule.constant,
+    ] = opt.Schedule.constant,
     ramp_epochs: Annotated[int, typer.Option("--ramp-epochs", min=1)] = 1,
     bits: Annotated[int, typer.Option("--bits", min=2, max=16, help="QAT bits.")] = 8,
     act_scale: Annotated[float, typer.Option("--act-scale", min=0, help="QAT constant activation step.")] = 1.0,
     alpha: Annotated[float, typer.Option("--alpha", help="VANT alpha.")] = 0.45,
     theta: Annotated[float, typer.Option("--theta", help="VANT theta.")] = 0.66,
     optimizer: Annotated[
-        Optimizer, typer.Option("--optimizer", case_sensitive=False, help="adam or sgd.")
-    ] = Optimizer.adam,
+        opt.Optimizer, typer.Option("--optimizer", case_sensitive=False, help="adam or sgd.")
+    ] = opt.Optimizer.adam,
     lr: Annotated[float, typer.Option("--lr")] = 1e-3,
     epochs: Annotated[int, typer.Option("--epochs", min=1)] = 5,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 128,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    width: Width = 1.0,
-    train_subset: TrainSubset = None,
-    test_subset: TestSubset = None,
-    data_root: DataRoot = None,
-    download: Download = False,
+    width: opt.Width = 1.0,
+    train_subset: opt.TrainSubset = None,
+    test_subset: opt.TestSubset = None,
+    data_root: opt.DataRoot = None,
+    download: opt.Download = False,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -64,9 +51,9 @@ def train_command(
         ),
     ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint at --out.")] = False,
-    results: ResultsDb = None,
-    device: Device = "cpu",
-    quiet: Quiet = False,
+    results: opt.ResultsDb = None,
+    device: opt.Device = "cpu",
+    quiet: opt.Quiet = False,
     nproc: Annotated[
         int,
         typer.Option(
@@ -106,7 +93,7 @@ def train_command(
         "download": download,
     }
     config = TrainConfig(**settings)
-    path = out or OUT / "checkpoints" / f"{model.replace(':', '-')}-{config.label.replace(':', '-')}-s{seed}.pt"
+    path = out or opt.OUT / "checkpoints" / f"{model.replace(':', '-')}-{config.label.replace(':', '-')}-s{seed}.pt"
     result = train(config, path, resume=resume, device=device, progress=not quiet, nproc=nproc)
     if result.rank != 0:  # under torchrun every process runs this command; rank 0 reports
         return

@@ -7,24 +7,7 @@ from typing import Annotated
 
 import typer
 
-from hwprofiles.cli.options import (
-    OUT,
-    DataRoot,
-    Dataset,
-    Device,
-    Download,
-    ExecutorName,
-    ExecutorOpt,
-    Quiet,
-    RayAddress,
-    ResultsDb,
-    Samples,
-    TestSubset,
-    TrainSubset,
-    Width,
-    executor_for,
-    profile_names,
-)
+from hwprofiles.cli import options as opt
 from hwprofiles.cli.output import report_failures
 
 app = typer.Typer()
@@ -33,7 +16,7 @@ app = typer.Typer()
 @app.command("transfer")
 def transfer_command(
     model: Annotated[str, typer.Option("--model")] = "lenet5",
-    dataset: Dataset = "fashion-mnist",
+    dataset: opt.Dataset = "fashion-mnist",
     train_profile: Annotated[
         list[str] | None,
         typer.Option("--train-profile", help="NIT training profile (repeatable) [default: every profile with noise]."),
@@ -52,25 +35,25 @@ def transfer_command(
     epochs: Annotated[int, typer.Option("--epochs", min=1)] = 3,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 128,
     lr: Annotated[float, typer.Option("--lr")] = 1e-3,
-    width: Width = 1.0,
+    width: opt.Width = 1.0,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    samples: Samples = 5,
-    train_subset: TrainSubset = None,
-    test_subset: TestSubset = None,
-    data_root: DataRoot = None,
-    download: Download = False,
+    samples: opt.Samples = 5,
+    train_subset: opt.TrainSubset = None,
+    test_subset: opt.TestSubset = None,
+    data_root: opt.DataRoot = None,
+    download: opt.Download = False,
     weights: Annotated[
         list[Path] | None,
         typer.Option(
             "--weights", help="Also evaluate this state_dict of --model, trained elsewhere, as a row (repeatable)."
         ),
     ] = None,
-    out: Annotated[Path, typer.Option("--out", "-o")] = OUT / "transfer",
-    results: ResultsDb = None,
-    executor: ExecutorOpt = ExecutorName.local,
-    ray_address: RayAddress = None,
-    device: Device = "cpu",
-    quiet: Quiet = False,
+    out: Annotated[Path, typer.Option("--out", "-o")] = opt.OUT / "transfer",
+    results: opt.ResultsDb = None,
+    executor: opt.ExecutorOpt = opt.ExecutorName.local,
+    ray_address: opt.RayAddress = None,
+    device: opt.Device = "cpu",
+    quiet: opt.Quiet = False,
 ) -> None:
     """Train clean, QAT and NIT under each training profile; evaluate all under every profile."""
     from hwprofiles.data import load_dataset
@@ -80,9 +63,9 @@ def transfer_command(
     from hwprofiles.results import ResultsStore
     from hwprofiles.train import TrainConfig
 
-    evals = profile_names(eval_profile)
+    evals = opt.profile_names(eval_profile)
     trains = train_profile or noisy_profiles()
-    profile_names(trains)  # unknown names fail here, before any training
+    opt.profile_names(trains)  # unknown names fail here, before any training
     splits = load_dataset(
         dataset, root=data_root, download=download, train_subset=train_subset, test_subset=test_subset, seed=seed
     )
@@ -107,7 +90,7 @@ def transfer_command(
         splits=splits,
         loaders=evaluation_loaders(splits),
         extra_models=[load_weights(p, model, splits, width=width) for p in weights or []],
-        executor=executor_for(executor, ray_address),
+        executor=opt.executor_for(executor, ray_address),
         stats=stats,
         samples=samples,
         scale_mode=scale_mode,
