@@ -13,7 +13,9 @@ app = typer.Typer()
 
 
 @app.command("demo")
+@opt.option_group(opt.RunOptions, omit=("results",))
 def demo_command(
+    *,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = opt.OUT / "demo",
     nit_profile: Annotated[str, typer.Option("--nit-profile", help="The profile NIT trains under.")] = "pcm-joshi2020",
     samples: opt.Samples = 3,
@@ -22,10 +24,7 @@ def demo_command(
     quick: Annotated[
         bool, typer.Option("--quick", help="A much smaller run (synthetic data, one small model) to check the set-up.")
     ] = False,
-    executor: opt.ExecutorOpt = opt.ExecutorName.local,
-    ray_address: opt.RayAddress = None,
-    device: opt.Device = "cpu",
-    quiet: opt.Quiet = False,
+    run: opt.RunOptions,
 ) -> None:
     """The main job: train clean, QAT and NIT, evaluate under every profile, write a report."""
     from hwprofiles.demo import run_demo
@@ -37,9 +36,9 @@ def demo_command(
         data_root=data_root,
         download=download,
         quick=quick,
-        device=device,
-        progress=not quiet,
+        device=run.device,
+        progress=run.progress,
         echo=typer.echo,
-        executor=opt.executor_for(executor, ray_address),
+        executor=run.runner(),
     )
     typer.echo(f"\nreport written to {report}")

@@ -15,7 +15,9 @@ app = typer.Typer()
 
 
 @app.command("eval")
+@opt.option_group(opt.RunOptions)
 def eval_command(
+    *,
     checkpoints: opt.Checkpoints = None,
     profile: Annotated[
         list[str] | None,
@@ -41,31 +43,26 @@ def eval_command(
             help="Also list, per model, every matrix layer: converted to its noisy twin, or left float and why.",
         ),
     ] = False,
-    results_db: opt.ResultsDb = None,
-    executor: opt.ExecutorOpt = opt.ExecutorName.local,
-    ray_address: opt.RayAddress = None,
-    device: opt.Device = "cpu",
-    quiet: opt.Quiet = False,
+    run: opt.RunOptions,
 ) -> None:
     """Accuracy of checkpoints (or weights trained elsewhere) under profiles, over K chip instances."""
     from hwprofiles.eval.chips import CheckpointSettings, evaluate_models
     from hwprofiles.eval.grid import GridStats
     from hwprofiles.eval.trained import evaluation_loaders, test_set_id
     from hwprofiles.progress import ChipProgress
-    from hwprofiles.results import ResultsStore
 
     names = opt.profile_names(profile)
     splits, models = opt.models_to_evaluate(
         checkpoints, model, weights, width, dataset, data_root, download, test_subset
     )
-    runner = opt.executor_for(executor, ray_address)
+    runner = run.runner()
     if conversion:
         from hwprofiles.nn.convert import conversion_report
 
         for trained in models:
             typer.echo(f"{trained.label} under {names[0]}:\n{conversion_report(trained.model, names[0])}\n")
     stats = GridStats()
-    with ChipProgress("chip instances", len(models) * len(names) * samples, enabled=not quiet) as bar:
+    with ChipProgress("chip instances", len(models) * len(names) * samples, enabled=run.progress) as bar:
         report = evaluate_models(
             models,
             names,
@@ -75,9 +72,9 @@ def eval_command(
                 noise_scale=noise_scale,
                 t_inference_s=t_inference,
                 test_set=test_set_id(splits, test_subset),
-                device=device,
+                device=run.device,
             ),
-            store=ResultsStore(results_db),
+            store=run.store(),
             executor=runner,
             on_sample=bar.advance,
             on_progress=bar.counts,

@@ -1,14 +1,20 @@
 """The options the experiment commands share (train, eval, sweep, transfer, demo, results),
-and the checks that turn them into what the library takes.
+and the checks that turn them into what the library takes: single options, and groups
+of options that travel together (:class:`RunOptions`), which a command takes through
+:func:`option_group`.
 
 Nothing here imports torch at import time: the device check does, when it runs.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, fields
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast, get_type_hints
 
 import typer
 
@@ -16,6 +22,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from hwprofiles.data import DatasetSplits
     from hwprofiles.eval.trained import Trained
     from hwprofiles.executors import Executor
+    from hwprofiles.results import ResultsStore
+
+KEYWORD_ONLY = inspect.Parameter.KEYWORD_ONLY
 
 OUT = Path("hwprofiles-out")
 
@@ -51,15 +60,6 @@ class Schedule(str, Enum):
 class ExecutorName(str, Enum):
     local = "local"
     ray = "ray"
-
-
-def executor_for(name: ExecutorName, address: str | None) -> Executor:
-    """The executor of ``--executor`` and ``--ray-address``."""
-    from hwprofiles.executors import get_executor
-
-    if address and name is not ExecutorName.ray:
-        raise typer.BadParameter("--ray-address needs --executor ray", param_hint="--ray-address")
-    return get_executor(name.value, address=address)
 
 
 def profile_names(names: list[str] | None) -> list[str]:
@@ -108,6 +108,7 @@ def models_to_evaluate(
     )
 
 
+# Options of more than one command or group.
 DataRoot = Annotated[
     str | None, typer.Option("--data-root", help="A torchvision dataset root (or a folder of IDX files).")
 ]
@@ -115,9 +116,6 @@ Download = Annotated[
     bool, typer.Option("--download", help="Download the dataset through torchvision (needs internet).")
 ]
 Dataset = Annotated[str, typer.Option("--dataset", help="fashion-mnist, mnist, cifar10, cifar100, svhn or synthetic.")]
-TrainSubset = Annotated[
-    int | None, typer.Option("--train-subset", help="Train on a seeded random subset of N samples.")
-]
 TestSubset = Annotated[
     int | None, typer.Option("--test-subset", help="Evaluate on a seeded random subset of N test samples.")
 ]
@@ -130,24 +128,10 @@ ResultsDb = Annotated[
         "--results", help="SQLite results database [default: hwprofiles-out/results.sqlite or $HWPROFILES_RESULTS]."
     ),
 ]
-Device = Annotated[str, typer.Option("--device", callback=check_device, help="torch device: cpu, cuda or cuda:N.")]
-ExecutorOpt = Annotated[
-    ExecutorName,
-    typer.Option(
-        "--executor",
-        case_sensitive=False,
-        help="Where evaluations (and transfer's training runs) run: local (this process) or ray (tasks on a Ray cluster).",
-    ),
+Width = Annotated[float, typer.Option("--width", min=0.05, max=16.0, help="Width multiplier of zoo models.")]
+TrainSubset = Annotated[
+    int | None, typer.Option("--train-subset", help="Train on a seeded random subset of N samples.")
 ]
-RayAddress = Annotated[
-    str | None,
-    typer.Option(
-        "--ray-address",
-        envvar="HWPROFILES_RAY_ADDRESS",
-        help="Ray cluster to join: auto (the one this machine is in) or HOST:PORT; none starts Ray on this machine.",
-    ),
-]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 Checkpoints = Annotated[
     list[Path] | None, typer.Argument(help="Checkpoints written by hwprofiles train.", show_default=False)
 ]
@@ -164,8 +148,112 @@ Weights = Annotated[
         help="A state_dict of --model trained elsewhere (torch.save(model.state_dict(), path)); repeatable.",
     ),
 ]
-Width = Annotated[float, typer.Option("--width", min=0.05, max=16.0, help="Width multiplier of zoo models.")]
 EvalDataset = Annotated[
     str | None,
     typer.Option("--dataset", help="Dataset of --weights [default: the first checkpoint's, else fashion-mnist]."),
 ]
+
+
+# Option groups: options that travel together, declared once as the fields of a dataclass.
+# A command names a group as one parameter (``run: opt.RunOptions``) and is decorated with
+# ``@opt.option_group(opt.RunOptions)``: its options are the group's fields, and it is
+# passed one RunOptions.
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Where an experiment runs, where it records its results, and whether it shows progress."""
+
+    results: ResultsDb = None
+    executor: Annotated[
+        ExecutorName,
+        typer.Option(
+            "--executor",
+            case_sensitive=False,
+            help="Where evaluations (and transfer's training runs) run: local (this process) or ray (tasks on a Ray cluster).",
+        ),
+    ] = ExecutorName.local
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            envvar="HWPROFILES_RAY_ADDRESS",
+            help="Ray cluster to join: auto (the one this machine is in) or HOST:PORT; none starts Ray on this machine.",
+        ),
+    ] = None
+    device: Annotated[
+        str, typer.Option("--device", callback=check_device, help="torch device: cpu, cuda or cuda:N.")
+    ] = "cpu"
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False
+
+    @property
+    def progress(self) -> bool:
+        """Whether to show progress bars (no ``--quiet``)."""
+        return not self.quiet
+
+    def runner(self) -> Executor:
+        """The executor of ``--executor`` and ``--ray-address``, or a usage error."""
+        from hwprofiles.executors import get_executor
+
+        if self.ray_address and self.executor is not ExecutorName.ray:
+            raise typer.BadParameter("--ray-address needs --executor ray", param_hint="--ray-address")
+        return get_executor(self.executor.value, address=self.ray_address)
+
+    def store(self) -> ResultsStore:
+        """The results database of ``--results``."""
+        from hwprofiles.results import ResultsStore
+
+        return ResultsStore(self.results)
+
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def option_group(
+    group: type[Any], *, omit: Collection[str] = (), defaults: Mapping[str, Any] | None = None
+) -> Callable[[Command], Command]:
+    """Give a command the options of ``group``, a dataclass whose fields carry Typer options.
+
+    The command names the group as one parameter annotated ``group``; the decorated
+    command's signature (which Typer reads) has the group's fields in that parameter's
+    place, and the command is called with one ``group`` made of their values. Every
+    parameter becomes keyword-only, as Typer passes them all by name.
+
+    Args:
+        group: the dataclass.
+        omit: fields this command has no option for; they keep the dataclass's defaults.
+        defaults: this command's defaults of fields, where they differ from the dataclass's.
+    """
+    defaults = dict(defaults or {})
+    names = {f.name for f in fields(group)}
+    unknown = (set(omit) | set(defaults)) - names
+    if unknown:
+        raise TypeError(f"{group.__name__} has no field {', '.join(sorted(unknown))}")
+    hints = get_type_hints(group, include_extras=True)
+    options = [
+        inspect.Parameter(f.name, KEYWORD_ONLY, default=defaults.get(f.name, f.default), annotation=hints[f.name])
+        for f in fields(group)
+        if f.name not in omit
+    ]
+
+    def decorate(command: Command) -> Command:
+        signature = inspect.signature(command, eval_str=True)
+        slots = [p.name for p in signature.parameters.values() if p.annotation is group]
+        if len(slots) != 1:
+            raise TypeError(f"{command.__qualname__} needs one parameter annotated {group.__name__}")
+        parameters: list[inspect.Parameter] = []
+        for p in signature.parameters.values():
+            parameters += options if p.name in slots else [p.replace(kind=KEYWORD_ONLY)]
+        signature = signature.replace(parameters=parameters)  # a field named like a parameter fails here
+
+        @functools.wraps(command)
+        def with_group(**kwargs: Any) -> Any:
+            kwargs[slots[0]] = group(**{o.name: kwargs.pop(o.name) for o in options})
+            return command(**kwargs)
+
+        with_group.__signature__ = signature  # type: ignore[attr-defined]
+        with_group.__annotations__ = {p.name: p.annotation for p in parameters}
+        with_group.__annotations__["return"] = signature.return_annotation
+        return cast(Command, with_group)
+
+    return decorate

@@ -18,7 +18,9 @@ app = typer.Typer()
 
 
 @app.command("sweep")
+@opt.option_group(opt.RunOptions)
 def sweep_command(
+    *,
     checkpoints: opt.Checkpoints = None,
     profile: Annotated[str, typer.Option("--profile", "-p", help="The profile to sweep.")] = "gaussian-additive",
     over: Annotated[
@@ -40,11 +42,7 @@ def sweep_command(
     data_root: opt.DataRoot = None,
     download: opt.Download = False,
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the plot and JSON.")] = opt.OUT / "sweeps",
-    results: opt.ResultsDb = None,
-    executor: opt.ExecutorOpt = opt.ExecutorName.local,
-    ray_address: opt.RayAddress = None,
-    device: opt.Device = "cpu",
-    quiet: opt.Quiet = False,
+    run: opt.RunOptions,
 ) -> None:
     """Accuracy against noise scale (with the midpoint), time since programming, or per layer."""
     import hwprofiles
@@ -52,7 +50,6 @@ def sweep_command(
     from hwprofiles.eval.sweep import SWEEPS, log_grid, run_sweep
     from hwprofiles.eval.trained import evaluation_loaders, test_set_id
     from hwprofiles.progress import ChipProgress
-    from hwprofiles.results import ResultsStore
 
     if over not in SWEEPS:
         raise typer.BadParameter(f"use {', '.join(SWEEPS)}", param_hint="--over")
@@ -62,9 +59,9 @@ def sweep_command(
     splits, models = opt.models_to_evaluate(
         checkpoints, model, weights, width, dataset, data_root, download, test_subset
     )
-    runner = opt.executor_for(executor, ray_address)
+    runner = run.runner()
     stats = GridStats()
-    with ChipProgress(f"{over} sweep under {swept.name}", None, enabled=not quiet) as bar:
+    with ChipProgress(f"{over} sweep under {swept.name}", None, enabled=run.progress) as bar:
         report = run_sweep(
             models,
             swept,
@@ -73,12 +70,12 @@ def sweep_command(
             grid=log_grid(low, high, points) if over == "noise" else None,
             noise_scale=noise_scale,
             samples=samples,
-            store=ResultsStore(results),
+            store=run.store(),
             test_set=test_set_id(splits, test_subset),
             chance=1.0 / splits.num_classes,
             on_sample=bar.advance,
             on_progress=bar.counts,
-            device=device,
+            device=run.device,
             executor=runner,
             stats=stats,
         )

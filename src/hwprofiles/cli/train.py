@@ -13,7 +13,9 @@ app = typer.Typer()
 
 
 @app.command("train")
+@opt.option_group(opt.RunOptions, omit=("executor", "ray_address"))
 def train_command(
+    *,
     model: Annotated[
         str, typer.Option("--model", help="A zoo model (hwprofiles models) or torchvision:NAME.")
     ] = "lenet5",
@@ -51,9 +53,7 @@ def train_command(
         ),
     ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint at --out.")] = False,
-    results: opt.ResultsDb = None,
-    device: opt.Device = "cpu",
-    quiet: opt.Quiet = False,
+    run: opt.RunOptions,
     nproc: Annotated[
         int,
         typer.Option(
@@ -65,7 +65,6 @@ def train_command(
 ) -> None:
     """Train a model clean, with QAT, or with noise injection under a profile."""
     from hwprofiles.eval.trained import record_run
-    from hwprofiles.results import ResultsStore
     from hwprofiles.train import TrainConfig, train
 
     # The names of --method, --schedule and --optimizer are checked by TrainConfig, with the choices.
@@ -94,8 +93,8 @@ def train_command(
     }
     config = TrainConfig(**settings)
     path = out or opt.OUT / "checkpoints" / f"{model.replace(':', '-')}-{config.label.replace(':', '-')}-s{seed}.pt"
-    result = train(config, path, resume=resume, device=device, progress=not quiet, nproc=nproc)
+    result = train(config, path, resume=resume, device=run.device, progress=run.progress, nproc=nproc)
     if result.rank != 0:  # under torchrun every process runs this command; rank 0 reports
         return
-    record_run(ResultsStore(results), path, result.test_accuracy)
+    record_run(run.store(), path, result.test_accuracy)
     typer.echo(f"test accuracy {result.test_accuracy:.4f}; checkpoint written to {path}")

@@ -14,7 +14,9 @@ app = typer.Typer()
 
 
 @app.command("transfer")
+@opt.option_group(opt.RunOptions)
 def transfer_command(
+    *,
     model: Annotated[str, typer.Option("--model")] = "lenet5",
     dataset: opt.Dataset = "fashion-mnist",
     train_profile: Annotated[
@@ -49,18 +51,13 @@ def transfer_command(
         ),
     ] = None,
     out: Annotated[Path, typer.Option("--out", "-o")] = opt.OUT / "transfer",
-    results: opt.ResultsDb = None,
-    executor: opt.ExecutorOpt = opt.ExecutorName.local,
-    ray_address: opt.RayAddress = None,
-    device: opt.Device = "cpu",
-    quiet: opt.Quiet = False,
+    run: opt.RunOptions,
 ) -> None:
     """Train clean, QAT and NIT under each training profile; evaluate all under every profile."""
     from hwprofiles.data import load_dataset
     from hwprofiles.eval.grid import GridStats
     from hwprofiles.eval.trained import evaluation_loaders, load_weights, test_set_id
     from hwprofiles.eval.transfer import noisy_profiles, run_transfer
-    from hwprofiles.results import ResultsStore
     from hwprofiles.train import TrainConfig
 
     evals = opt.profile_names(eval_profile)
@@ -90,15 +87,15 @@ def transfer_command(
         splits=splits,
         loaders=evaluation_loaders(splits),
         extra_models=[load_weights(p, model, splits, width=width) for p in weights or []],
-        executor=opt.executor_for(executor, ray_address),
+        executor=run.runner(),
         stats=stats,
         samples=samples,
         scale_mode=scale_mode,
         target_drop=target_drop,
-        store=ResultsStore(results),
+        store=run.store(),
         test_set=test_set_id(splits, test_subset),
-        progress=not quiet,
-        device=device,
+        progress=run.progress,
+        device=run.device,
         on_event=typer.echo,
     )
     typer.echo(result.to_markdown())
