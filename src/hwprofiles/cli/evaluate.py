@@ -15,26 +15,20 @@ app = typer.Typer()
 
 
 @app.command("eval")
+@opt.option_group(opt.ModelOptions)
 @opt.option_group(opt.RunOptions)
 def eval_command(
     *,
-    checkpoints: opt.Checkpoints = None,
     profile: Annotated[
         list[str] | None,
         typer.Option("--profile", "-p", help="Evaluation profile (repeatable); 'all' for every profile."),
     ] = None,
-    model: opt.ModelName = None,
-    weights: opt.Weights = None,
-    width: opt.Width = 1.0,
-    dataset: opt.EvalDataset = None,
+    source: opt.ModelOptions,
     samples: opt.Samples = 5,
     noise_scale: Annotated[float | None, typer.Option("--noise-scale", min=0)] = None,
     t_inference: Annotated[
         float | None, typer.Option("--t-inference", min=0, help="Seconds since programming.")
     ] = None,
-    test_subset: opt.TestSubset = None,
-    data_root: opt.DataRoot = None,
-    download: opt.Download = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the results as JSON here.")] = None,
     conversion: Annotated[
         bool,
@@ -48,13 +42,11 @@ def eval_command(
     """Accuracy of checkpoints (or weights trained elsewhere) under profiles, over K chip instances."""
     from hwprofiles.eval.chips import CheckpointSettings, evaluate_models
     from hwprofiles.eval.grid import GridStats
-    from hwprofiles.eval.trained import evaluation_loaders, test_set_id
+    from hwprofiles.eval.trained import evaluation_loaders
     from hwprofiles.progress import ChipProgress
 
     names = opt.profile_names(profile)
-    splits, models = opt.models_to_evaluate(
-        checkpoints, model, weights, width, dataset, data_root, download, test_subset
-    )
+    splits, models = source.load()
     runner = run.runner()
     if conversion:
         from hwprofiles.nn.convert import conversion_report
@@ -71,7 +63,7 @@ def eval_command(
                 samples=samples,
                 noise_scale=noise_scale,
                 t_inference_s=t_inference,
-                test_set=test_set_id(splits, test_subset),
+                test_set=source.test_set(splits),
                 device=run.device,
             ),
             store=run.store(),

@@ -1,7 +1,7 @@
 """The options the experiment commands share (train, eval, sweep, transfer, demo, results),
 and the checks that turn them into what the library takes: single options, and groups
-of options that travel together (:class:`RunOptions`), which a command takes through
-:func:`option_group`.
+of options that travel together (:class:`RunOptions`, :class:`ModelOptions`), which a
+command takes through :func:`option_group`.
 
 Nothing here imports torch at import time: the device check does, when it runs.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast, get_type_hints
@@ -74,40 +74,6 @@ def profile_names(names: list[str] | None) -> list[str]:
     return names
 
 
-def models_to_evaluate(
-    checkpoints: list[Path] | None,
-    model: str | None,
-    weights: list[Path] | None,
-    width: float,
-    dataset: str | None,
-    data_root: str | None,
-    download: bool,
-    test_subset: int | None,
-) -> tuple[DatasetSplits, list[Trained]]:
-    """The data and the models of ``CHECKPOINTS``, ``--model`` and ``--weights``
-    (:func:`hwprofiles.eval.trained.load_models`), or a usage error."""
-    from hwprofiles.eval.trained import load_models
-
-    if not checkpoints and not weights:
-        raise typer.BadParameter(
-            "give checkpoints, or --model and --weights for a model trained elsewhere", param_hint="CHECKPOINTS"
-        )
-    if weights and not model:
-        raise typer.BadParameter(
-            "--weights needs --model: the architecture the weights belong to", param_hint="--model"
-        )
-    return load_models(
-        checkpoints or [],
-        weights or [],
-        model=model,
-        width=width,
-        dataset=dataset,
-        data_root=data_root,
-        download=download,
-        test_subset=test_subset,
-    )
-
-
 # Options of more than one command or group.
 DataRoot = Annotated[
     str | None, typer.Option("--data-root", help="A torchvision dataset root (or a folder of IDX files).")
@@ -131,26 +97,6 @@ ResultsDb = Annotated[
 Width = Annotated[float, typer.Option("--width", min=0.05, max=16.0, help="Width multiplier of zoo models.")]
 TrainSubset = Annotated[
     int | None, typer.Option("--train-subset", help="Train on a seeded random subset of N samples.")
-]
-Checkpoints = Annotated[
-    list[Path] | None, typer.Argument(help="Checkpoints written by hwprofiles train.", show_default=False)
-]
-ModelName = Annotated[
-    str | None,
-    typer.Option(
-        "--model", help="Architecture of --weights: a zoo name, torchvision:NAME or module:factory (your own)."
-    ),
-]
-Weights = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--weights",
-        help="A state_dict of --model trained elsewhere (torch.save(model.state_dict(), path)); repeatable.",
-    ),
-]
-EvalDataset = Annotated[
-    str | None,
-    typer.Option("--dataset", help="Dataset of --weights [default: the first checkpoint's, else fashion-mnist]."),
 ]
 
 
@@ -204,6 +150,58 @@ class RunOptions:
         from hwprofiles.results import ResultsStore
 
         return ResultsStore(self.results)
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """The models an evaluation reads (``eval`` and ``sweep``): checkpoints, or ``--model``
+    and ``--weights`` for a model trained elsewhere, and the data they are measured on; the
+    parameters of :func:`hwprofiles.eval.trained.load_models`."""
+
+    checkpoints: Annotated[
+        list[Path] | None, typer.Argument(help="Checkpoints written by hwprofiles train.", show_default=False)
+    ] = None
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model", help="Architecture of --weights: a zoo name, torchvision:NAME or module:factory (your own)."
+        ),
+    ] = None
+    weights: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--weights",
+            help="A state_dict of --model trained elsewhere (torch.save(model.state_dict(), path)); repeatable.",
+        ),
+    ] = None
+    width: Width = 1.0
+    dataset: Annotated[
+        str | None,
+        typer.Option("--dataset", help="Dataset of --weights [default: the first checkpoint's, else fashion-mnist]."),
+    ] = None
+    test_subset: TestSubset = None
+    data_root: DataRoot = None
+    download: Download = False
+
+    def load(self) -> tuple[DatasetSplits, list[Trained]]:
+        """The data and the models (:func:`hwprofiles.eval.trained.load_models`), or a usage error."""
+        from hwprofiles.eval.trained import load_models
+
+        if not self.checkpoints and not self.weights:
+            raise typer.BadParameter(
+                "give checkpoints, or --model and --weights for a model trained elsewhere", param_hint="CHECKPOINTS"
+            )
+        if self.weights and not self.model:
+            raise typer.BadParameter(
+                "--weights needs --model: the architecture the weights belong to", param_hint="--model"
+            )
+        return load_models(**{**asdict(self), "checkpoints": self.checkpoints or [], "weights": self.weights or []})
+
+    def test_set(self, splits: DatasetSplits) -> str:
+        """The label of the test data the results are stored under."""
+        from hwprofiles.eval.trained import test_set_id
+
+        return test_set_id(splits, self.test_subset)
 
 
 Command = TypeVar("Command", bound=Callable[..., Any])

@@ -18,19 +18,16 @@ app = typer.Typer()
 
 
 @app.command("sweep")
+@opt.option_group(opt.ModelOptions)
 @opt.option_group(opt.RunOptions)
 def sweep_command(
     *,
-    checkpoints: opt.Checkpoints = None,
     profile: Annotated[str, typer.Option("--profile", "-p", help="The profile to sweep.")] = "gaussian-additive",
     over: Annotated[
         str,
         typer.Option("--over", help="noise (noise scale), time (t_inference) or layer (one noisy layer at a time)."),
     ] = "noise",
-    model: opt.ModelName = None,
-    weights: opt.Weights = None,
-    width: opt.Width = 1.0,
-    dataset: opt.EvalDataset = None,
+    source: opt.ModelOptions,
     low: Annotated[float, typer.Option("--low", min=0)] = 1e-2,
     high: Annotated[float, typer.Option("--high", min=0)] = 1e2,
     points: Annotated[int, typer.Option("--points", min=2, help="Grid points (log-spaced).")] = 17,
@@ -38,9 +35,6 @@ def sweep_command(
         float | None, typer.Option("--noise-scale", min=0, help="Noise scale of the time and layer sweeps.")
     ] = None,
     samples: opt.Samples = 5,
-    test_subset: opt.TestSubset = None,
-    data_root: opt.DataRoot = None,
-    download: opt.Download = False,
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the plot and JSON.")] = opt.OUT / "sweeps",
     run: opt.RunOptions,
 ) -> None:
@@ -48,7 +42,7 @@ def sweep_command(
     import hwprofiles
     from hwprofiles.eval.grid import GridStats
     from hwprofiles.eval.sweep import SWEEPS, log_grid, run_sweep
-    from hwprofiles.eval.trained import evaluation_loaders, test_set_id
+    from hwprofiles.eval.trained import evaluation_loaders
     from hwprofiles.progress import ChipProgress
 
     if over not in SWEEPS:
@@ -56,9 +50,7 @@ def sweep_command(
     if over == "noise" and not 0 < low < high:
         raise typer.BadParameter("the noise grid is log-spaced: give 0 < --low < --high", param_hint="--low/--high")
     swept = hwprofiles.load_profile(profile)  # an unknown name fails before any model is loaded
-    splits, models = opt.models_to_evaluate(
-        checkpoints, model, weights, width, dataset, data_root, download, test_subset
-    )
+    splits, models = source.load()
     runner = run.runner()
     stats = GridStats()
     with ChipProgress(f"{over} sweep under {swept.name}", None, enabled=run.progress) as bar:
@@ -71,7 +63,7 @@ def sweep_command(
             noise_scale=noise_scale,
             samples=samples,
             store=run.store(),
-            test_set=test_set_id(splits, test_subset),
+            test_set=source.test_set(splits),
             chance=1.0 / splits.num_classes,
             on_sample=bar.advance,
             on_progress=bar.counts,
