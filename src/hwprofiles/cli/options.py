@@ -1,7 +1,7 @@
 """The options the experiment commands share (train, eval, sweep, transfer, demo, results),
 and the checks that turn them into what the library takes: single options, and groups
-of options that travel together (:class:`RunOptions`, :class:`ModelOptions`), which a
-command takes through :func:`option_group`.
+of options that travel together (:class:`RunOptions`, :class:`TrainingOptions`,
+:class:`ModelOptions`), which a command takes through :func:`option_group`.
 
 Nothing here imports torch at import time: the device check does, when it runs.
 """
@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from hwprofiles.eval.trained import Trained
     from hwprofiles.executors import Executor
     from hwprofiles.results import ResultsStore
+    from hwprofiles.train import TrainConfig
 
 KEYWORD_ONLY = inspect.Parameter.KEYWORD_ONLY
 
@@ -95,9 +96,6 @@ ResultsDb = Annotated[
     ),
 ]
 Width = Annotated[float, typer.Option("--width", min=0.05, max=16.0, help="Width multiplier of zoo models.")]
-TrainSubset = Annotated[
-    int | None, typer.Option("--train-subset", help="Train on a seeded random subset of N samples.")
-]
 
 
 # Option groups: options that travel together, declared once as the fields of a dataclass.
@@ -150,6 +148,44 @@ class RunOptions:
         from hwprofiles.results import ResultsStore
 
         return ResultsStore(self.results)
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    """The hyper-parameters and data of a training run (``train`` and ``transfer``): the
+    fields of :class:`~hwprofiles.train.TrainConfig` that both commands take."""
+
+    lr: Annotated[float, typer.Option("--lr")] = 1e-3
+    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 5
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 128
+    seed: Annotated[int, typer.Option("--seed")] = 0
+    width: Width = 1.0
+    train_subset: Annotated[
+        int | None, typer.Option("--train-subset", help="Train on a seeded random subset of N samples.")
+    ] = None
+    test_subset: TestSubset = None
+    data_root: DataRoot = None
+    download: Download = False
+
+    def config(self, **settings: Any) -> TrainConfig:
+        """The run of these options and the command's own ``settings`` (model, dataset,
+        method, ...); TrainConfig checks the values."""
+        from hwprofiles.train import TrainConfig
+
+        return TrainConfig(**{**asdict(self), **settings})
+
+    def load_dataset(self, name: str) -> DatasetSplits:
+        """Dataset ``name``, as these options select it (root, download, subsets, seed)."""
+        from hwprofiles.data import load_dataset
+
+        return load_dataset(
+            name,
+            root=self.data_root,
+            download=self.download,
+            train_subset=self.train_subset,
+            test_subset=self.test_subset,
+            seed=self.seed,
+        )
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ app = typer.Typer()
 
 
 @app.command("transfer")
+@opt.option_group(opt.TrainingOptions, defaults={"epochs": 3})
 @opt.option_group(opt.RunOptions)
 def transfer_command(
     *,
@@ -34,16 +35,8 @@ def transfer_command(
         ),
     ] = "published",
     target_drop: Annotated[float, typer.Option("--target-drop", min=0.01, max=0.9)] = 0.1,
-    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 3,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 128,
-    lr: Annotated[float, typer.Option("--lr")] = 1e-3,
-    width: opt.Width = 1.0,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    training: opt.TrainingOptions,
     samples: opt.Samples = 5,
-    train_subset: opt.TrainSubset = None,
-    test_subset: opt.TestSubset = None,
-    data_root: opt.DataRoot = None,
-    download: opt.Download = False,
     weights: Annotated[
         list[Path] | None,
         typer.Option(
@@ -54,30 +47,17 @@ def transfer_command(
     run: opt.RunOptions,
 ) -> None:
     """Train clean, QAT and NIT under each training profile; evaluate all under every profile."""
-    from hwprofiles.data import load_dataset
     from hwprofiles.eval.grid import GridStats
     from hwprofiles.eval.trained import evaluation_loaders, load_weights, test_set_id
     from hwprofiles.eval.transfer import noisy_profiles, run_transfer
-    from hwprofiles.train import TrainConfig
 
     evals = opt.profile_names(eval_profile)
     trains = train_profile or noisy_profiles()
     opt.profile_names(trains)  # unknown names fail here, before any training
-    splits = load_dataset(
-        dataset, root=data_root, download=download, train_subset=train_subset, test_subset=test_subset, seed=seed
-    )
-    base = TrainConfig(
-        model=model,
-        dataset=dataset,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        width=width,
-        seed=seed,
-        train_subset=train_subset,
-        test_subset=test_subset,
-        data_root=data_root,
-    )
+    splits = training.load_dataset(dataset)
+    # The runs train on these splits (loaded with --download above), so their configs leave
+    # download off: a run resumes only under the config that wrote it, with --download or not.
+    base = training.config(model=model, dataset=dataset, download=False)
     stats = GridStats()
     result = run_transfer(
         base,
@@ -86,14 +66,14 @@ def transfer_command(
         out_dir=out,
         splits=splits,
         loaders=evaluation_loaders(splits),
-        extra_models=[load_weights(p, model, splits, width=width) for p in weights or []],
+        extra_models=[load_weights(p, model, splits, width=training.width) for p in weights or []],
         executor=run.runner(),
         stats=stats,
         samples=samples,
         scale_mode=scale_mode,
         target_drop=target_drop,
         store=run.store(),
-        test_set=test_set_id(splits, test_subset),
+        test_set=test_set_id(splits, training.test_subset),
         progress=run.progress,
         device=run.device,
         on_event=typer.echo,
