@@ -7,36 +7,24 @@ from typing import Annotated
 
 import typer
 
-from hwprofiles.cli.options import (
-    OUT,
-    DataRoot,
-    Device,
-    Download,
-    ExecutorName,
-    ExecutorOpt,
-    Quiet,
-    RayAddress,
-    Samples,
-    executor_for,
-)
+from hwprofiles.cli import options as opt
 
 app = typer.Typer()
 
 
 @app.command("demo")
+@opt.option_group(opt.RunOptions, omit=("results",))
 def demo_command(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = OUT / "demo",
+    *,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = opt.OUT / "demo",
     nit_profile: Annotated[str, typer.Option("--nit-profile", help="The profile NIT trains under.")] = "pcm-joshi2020",
-    samples: Samples = 3,
-    data_root: DataRoot = None,
-    download: Download = False,
+    samples: opt.Samples = 3,
+    data_root: opt.DataRoot = None,
+    download: opt.Download = False,
     quick: Annotated[
         bool, typer.Option("--quick", help="A much smaller run (synthetic data, one small model) to check the set-up.")
     ] = False,
-    executor: ExecutorOpt = ExecutorName.local,
-    ray_address: RayAddress = None,
-    device: Device = "cpu",
-    quiet: Quiet = False,
+    run: opt.RunOptions,
 ) -> None:
     """The main job: train clean, QAT and NIT, evaluate under every profile, write a report."""
     from hwprofiles.demo import run_demo
@@ -48,9 +36,9 @@ def demo_command(
         data_root=data_root,
         download=download,
         quick=quick,
-        device=device,
-        progress=not quiet,
+        device=run.device,
+        progress=run.progress,
         echo=typer.echo,
-        executor=executor_for(executor, ray_address),
+        executor=run.runner(),
     )
     typer.echo(f"\nreport written to {report}")

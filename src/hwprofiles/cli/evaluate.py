@@ -8,50 +8,27 @@ from typing import Annotated
 
 import typer
 
-from hwprofiles.cli.options import (
-    Checkpoints,
-    DataRoot,
-    Device,
-    Download,
-    EvalDataset,
-    ExecutorName,
-    ExecutorOpt,
-    ModelName,
-    Quiet,
-    RayAddress,
-    ResultsDb,
-    Samples,
-    TestSubset,
-    Weights,
-    Width,
-    executor_for,
-    models_to_evaluate,
-    profile_names,
-)
+from hwprofiles.cli import options as opt
 from hwprofiles.cli.output import console, report_failures, table
 
 app = typer.Typer()
 
 
 @app.command("eval")
+@opt.option_group(opt.ModelOptions)
+@opt.option_group(opt.RunOptions)
 def eval_command(
-    checkpoints: Checkpoints = None,
+    *,
     profile: Annotated[
         list[str] | None,
         typer.Option("--profile", "-p", help="Evaluation profile (repeatable); 'all' for every profile."),
     ] = None,
-    model: ModelName = None,
-    weights: Weights = None,
-    width: Width = 1.0,
-    dataset: EvalDataset = None,
-    samples: Samples = 5,
+    source: opt.ModelOptions,
+    samples: opt.Samples = 5,
     noise_scale: Annotated[float | None, typer.Option("--noise-scale", min=0)] = None,
     t_inference: Annotated[
         float | None, typer.Option("--t-inference", min=0, help="Seconds since programming.")
     ] = None,
-    test_subset: TestSubset = None,
-    data_root: DataRoot = None,
-    download: Download = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the results as JSON here.")] = None,
     conversion: Annotated[
         bool,
@@ -60,29 +37,24 @@ def eval_command(
             help="Also list, per model, every matrix layer: converted to its noisy twin, or left float and why.",
         ),
     ] = False,
-    results_db: ResultsDb = None,
-    executor: ExecutorOpt = ExecutorName.local,
-    ray_address: RayAddress = None,
-    device: Device = "cpu",
-    quiet: Quiet = False,
+    run: opt.RunOptions,
 ) -> None:
     """Accuracy of checkpoints (or weights trained elsewhere) under profiles, over K chip instances."""
     from hwprofiles.eval.chips import CheckpointSettings, evaluate_models
     from hwprofiles.eval.grid import GridStats
-    from hwprofiles.eval.trained import evaluation_loaders, test_set_id
+    from hwprofiles.eval.trained import evaluation_loaders
     from hwprofiles.progress import ChipProgress
-    from hwprofiles.results import ResultsStore
 
-    names = profile_names(profile)
-    splits, models = models_to_evaluate(checkpoints, model, weights, width, dataset, data_root, download, test_subset)
-    runner = executor_for(executor, ray_address)
+    names = opt.profile_names(profile)
+    splits, models = source.load()
+    runner = run.runner()
     if conversion:
         from hwprofiles.nn.convert import conversion_report
 
         for trained in models:
             typer.echo(f"{trained.label} under {names[0]}:\n{conversion_report(trained.model, names[0])}\n")
     stats = GridStats()
-    with ChipProgress("chip instances", len(models) * len(names) * samples, enabled=not quiet) as bar:
+    with ChipProgress("chip instances", len(models) * len(names) * samples, enabled=run.progress) as bar:
         report = evaluate_models(
             models,
             names,
@@ -91,10 +63,10 @@ def eval_command(
                 samples=samples,
                 noise_scale=noise_scale,
                 t_inference_s=t_inference,
-                test_set=test_set_id(splits, test_subset),
-                device=device,
+                test_set=source.test_set(splits),
+                device=run.device,
             ),
-            store=ResultsStore(results_db),
+            store=run.store(),
             executor=runner,
             on_sample=bar.advance,
             on_progress=bar.counts,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from hwprofiles.cli.options import ResultsDb
+from hwprofiles.cli import options as opt
 
 app = typer.Typer(help="The results database.", no_args_is_help=True)
 
@@ -16,7 +16,7 @@ app = typer.Typer(help="The results database.", no_args_is_help=True)
 def results_export(
     fmt: Annotated[str, typer.Option("--format", help="csv, json or parquet (needs pyarrow).")] = "csv",
     table: Annotated[str, typer.Option("--table", help="evals or runs.")] = "evals",
-    results: ResultsDb = None,
+    results: opt.ResultsDb = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write [default: stdout].")] = None,
 ) -> None:
     """Export every stored run or evaluation, one self-describing row each (keys, hashes, labels, ISO times)."""

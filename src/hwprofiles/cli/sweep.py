@@ -8,26 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hwprofiles.cli.options import (
-    OUT,
-    Checkpoints,
-    DataRoot,
-    Device,
-    Download,
-    EvalDataset,
-    ExecutorName,
-    ExecutorOpt,
-    ModelName,
-    Quiet,
-    RayAddress,
-    ResultsDb,
-    Samples,
-    TestSubset,
-    Weights,
-    Width,
-    executor_for,
-    models_to_evaluate,
-)
+from hwprofiles.cli import options as opt
 from hwprofiles.cli.output import console, report_failures, table
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,51 +18,42 @@ app = typer.Typer()
 
 
 @app.command("sweep")
+@opt.option_group(opt.ModelOptions)
+@opt.option_group(opt.RunOptions)
 def sweep_command(
-    checkpoints: Checkpoints = None,
+    *,
     profile: Annotated[str, typer.Option("--profile", "-p", help="The profile to sweep.")] = "gaussian-additive",
     over: Annotated[
         str,
         typer.Option("--over", help="noise (noise scale), time (t_inference) or layer (one noisy layer at a time)."),
     ] = "noise",
-    model: ModelName = None,
-    weights: Weights = None,
-    width: Width = 1.0,
-    dataset: EvalDataset = None,
+    source: opt.ModelOptions,
     low: Annotated[float, typer.Option("--low", min=0)] = 1e-2,
     high: Annotated[float, typer.Option("--high", min=0)] = 1e2,
     points: Annotated[int, typer.Option("--points", min=2, help="Grid points (log-spaced).")] = 17,
     noise_scale: Annotated[
         float | None, typer.Option("--noise-scale", min=0, help="Noise scale of the time and layer sweeps.")
     ] = None,
-    samples: Samples = 5,
-    test_subset: TestSubset = None,
-    data_root: DataRoot = None,
-    download: Download = False,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the plot and JSON.")] = OUT / "sweeps",
-    results: ResultsDb = None,
-    executor: ExecutorOpt = ExecutorName.local,
-    ray_address: RayAddress = None,
-    device: Device = "cpu",
-    quiet: Quiet = False,
+    samples: opt.Samples = 5,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the plot and JSON.")] = opt.OUT / "sweeps",
+    run: opt.RunOptions,
 ) -> None:
     """Accuracy against noise scale (with the midpoint), time since programming, or per layer."""
     import hwprofiles
     from hwprofiles.eval.grid import GridStats
     from hwprofiles.eval.sweep import SWEEPS, log_grid, run_sweep
-    from hwprofiles.eval.trained import evaluation_loaders, test_set_id
+    from hwprofiles.eval.trained import evaluation_loaders
     from hwprofiles.progress import ChipProgress
-    from hwprofiles.results import ResultsStore
 
     if over not in SWEEPS:
         raise typer.BadParameter(f"use {', '.join(SWEEPS)}", param_hint="--over")
     if over == "noise" and not 0 < low < high:
         raise typer.BadParameter("the noise grid is log-spaced: give 0 < --low < --high", param_hint="--low/--high")
     swept = hwprofiles.load_profile(profile)  # an unknown name fails before any model is loaded
-    splits, models = models_to_evaluate(checkpoints, model, weights, width, dataset, data_root, download, test_subset)
-    runner = executor_for(executor, ray_address)
+    splits, models = source.load()
+    runner = run.runner()
     stats = GridStats()
-    with ChipProgress(f"{over} sweep under {swept.name}", None, enabled=not quiet) as bar:
+    with ChipProgress(f"{over} sweep under {swept.name}", None, enabled=run.progress) as bar:
         report = run_sweep(
             models,
             swept,
@@ -90,12 +62,12 @@ def sweep_command(
             grid=log_grid(low, high, points) if over == "noise" else None,
             noise_scale=noise_scale,
             samples=samples,
-            store=ResultsStore(results),
-            test_set=test_set_id(splits, test_subset),
+            store=run.store(),
+            test_set=source.test_set(splits),
             chance=1.0 / splits.num_classes,
             on_sample=bar.advance,
             on_progress=bar.counts,
-            device=device,
+            device=run.device,
             executor=runner,
             stats=stats,
         )

@@ -2,61 +2,57 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from hwprofiles.cli.options import (
-    OUT,
-    DataRoot,
-    Dataset,
-    Device,
-    Download,
-    Optimizer,
-    Quiet,
-    ResultsDb,
-    Schedule,
-    TestSubset,
-    TrainSubset,
-    Width,
-)
+from hwprofiles.cli import options as opt
 
 app = typer.Typer()
 
 
+@dataclass(frozen=True)
+class MethodOptions:
+    """The training method and its settings: the fields of :class:`~hwprofiles.train.TrainConfig`
+    that only ``train`` takes."""
+
+    method: Annotated[str, typer.Option("--method", help="clean, qat, qat-learned, nit or vant.")] = "clean"
+    profile: Annotated[str | None, typer.Option("--profile", help="Training profile of nit/vant.")] = None
+    noise_scale: Annotated[
+        float | None, typer.Option("--noise-scale", min=0, help="Training noise scale [default: the profile's].")
+    ] = None
+    schedule: Annotated[
+        opt.Schedule,
+        typer.Option("--schedule", case_sensitive=False, help="constant, or ramp (linear from 0 over --ramp-epochs)."),
+    ] = opt.Schedule.constant
+    ramp_epochs: Annotated[int, typer.Option("--ramp-epochs", min=1)] = 1
+    bits: Annotated[int, typer.Option("--bits", min=2, max=16, help="QAT bits.")] = 8
+    act_scale: Annotated[float, typer.Option("--act-scale", min=0, help="QAT constant activation step.")] = 1.0
+    alpha: Annotated[float, typer.Option("--alpha", help="VANT alpha.")] = 0.45
+    theta: Annotated[float, typer.Option("--theta", help="VANT theta.")] = 0.66
+    optimizer: Annotated[opt.Optimizer, typer.Option("--optimizer", case_sensitive=False, help="adam or sgd.")] = (
+        opt.Optimizer.adam
+    )
+
+    def settings(self) -> dict[str, Any]:
+        """The fields as TrainConfig takes them: the choices by name."""
+        return {**asdict(self), "schedule": self.schedule.value, "optimizer": self.optimizer.value}
+
+
 @app.command("train")
+@opt.option_group(MethodOptions)
+@opt.option_group(opt.TrainingOptions)
+@opt.option_group(opt.RunOptions, omit=("executor", "ray_address"))
 def train_command(
+    *,
     model: Annotated[
         str, typer.Option("--model", help="A zoo model (hwprofiles models) or torchvision:NAME.")
     ] = "lenet5",
-    dataset: Dataset = "fashion-mnist",
-    method: Annotated[str, typer.Option("--method", help="clean, qat, qat-learned, nit or vant.")] = "clean",
-    profile: Annotated[str | None, typer.Option("--profile", help="Training profile of nit/vant.")] = None,
-    noise_scale: Annotated[
-        float | None, typer.Option("--noise-scale", min=0, help="Training noise scale [default: the profile's].")
-    ] = None,
-    schedule: Annotated[
-        Schedule,
-        typer.Option("--schedule", case_sensitive=False, help="constant, or ramp (linear from 0 over --ramp-epochs)."),
-    ] = Schedule.constant,
-    ramp_epochs: Annotated[int, typer.Option("--ramp-epochs", min=1)] = 1,
-    bits: Annotated[int, typer.Option("--bits", min=2, max=16, help="QAT bits.")] = 8,
-    act_scale: Annotated[float, typer.Option("--act-scale", min=0, help="QAT constant activation step.")] = 1.0,
-    alpha: Annotated[float, typer.Option("--alpha", help="VANT alpha.")] = 0.45,
-    theta: Annotated[float, typer.Option("--theta", help="VANT theta.")] = 0.66,
-    optimizer: Annotated[
-        Optimizer, typer.Option("--optimizer", case_sensitive=False, help="adam or sgd.")
-    ] = Optimizer.adam,
-    lr: Annotated[float, typer.Option("--lr")] = 1e-3,
-    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 5,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 128,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
-    width: Width = 1.0,
-    train_subset: TrainSubset = None,
-    test_subset: TestSubset = None,
-    data_root: DataRoot = None,
-    download: Download = False,
+    dataset: opt.Dataset = "fashion-mnist",
+    method_options: MethodOptions,
+    training: opt.TrainingOptions,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -64,9 +60,7 @@ def train_command(
         ),
     ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint at --out.")] = False,
-    results: ResultsDb = None,
-    device: Device = "cpu",
-    quiet: Quiet = False,
+    run: opt.RunOptions,
     nproc: Annotated[
         int,
         typer.Option(
@@ -78,37 +72,14 @@ def train_command(
 ) -> None:
     """Train a model clean, with QAT, or with noise injection under a profile."""
     from hwprofiles.eval.trained import record_run
-    from hwprofiles.results import ResultsStore
-    from hwprofiles.train import TrainConfig, train
+    from hwprofiles.train import train
 
     # The names of --method, --schedule and --optimizer are checked by TrainConfig, with the choices.
-    settings: dict[str, Any] = {
-        "model": model,
-        "dataset": dataset,
-        "method": method,
-        "profile": profile,
-        "noise_scale": noise_scale,
-        "schedule": schedule.value,
-        "ramp_epochs": ramp_epochs,
-        "bits": bits,
-        "act_scale": act_scale,
-        "alpha": alpha,
-        "theta": theta,
-        "optimizer": optimizer.value,
-        "lr": lr,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "seed": seed,
-        "width": width,
-        "train_subset": train_subset,
-        "test_subset": test_subset,
-        "data_root": data_root,
-        "download": download,
-    }
-    config = TrainConfig(**settings)
-    path = out or OUT / "checkpoints" / f"{model.replace(':', '-')}-{config.label.replace(':', '-')}-s{seed}.pt"
-    result = train(config, path, resume=resume, device=device, progress=not quiet, nproc=nproc)
+    config = training.config(model=model, dataset=dataset, **method_options.settings())
+    name = f"{model.replace(':', '-')}-{config.label.replace(':', '-')}-s{config.seed}.pt"
+    path = out or opt.OUT / "checkpoints" / name
+    result = train(config, path, resume=resume, device=run.device, progress=run.progress, nproc=nproc)
     if result.rank != 0:  # under torchrun every process runs this command; rank 0 reports
         return
-    record_run(ResultsStore(results), path, result.test_accuracy)
+    record_run(run.store(), path, result.test_accuracy)
     typer.echo(f"test accuracy {result.test_accuracy:.4f}; checkpoint written to {path}")

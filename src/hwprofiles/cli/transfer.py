@@ -7,33 +7,19 @@ from typing import Annotated
 
 import typer
 
-from hwprofiles.cli.options import (
-    OUT,
-    DataRoot,
-    Dataset,
-    Device,
-    Download,
-    ExecutorName,
-    ExecutorOpt,
-    Quiet,
-    RayAddress,
-    ResultsDb,
-    Samples,
-    TestSubset,
-    TrainSubset,
-    Width,
-    executor_for,
-    profile_names,
-)
+from hwprofiles.cli import options as opt
 from hwprofiles.cli.output import report_failures
 
 app = typer.Typer()
 
 
 @app.command("transfer")
+@opt.option_group(opt.TrainingOptions, defaults={"epochs": 3})
+@opt.option_group(opt.RunOptions)
 def transfer_command(
+    *,
     model: Annotated[str, typer.Option("--model")] = "lenet5",
-    dataset: Dataset = "fashion-mnist",
+    dataset: opt.Dataset = "fashion-mnist",
     train_profile: Annotated[
         list[str] | None,
         typer.Option("--train-profile", help="NIT training profile (repeatable) [default: every profile with noise]."),
@@ -49,55 +35,29 @@ def transfer_command(
         ),
     ] = "published",
     target_drop: Annotated[float, typer.Option("--target-drop", min=0.01, max=0.9)] = 0.1,
-    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 3,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 128,
-    lr: Annotated[float, typer.Option("--lr")] = 1e-3,
-    width: Width = 1.0,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
-    samples: Samples = 5,
-    train_subset: TrainSubset = None,
-    test_subset: TestSubset = None,
-    data_root: DataRoot = None,
-    download: Download = False,
+    training: opt.TrainingOptions,
+    samples: opt.Samples = 5,
     weights: Annotated[
         list[Path] | None,
         typer.Option(
             "--weights", help="Also evaluate this state_dict of --model, trained elsewhere, as a row (repeatable)."
         ),
     ] = None,
-    out: Annotated[Path, typer.Option("--out", "-o")] = OUT / "transfer",
-    results: ResultsDb = None,
-    executor: ExecutorOpt = ExecutorName.local,
-    ray_address: RayAddress = None,
-    device: Device = "cpu",
-    quiet: Quiet = False,
+    out: Annotated[Path, typer.Option("--out", "-o")] = opt.OUT / "transfer",
+    run: opt.RunOptions,
 ) -> None:
     """Train clean, QAT and NIT under each training profile; evaluate all under every profile."""
-    from hwprofiles.data import load_dataset
     from hwprofiles.eval.grid import GridStats
     from hwprofiles.eval.trained import evaluation_loaders, load_weights, test_set_id
     from hwprofiles.eval.transfer import noisy_profiles, run_transfer
-    from hwprofiles.results import ResultsStore
-    from hwprofiles.train import TrainConfig
 
-    evals = profile_names(eval_profile)
+    evals = opt.profile_names(eval_profile)
     trains = train_profile or noisy_profiles()
-    profile_names(trains)  # unknown names fail here, before any training
-    splits = load_dataset(
-        dataset, root=data_root, download=download, train_subset=train_subset, test_subset=test_subset, seed=seed
-    )
-    base = TrainConfig(
-        model=model,
-        dataset=dataset,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        width=width,
-        seed=seed,
-        train_subset=train_subset,
-        test_subset=test_subset,
-        data_root=data_root,
-    )
+    opt.profile_names(trains)  # unknown names fail here, before any training
+    splits = training.load_dataset(dataset)
+    # The runs train on these splits (loaded with --download above), so their configs leave
+    # download off: a run resumes only under the config that wrote it, with --download or not.
+    base = training.config(model=model, dataset=dataset, download=False)
     stats = GridStats()
     result = run_transfer(
         base,
@@ -106,16 +66,16 @@ def transfer_command(
         out_dir=out,
         splits=splits,
         loaders=evaluation_loaders(splits),
-        extra_models=[load_weights(p, model, splits, width=width) for p in weights or []],
-        executor=executor_for(executor, ray_address),
+        extra_models=[load_weights(p, model, splits, width=training.width) for p in weights or []],
+        executor=run.runner(),
         stats=stats,
         samples=samples,
         scale_mode=scale_mode,
         target_drop=target_drop,
-        store=ResultsStore(results),
-        test_set=test_set_id(splits, test_subset),
-        progress=not quiet,
-        device=device,
+        store=run.store(),
+        test_set=test_set_id(splits, training.test_subset),
+        progress=run.progress,
+        device=run.device,
         on_event=typer.echo,
     )
     typer.echo(result.to_markdown())
