@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sized
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from hwprofiles.errors import HwProfilesError
 from hwprofiles.io import write_text
@@ -22,8 +22,20 @@ if TYPE_CHECKING:  # pragma: no cover
     from hwprofiles.eval.sweep import SweepReport
     from hwprofiles.eval.transfer_report import TransferResult
     from hwprofiles.executors import Executor
+    from hwprofiles.results import ResultsStore
 
 SWEPT_PROFILE = "gaussian-additive"
+
+
+class Evaluation(TypedDict):
+    """What the demo's transfer matrices and its sweep share: how each chip instance is
+    evaluated and where it is stored."""
+
+    samples: int
+    store: ResultsStore
+    test_set: str
+    device: str
+    executor: Executor | None
 
 
 @dataclass(frozen=True)
@@ -112,6 +124,14 @@ def run_demo(
         f"NIT trains under {nit_profile}; every model is evaluated under {len(profiles)} profiles x {samples} chip instances"
     )
 
+    # the transfer matrices and the sweep are evaluated alike
+    evaluation: Evaluation = {
+        "samples": samples,
+        "store": store,
+        "test_set": test_set,
+        "device": device,
+        "executor": executor,
+    }
     sections: list[str] = []
     summary: list[str] = []
     for spec in plan.models:
@@ -130,13 +150,9 @@ def run_demo(
             out_dir=out / spec.model,
             splits=splits,
             loaders=loaders,
-            samples=samples,
-            store=store,
-            test_set=test_set,
             progress=progress,
-            device=device,
             on_event=echo,
-            executor=executor,
+            **evaluation,
         )
         echo(result.to_markdown())
         sections.append(
@@ -151,12 +167,8 @@ def run_demo(
                 loaders,
                 over="noise",
                 grid=log_grid(1e-2, 1e2, plan.sweep_points),
-                samples=samples,
-                store=store,
-                test_set=test_set,
                 chance=1 / splits.num_classes,
-                device=device,
-                executor=executor,
+                **evaluation,
             )
             sections.append(_sweep_section(spec.model, sweep, out))
     minutes = (time.time() - started) / 60
