@@ -19,7 +19,10 @@ MAX_LINES = 400
 # A module is placed by the longest prefix that names it; the package itself (the API
 # facade) sits with the applications.
 LAYERS = [
-    ("foundations", ["errors", "hookspecs", "untrusted", "io", "lazy", "version", "progress", "named_registry"]),
+    (
+        "foundations",
+        ["errors", "hookspecs", "untrusted", "io", "storage", "lazy", "version", "progress", "named_registry"],
+    ),
     ("entry models", ["entries"]),
     ("registries and plugins", ["registry", "models", "plugins", "builtin"]),
     ("profiles", ["profiles"]),

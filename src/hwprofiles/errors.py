@@ -141,6 +141,11 @@ class OutputError(HwProfilesError, OSError):
     """A file cannot be written (read-only folder, full disk); what was there before is kept."""
 
 
+class StorageError(HwProfilesError, OSError):
+    """A checkpoint storage (``--storage``) cannot be used: its protocol is unknown, the
+    package of its filesystem is missing, or it cannot be written or read."""
+
+
 class NotCalibratedError(HwProfilesError, RuntimeError):
     """An analog layer with a calibrated DAC was used for inference before its input
     bound was set from data."""
