@@ -68,6 +68,7 @@ from hwprofiles.eval.sweep import log_grid, midpoint
 from hwprofiles.executors import EXECUTORS, get_executor
 from hwprofiles.io import write_text
 from hwprofiles.results import ResultsStore
+from hwprofiles.storage import STORAGE_ENV
 from hwprofiles.train import TrainConfig, TrainingDivergedError, load_checkpoint, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -492,6 +493,7 @@ class Study:
             device=self.args.device,
             on_event=self.log,
             executor=self.executor,
+            storage=self.args.storage,
             stats=self.grid_stats,
         )
         paths = result.write(self.out, stem=f"transfer-{arch}")
@@ -851,6 +853,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--ray-address",
         default=None,
         help="Ray cluster to join (auto, HOST:PORT; also $HWPROFILES_RAY_ADDRESS); none starts Ray here",
+    )
+    parser.add_argument(
+        "--storage",
+        default=os.environ.get(STORAGE_ENV),
+        help="keep the transfer runs' checkpoints also here, a local path or fsspec URL (s3://bucket/run1 needs s3fs;"
+        " also $HWPROFILES_STORAGE): training tasks leave them there, and a re-run fetches finished ones",
     )
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's own)")
     parser.add_argument(

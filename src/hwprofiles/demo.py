@@ -91,10 +91,13 @@ def run_demo(
     quick: bool = False,
     device: str = "cpu",
     executor: Executor | None = None,
+    storage: str | Path | None = None,
     progress: bool = True,
     echo: Callable[[str], None] = print,
 ) -> Path:
-    """Run the demo into ``out``; return the path of its ``report.md``."""
+    """Run the demo into ``out``; return the path of its ``report.md``. With ``storage`` (a
+    local path or fsspec URL) its checkpoints are also kept there and found there by a re-run
+    (:func:`hwprofiles.eval.transfer.run_transfer`)."""
     import hwprofiles
     from hwprofiles.data import load_dataset
     from hwprofiles.eval.sweep import log_grid, run_sweep
@@ -152,6 +155,7 @@ def run_demo(
             loaders=loaders,
             progress=progress,
             on_event=echo,
+            storage=storage,
             **evaluation,
         )
         echo(result.to_markdown())

@@ -24,6 +24,7 @@ def demo_command(
     quick: Annotated[
         bool, typer.Option("--quick", help="A much smaller run (synthetic data, one small model) to check the set-up.")
     ] = False,
+    storage: opt.Storage = None,
     run: opt.RunOptions,
 ) -> None:
     """The main job: train clean, QAT and NIT, evaluate under every profile, write a report."""
@@ -40,5 +41,6 @@ def demo_command(
         progress=run.progress,
         echo=typer.echo,
         executor=run.runner(),
+        storage=storage,
     )
     typer.echo(f"\nreport written to {report}")

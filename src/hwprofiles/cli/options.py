@@ -96,6 +96,16 @@ ResultsDb = Annotated[
     ),
 ]
 Width = Annotated[float, typer.Option("--width", min=0.05, max=16.0, help="Width multiplier of zoo models.")]
+Storage = Annotated[
+    str | None,
+    typer.Option(
+        "--storage",
+        envvar="HWPROFILES_STORAGE",
+        help="Keep the run's checkpoints also here, a local path or any fsspec URL (s3://bucket/run1 needs s3fs): "
+        "training tasks leave them there instead of sending them through Ray's object store, and a run "
+        "finds finished ones there instead of training them again.",
+    ),
+]
 
 
 # Option groups: options that travel together, declared once as the fields of a dataclass.

@@ -44,6 +44,7 @@ def transfer_command(
         ),
     ] = None,
     out: Annotated[Path, typer.Option("--out", "-o")] = opt.OUT / "transfer",
+    storage: opt.Storage = None,
     run: opt.RunOptions,
 ) -> None:
     """Train clean, QAT and NIT under each training profile; evaluate all under every profile."""
@@ -68,6 +69,7 @@ def transfer_command(
         loaders=evaluation_loaders(splits),
         extra_models=[load_weights(p, model, splits, width=training.width) for p in weights or []],
         executor=run.runner(),
+        storage=storage,
         stats=stats,
         samples=samples,
         scale_mode=scale_mode,

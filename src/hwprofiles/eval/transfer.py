@@ -19,6 +19,7 @@ a choice, recorded in the outputs:
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -35,6 +36,7 @@ from hwprofiles.io import write_bytes
 from hwprofiles.profiles import list_profiles, load_profile
 from hwprofiles.progress import ChipProgress
 from hwprofiles.results import ResultsStore
+from hwprofiles.storage import Storage, fetch, open_storage
 from hwprofiles.train.config import TrainConfig
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -113,43 +115,69 @@ def run_transfer(
     extra_models: Sequence[Trained] = (),
     executor: Executor | None = None,
     stats: GridStats | None = None,
+    storage: str | Path | Storage | None = None,
 ) -> TransferResult:
     """Train (or reuse finished checkpoints of) every row, evaluate it under every column.
 
     ``extra_models`` (e.g. weights trained elsewhere, :func:`hwprofiles.eval.chips.load_weights`)
     are evaluated as further rows.
+
+    With ``storage`` (a local path or fsspec URL, :mod:`hwprofiles.storage`) every
+    checkpoint of the run is also kept there: a run trained on the executor's workers
+    leaves it there and the driver copies it into ``out_dir``; a finished checkpoint of
+    the same config found there is fetched instead of trained again.
     """
     from hwprofiles.train.checkpoint import load_checkpoint
     from hwprofiles.train.loop import train
 
     out = Path(out_dir)
     ckpt_dir = out / "checkpoints"
+    shared = None if storage is None else open_storage(storage)
 
     def checkpoint_for(config: TrainConfig) -> Path:
         scale = "" if config.noise_scale is None else f"-x{config.noise_scale:.3g}"
         return ckpt_dir / f"{config.model}-{config.label.replace(':', '-')}{scale}-s{config.seed}.pt"
 
-    def finished(config: TrainConfig) -> bool:
-        path = checkpoint_for(config)
+    def finished(config: TrainConfig, path: Path | None = None) -> bool:
+        path = path or checkpoint_for(config)
         if not path.exists():
             return False
         meta = load_checkpoint(path)["meta"]
         return bool(meta.get("finished")) and TrainConfig.from_dict(meta["config"]) == config
 
+    def fetched(config: TrainConfig) -> bool:
+        """Copy a finished checkpoint of ``config`` from storage into place, if storage has one."""
+        path = checkpoint_for(config)
+        if shared is None or not shared.exists(path.name):
+            return False
+        data = fetch(shared.url_of(path.name))
+        with tempfile.TemporaryDirectory() as scratch:  # checked before it replaces a partial run
+            (Path(scratch) / path.name).write_bytes(data)
+            if not finished(config, Path(scratch) / path.name):
+                return False
+        write_bytes(path, data)
+        on_event(f"fetched finished checkpoint {shared.url_of(path.name)} -> {path}")
+        return True
+
     def trained_for(configs: Sequence[TrainConfig]) -> list[Trained]:
         """Train every config not yet finished (on the executor), then load them all."""
-        todo = [c for c in configs if not finished(c)]
+        todo = []
         for c in configs:
-            on_event(
-                f"reusing finished checkpoint {checkpoint_for(c)}"
-                if c not in todo
-                else f"training {c.label} -> {checkpoint_for(c)}"
-            )
+            if finished(c):
+                on_event(f"reusing finished checkpoint {checkpoint_for(c)}")
+                if shared is not None and not shared.exists(checkpoint_for(c).name):
+                    shared.put(checkpoint_for(c).name, checkpoint_for(c).read_bytes())
+            elif not fetched(c):
+                todo.append(c)
+                on_event(f"training {c.label} -> {checkpoint_for(c)}")
         if executor is None or executor.name == "local":
             for c in todo:
                 train(c, checkpoint_for(c), resume=True, progress=progress, data=splits, device=device)
+                if shared is not None:
+                    shared.put(checkpoint_for(c).name, checkpoint_for(c).read_bytes())
         elif todo:
-            train_on(executor, [(c, checkpoint_for(c)) for c in todo], splits, device=device, on_event=on_event)
+            runs = [(c, checkpoint_for(c)) for c in todo]
+            train_on(executor, runs, splits, device=device, on_event=on_event, storage=shared)
         return [load_trained(checkpoint_for(c), splits) for c in configs]
 
     clean = trained_for([replace(base, method="clean", profile=None, noise_scale=None)])[0]
@@ -212,14 +240,18 @@ def run_transfer(
 def _train_to_bytes(config: TrainConfig, data: Any, device: str) -> bytes:
     """Runs on a worker: train ``config`` into a scratch file and return the checkpoint's bytes,
     so the worker needs no disk shared with the driver."""
-    import tempfile
-
     from hwprofiles.train.loop import train
 
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "checkpoint.pt"
         train(config, path, progress=False, data=data, device=device)
         return path.read_bytes()
+
+
+def _train_to_storage(config: TrainConfig, data: Any, device: str, storage: Storage, name: str) -> str:
+    """Runs on a worker: train ``config``, leave the checkpoint in ``storage`` as ``name``
+    (written whole, then moved into place) and return only its URL."""
+    return storage.put(name, _train_to_bytes(config, data, device))
 
 
 def train_on(
@@ -229,25 +261,41 @@ def train_on(
     *,
     device: str = "cpu",
     on_event: Callable[[str], None] = lambda message: None,
+    storage: Storage | None = None,
 ) -> None:
     """Train several runs as tasks of ``executor``; the driver writes each checkpoint
     (atomically) as it arrives. A run that fails is reported by name; the others go on.
+
+    Without ``storage`` a checkpoint travels back as bytes (through Ray's object store);
+    with it, each task writes its checkpoint to ``storage`` and returns its URL, from
+    which the driver copies it.
 
     Raises:
         HwProfilesError: naming every run that failed.
     """
     failed: list[str] = []
 
-    def arrived(index: int, value: bytes | None, error: BaseException | None) -> None:
+    def arrived(index: int, value: bytes | str | None, error: BaseException | None) -> None:
         config, path = runs[index]
+        source = ""
+        if error is None and isinstance(value, str):  # the URL of the checkpoint in storage
+            source = f" (from {value})"
+            try:
+                value = fetch(value)
+            except HwProfilesError as exc:
+                error = exc
         if error is not None:
             failed.append(f"{config.label}: {error}")
             on_event(f"training {config.label} failed: {error}")
             return
-        assert value is not None  # a task that did not fail returned the checkpoint
+        assert isinstance(value, bytes)  # a task that did not fail returned the checkpoint or its URL
         write_bytes(path, value)
-        on_event(f"trained {config.label} -> {path}")
+        on_event(f"trained {config.label} -> {path}{source}")
 
-    executor.map(_train_to_bytes, [(config, data, device) for config, _ in runs], arrived, devices=[device] * len(runs))
+    if storage is None:
+        executor.map(_train_to_bytes, [(c, data, device) for c, _ in runs], arrived, devices=[device] * len(runs))
+    else:
+        tasks = [(c, data, device, storage, path.name) for c, path in runs]
+        executor.map(_train_to_storage, tasks, arrived, devices=[device] * len(runs))
     if failed:
         raise HwProfilesError("training failed: " + "; ".join(failed))
