@@ -161,11 +161,12 @@ def test_an_unwritable_folder_is_a_clear_error(tmp_path):
         locked.chmod(0o700)
 
 
-def test_the_command_line_names_a_bad_storage_before_training_anything(cli, tmp_path, monkeypatch):
+@pytest.mark.parametrize("command", [TRANSFER, ["demo", "--quick", "--quiet"]], ids=["transfer", "demo"])
+def test_the_command_line_names_a_bad_storage_before_training_anything(command, cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = failed(cli(*TRANSFER, "-o", "out", "--storage", "nosuch://b/run1"))
+    result = failed(cli(*command, "-o", "out", "--storage", "nosuch://b/run1"))
     assert "storage 'nosuch://b/run1': unknown protocol 'nosuch'" in result.stderr
-    assert not (tmp_path / "out" / "checkpoints").exists()
+    assert not list(tmp_path.rglob("*.pt"))
 
 
 # -- transfer with storage ------------------------------------------------------------------

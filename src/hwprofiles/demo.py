@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from hwprofiles.errors import HwProfilesError
 from hwprofiles.io import write_text
+from hwprofiles.storage import Storage, open_storage
 
 if TYPE_CHECKING:  # pragma: no cover
     from hwprofiles.eval.sweep import SweepReport
@@ -91,7 +92,7 @@ def run_demo(
     quick: bool = False,
     device: str = "cpu",
     executor: Executor | None = None,
-    storage: str | Path | None = None,
+    storage: str | Path | Storage | None = None,
     progress: bool = True,
     echo: Callable[[str], None] = print,
 ) -> Path:
@@ -110,6 +111,7 @@ def run_demo(
     out = Path(out)
     started = time.time()
     hwprofiles.load_profile(nit_profile)
+    checkpoints_at = None if storage is None else open_storage(storage)  # a bad one fails before any work
     splits = load_dataset(
         plan.dataset,
         root=data_root,
@@ -155,7 +157,7 @@ def run_demo(
             loaders=loaders,
             progress=progress,
             on_event=echo,
-            storage=storage,
+            storage=checkpoints_at,
             **evaluation,
         )
         echo(result.to_markdown())
