@@ -30,6 +30,13 @@ def workdir(tmp_path, monkeypatch):
     return tmp_path
 
 
+# A transfer matrix small enough for a test: one training profile, two columns, two chips.
+SMALL_TRANSFER = (
+    "transfer --model lenet5 --width 0.5 --dataset synthetic --epochs 1 --batch-size 64 "
+    "--train-profile gaussian-additive --eval-profile ideal --eval-profile gaussian-additive -k 2 --quiet"
+).split()
+
+
 def ok(result):
     assert result.exit_code == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
@@ -95,36 +102,12 @@ def test_train_eval_sweep_and_export(cli, workdir):
 
 
 def test_transfer_writes_matrix_files(cli, workdir):
-    result = ok(
-        cli(
-            "transfer",
-            "--dataset",
-            "synthetic",
-            "--width",
-            "0.5",
-            "--epochs",
-            "1",
-            "--batch-size",
-            "32",
-            "--lr",
-            "5e-3",
-            "--train-profile",
-            "gaussian-additive",
-            "--train-profile",
-            "rram-hfox",
-            "--eval-profile",
-            "gaussian-additive",
-            "--eval-profile",
-            "rram-hfox",
-            "--eval-profile",
-            "ideal",
-            "-k",
-            "2",
-            "--quiet",
-            "-o",
-            "tr",
-        )
-    )
+    args = (
+        "transfer --dataset synthetic --width 0.5 --epochs 1 --batch-size 32 --lr 5e-3 "
+        "--train-profile gaussian-additive --train-profile rram-hfox "
+        "--eval-profile gaussian-additive --eval-profile rram-hfox --eval-profile ideal -k 2 --quiet -o tr"
+    ).split()
+    result = ok(cli(*args))
     assert "Transfer efficiency" in result.stdout and "Worst off-diagonal" in result.stdout
     data = json.loads((workdir / "tr" / "transfer.json").read_text())
     assert data["rows"] == ["clean", "qat", "nit:gaussian-additive", "nit:rram-hfox"]
@@ -134,36 +117,7 @@ def test_transfer_writes_matrix_files(cli, workdir):
     for name in ("transfer.csv", "transfer.md", "transfer.png", "transfer-efficiency.png"):
         assert (workdir / "tr" / name).stat().st_size > 0
     # A second run reuses the finished checkpoints and the stored chip instances.
-    again = ok(
-        cli(
-            "transfer",
-            "--dataset",
-            "synthetic",
-            "--width",
-            "0.5",
-            "--epochs",
-            "1",
-            "--batch-size",
-            "32",
-            "--lr",
-            "5e-3",
-            "--train-profile",
-            "gaussian-additive",
-            "--train-profile",
-            "rram-hfox",
-            "--eval-profile",
-            "gaussian-additive",
-            "--eval-profile",
-            "rram-hfox",
-            "--eval-profile",
-            "ideal",
-            "-k",
-            "2",
-            "--quiet",
-            "-o",
-            "tr",
-        )
-    )
+    again = ok(cli(*args))
     assert again.stdout.count("reusing finished checkpoint") == 4
     assert json.loads((workdir / "tr" / "transfer.json").read_text())["accuracy"] == data["accuracy"]
 

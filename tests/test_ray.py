@@ -22,7 +22,7 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # every Ray nod
 ray = pytest.importorskip("ray")
 
 from conftest import clean_env  # noqa: E402
-from test_cli_experiments import TRAIN, ok  # noqa: E402
+from test_cli_experiments import SMALL_TRANSFER, TRAIN, ok  # noqa: E402
 
 from hwprofiles.eval import load_trained  # noqa: E402
 from hwprofiles.eval.grid import GridStats, prepare, run_requests  # noqa: E402
@@ -97,28 +97,7 @@ def test_a_failing_evaluation_is_named_and_the_others_go_on(trained, loaders, lo
 
 def test_a_transfer_matrix_on_ray_gives_the_local_numbers(cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    args = [
-        "transfer",
-        "--model",
-        "lenet5",
-        "--width",
-        "0.5",
-        "--dataset",
-        "synthetic",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "64",
-        "--train-profile",
-        "gaussian-additive",
-        "--eval-profile",
-        "ideal",
-        "--eval-profile",
-        "gaussian-additive",
-        "-k",
-        "2",
-        "--quiet",
-    ]
+    args = SMALL_TRANSFER
     ok(cli(*args, "-o", "local", "--results", "local.sqlite"))
     ok(cli(*args, "-o", "remote", "--results", "remote.sqlite", "--executor", "ray"))
     ray.shutdown()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import fsspec
 import pytest
-from test_cli_experiments import failed, ok
+from test_cli_experiments import SMALL_TRANSFER, failed, ok
 
 from hwprofiles.errors import HwProfilesError, StorageError
 from hwprofiles.eval.transfer import train_on
@@ -21,28 +21,6 @@ from hwprofiles.executors import LocalExecutor
 from hwprofiles.storage import Storage, fetch, open_storage
 from hwprofiles.train import TrainConfig
 
-TRANSFER = [
-    "transfer",
-    "--model",
-    "lenet5",
-    "--width",
-    "0.5",
-    "--dataset",
-    "synthetic",
-    "--epochs",
-    "1",
-    "--batch-size",
-    "64",
-    "--train-profile",
-    "gaussian-additive",
-    "--eval-profile",
-    "ideal",
-    "--eval-profile",
-    "gaussian-additive",
-    "-k",
-    "2",
-    "--quiet",
-]
 ROWS = ("clean", "qat", "nit-gaussian-additive")
 
 
@@ -161,7 +139,7 @@ def test_an_unwritable_folder_is_a_clear_error(tmp_path):
         locked.chmod(0o700)
 
 
-@pytest.mark.parametrize("command", [TRANSFER, ["demo", "--quick", "--quiet"]], ids=["transfer", "demo"])
+@pytest.mark.parametrize("command", [SMALL_TRANSFER, ["demo", "--quick", "--quiet"]], ids=["transfer", "demo"])
 def test_the_command_line_names_a_bad_storage_before_training_anything(command, cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = failed(cli(*command, "-o", "out", "--storage", "nosuch://b/run1"))
@@ -178,14 +156,14 @@ def test_checkpoints_land_in_storage_and_a_rerun_fetches_them(
 ):
     monkeypatch.chdir(tmp_path)
     location = memory_url if kind == "memory" else str(tmp_path / "store")
-    first = ok(cli(*TRANSFER, "-o", "first", "--results", "first.sqlite", "--storage", location))
+    first = ok(cli(*SMALL_TRANSFER, "-o", "first", "--results", "first.sqlite", "--storage", location))
     assert sorted(spy_training) == ["clean", "nit:gaussian-additive", "qat"]
     trained = checkpoints(tmp_path / "first")
     assert len(trained) == 3 and all(any(row in name for name in trained) for row in ROWS)
     assert stored(open_storage(location).url) == trained  # the same bytes, nothing else
     spy_training.clear()
     # a fresh out folder and results store (or another machine): nothing is trained again
-    again = ok(cli(*TRANSFER, "-o", "again", "--results", "again.sqlite", env={"HWPROFILES_STORAGE": location}))
+    again = ok(cli(*SMALL_TRANSFER, "-o", "again", "--results", "again.sqlite", env={"HWPROFILES_STORAGE": location}))
     assert spy_training == [] and "training " not in again.stdout
     assert again.stdout.count("fetched finished checkpoint") == 3 and "fetched" not in first.stdout
     assert checkpoints(tmp_path / "again") == trained
@@ -195,9 +173,9 @@ def test_checkpoints_land_in_storage_and_a_rerun_fetches_them(
 
 def test_a_stored_checkpoint_of_another_config_is_trained_again_and_replaced(cli, tmp_path, monkeypatch, spy_training):
     monkeypatch.chdir(tmp_path)
-    ok(cli(*TRANSFER, "-o", "one", "--storage", "store"))
+    ok(cli(*SMALL_TRANSFER, "-o", "one", "--storage", "store"))
     spy_training.clear()
-    longer = [*TRANSFER, "--epochs", "2"]  # the same checkpoint names, another config
+    longer = [*SMALL_TRANSFER, "--epochs", "2"]  # the same checkpoint names, another config
     ok(cli(*longer, "-o", "two", "--storage", "store"))
     assert sorted(spy_training) == ["clean", "nit:gaussian-additive", "qat"]
     assert stored(open_storage("store").url) == checkpoints(tmp_path / "two") != checkpoints(tmp_path / "one")
@@ -205,8 +183,8 @@ def test_a_stored_checkpoint_of_another_config_is_trained_again_and_replaced(cli
 
 def test_without_storage_nothing_is_fetched_or_stored(cli, tmp_path, monkeypatch, memory_url):
     monkeypatch.chdir(tmp_path)
-    ok(cli(*TRANSFER, "-o", "one", "--storage", memory_url))
-    result = ok(cli(*TRANSFER, "-o", "two"))
+    ok(cli(*SMALL_TRANSFER, "-o", "one", "--storage", memory_url))
+    result = ok(cli(*SMALL_TRANSFER, "-o", "two"))
     assert result.stdout.count("training ") == 3 and "fetched" not in result.stdout
 
 
@@ -248,10 +226,10 @@ def test_a_transfer_matrix_on_ray_through_storage_gives_the_local_numbers(cli, t
     ray = pytest.importorskip("ray")
     monkeypatch.chdir(tmp_path)
     store = (tmp_path / "store").as_uri()  # file://, as a cluster's workers would reach a shared folder
-    ok(cli(*TRANSFER, "-o", "local", "--results", "local.sqlite"))
+    ok(cli(*SMALL_TRANSFER, "-o", "local", "--results", "local.sqlite"))
     try:
         remote = ok(
-            cli(*TRANSFER, "-o", "remote", "--results", "remote.sqlite", "--executor", "ray", "--storage", store)
+            cli(*SMALL_TRANSFER, "-o", "remote", "--results", "remote.sqlite", "--executor", "ray", "--storage", store)
         )
     finally:
         ray.shutdown()
