@@ -162,7 +162,17 @@ def test_set_profile_keeps_the_chip_seed_and_time() -> None:
     assert torch.equal(forwards(model, n=1)[0], before)
 
 
-# -- noise_scale = 0 is the float model -------------------------------------------------------
+# -- noise_scale = 0 is noise-free; with DAC and ADC off as well, the float model -------------
+@pytest.mark.parametrize("profile", [p for p in NOISY_PROFILES if hwprofiles.load_profile(p).adc is not None])
+def test_noise_scale_zero_removes_the_noise_but_the_converters_still_quantise(profile: str) -> None:
+    noise_free = hwprofiles.load_profile(profile).with_noise_scale(0.0)
+    x = inputs()
+    with torch.no_grad():
+        a, b = converted(noise_free, seed=1)(x), converted(noise_free, seed=2)(x)
+        assert torch.equal(a, b)  # no chip-to-chip difference: nothing random is left
+        assert not torch.equal(a, small_model().eval()(x))  # the ADC's rounding remains
+
+
 def ideal_copy(profile: str) -> hwprofiles.Profile:
     return hwprofiles.load_profile(profile).model_copy(update={"dac": None, "adc": None, "noise_scale": 0.0})
 

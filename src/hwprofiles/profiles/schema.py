@@ -135,7 +135,13 @@ class Profile(BaseModel):
         default_factory=list, description="Noise sources, applied in order within each stage."
     )
     noise_scale: float = Field(
-        1.0, ge=0, le=1e6, description="Multiplies every noise magnitude; 0 makes the device ideal."
+        1.0,
+        ge=0,
+        le=1e6,
+        description=(
+            "Multiplies every noise magnitude; 0 makes the device noise-free, while its DAC and ADC "
+            "still quantise (set dac and adc to null as well for the float model)."
+        ),
     )
     placement: Literal["matmul", "every_layer"] = Field(
         "matmul",
@@ -188,7 +194,7 @@ def _noise_scale(value: Any) -> float:
     # tests scale far beyond a device on purpose.
     if not math.isfinite(scale) or scale < 0:
         raise ProfileError(
-            f"noise_scale must be a finite number >= 0 (0: ideal device, 1: the profile as measured), got {value!r}"
+            f"noise_scale must be a finite number >= 0 (0: noise-free, 1: the profile as measured), got {value!r}"
         )
     return scale
 
