@@ -1,3 +1,3 @@
 """The version of hwprofiles: written here only (pyproject.toml reads it)."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

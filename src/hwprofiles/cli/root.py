@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         0 on success, 1 when profiles were found invalid, 2 on any other error.
 
     >>> main(["--version"])  # doctest: +SKIP
-    hwprofiles 0.1.0
+    hwprofiles <version>
     0
     """
     try:
