@@ -82,6 +82,33 @@ def test_list_marks_a_broken_library_file_and_prints_its_errors(cli, tmp_path: P
     assert result.stderr.startswith(f"error: {tmp_path / 'broken.yaml'}: ")
 
 
+def test_list_as_json_gives_every_profile_its_numbers_and_marks_a_broken_one(cli, tmp_path: Path) -> None:
+    (tmp_path / "broken.yaml").write_text(GOOD.replace("lab-device", "broken-device") + "dac: {bits: 0}\n")
+    result = cli("--profiles-dir", tmp_path, "profiles", "list", "--json")
+    assert result.exit_code == 1 and result.stderr.startswith(f"error: {tmp_path / 'broken.yaml'}: ")
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert set(rows) == set(hwprofiles.list_profiles()) | {"broken-device"}
+    pcm = hwprofiles.load_profile("pcm-joshi2020")
+    assert rows["pcm-joshi2020"] == {
+        "name": "pcm-joshi2020",
+        "provider": "builtin",
+        "path": str(PROFILES_DIR / "pcm-joshi2020.yaml"),
+        "valid": True,
+        "technology": "pcm",
+        "dac_bits": pcm.dac.bits,
+        "adc_bits": pcm.adc.bits,
+        "tile_rows": pcm.tile.rows,
+        "noise_kinds": list(dict.fromkeys(pcm.kinds())),
+    }
+    assert rows["broken-device"]["valid"] is False and "bits" in rows["broken-device"]["error"]
+
+
+def test_show_as_json_reads_back_as_the_same_profile(cli) -> None:
+    result = cli("profiles", "show", "pcm-joshi2020", "--json")
+    assert result.exit_code == 0, result.output
+    assert hwprofiles.parse_profile(json.loads(result.stdout)) == hwprofiles.load_profile("pcm-joshi2020")
+
+
 def test_show_prints_the_resolved_profile_as_yaml(cli, tmp_path: Path) -> None:
     result = cli("profiles", "show", "pcm-joshi2020")
     assert result.exit_code == 0, result.output
@@ -148,6 +175,16 @@ def test_plugins_lists_the_builtin_plugin_and_its_kinds(cli) -> None:
     assert {"gaussian_additive", "pcm_drift", "stuck_at"} <= set(builtin_kinds)
 
 
+def test_plugins_as_json_name_each_plugin_its_hooks_and_kinds(cli) -> None:
+    result = cli("plugins", "--json")
+    assert result.exit_code == 0, result.output
+    listing = json.loads(result.stdout)
+    builtin = next(p for p in listing["loaded"] if p["name"] == "builtin")
+    assert builtin["distribution"] == "hwprofiles" and builtin["version"] == hwprofiles.__version__
+    assert builtin["noise_kinds"] == sorted(k for k, m in noise_models().items() if m.owner == "builtin")
+    assert "hwprofiles_register_noise_models" in builtin["hooks"] and listing["not_loaded"] == []
+
+
 def test_error_block_indents_later_lines() -> None:
     assert error_block(ValueError("a.yaml: x: bad\na.yaml: y: worse")) == "error: a.yaml: x: bad\n  a.yaml: y: worse"
 
@@ -165,7 +202,7 @@ def test_commands_never_import_torch(tmp_path: Path, subprocess_env) -> None:
     script = (
         "import sys\n"
         "from hwprofiles.cli import main\n"
-        f"for args in [['profiles', 'list'], ['plugins'], ['profiles', 'schema'], ['profiles', 'show', 'pcm-joshi2020'],"
+        f"for args in [['profiles', 'list'], ['profiles', 'list', '--json'], ['plugins', '--json'], ['plugins'], ['profiles', 'schema'], ['profiles', 'show', 'pcm-joshi2020'],"
         f" ['profiles', 'validate', {str(PROFILES_DIR)!r}, {str(tmp_path)!r}]]:\n"
         "    assert main(args) == 0, args\n"
         "print('torch' in sys.modules, file=sys.stderr)\n"

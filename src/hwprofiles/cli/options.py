@@ -95,6 +95,7 @@ ResultsDb = Annotated[
         "--results", help="SQLite results database [default: hwprofiles-out/results.sqlite or $HWPROFILES_RESULTS]."
     ),
 ]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON on stdout (for scripts) instead of a table.")]
 Width = Annotated[float, typer.Option("--width", min=0.05, max=16.0, help="Width multiplier of zoo models.")]
 Storage = Annotated[
     str | None,

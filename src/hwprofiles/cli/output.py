@@ -49,6 +49,16 @@ def print_note(kind: str, message: str) -> None:
     print(_block(kind, message, ""), file=sys.stderr)
 
 
+def print_json(value: Any) -> None:
+    """``value`` as indented JSON on stdout (the ``--json`` form of a command's table).
+
+    Strings are written as JSON escapes them, so text from files cannot reach the terminal
+    as control characters."""
+    import json
+
+    typer.echo(json.dumps(value, indent=2, ensure_ascii=True))
+
+
 def console() -> Console:
     """A rich console on stdout; piped output is never wrapped or cut."""
     from rich.console import Console

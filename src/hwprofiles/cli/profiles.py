@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 import hwprofiles
-from hwprofiles.cli.output import EXIT_INVALID, cell, console, print_error, print_note, table
+from hwprofiles.cli import options as opt
+from hwprofiles.cli.output import EXIT_INVALID, cell, console, print_error, print_json, print_note, table
 from hwprofiles.errors import ProfileError
 from hwprofiles.untrusted import printable
 
@@ -24,30 +25,40 @@ app = typer.Typer(
 
 
 @app.command("list")
-def profiles_list() -> None:
+def profiles_list(as_json: opt.Json = False) -> None:
     """Every profile found: shipped, from plugins, the user directory, HWPROFILES_PATH and --profiles-dir."""
     from hwprofiles.profiles import profile_library, read_profile_file
 
-    listed = table("name", "technology", "DAC bits", "ADC bits", "tile rows", "noise kinds", "provider")
+    rows: list[dict[str, Any]] = []
     errors: list[ProfileError] = []
     for name, source in profile_library().items():
+        row: dict[str, Any] = {"name": name, "provider": source.provider, "path": str(source.path), "valid": True}
         try:
             profile = read_profile_file(source.path)
         except ProfileError as exc:
             errors.append(exc)
-            listed.add_row(cell(name), cell("INVALID"), *[cell(None)] * 4, cell(source.provider))
+            rows.append({**row, "valid": False, "error": str(exc)})
             continue
-        kinds = ", ".join(dict.fromkeys(profile.kinds()))
-        listed.add_row(
-            cell(name),
-            cell(profile.technology),
-            cell(profile.dac.bits if profile.dac else None),
-            cell(profile.adc.bits if profile.adc else None),
-            cell(profile.tile.rows if profile.tile else None),
-            cell(kinds),
-            cell(source.provider),
+        rows.append(
+            {
+                **row,
+                "technology": profile.technology,
+                "dac_bits": profile.dac.bits if profile.dac else None,
+                "adc_bits": profile.adc.bits if profile.adc else None,
+                "tile_rows": profile.tile.rows if profile.tile else None,
+                "noise_kinds": list(dict.fromkeys(profile.kinds())),
+            }
         )
-    console().print(listed)
+    if as_json:
+        print_json(rows)
+    else:
+        listed = table("name", "technology", "DAC bits", "ADC bits", "tile rows", "noise kinds", "provider")
+        for row in rows:
+            technology = row.get("technology", "INVALID")
+            shape = [row.get(key) for key in ("dac_bits", "adc_bits", "tile_rows")]
+            kinds = ", ".join(row["noise_kinds"]) if row["valid"] else None
+            listed.add_row(*map(cell, (row["name"], technology, *shape, kinds, row["provider"])))
+        console().print(listed)
     for error in errors:
         print_error(error)
     if errors:
@@ -57,10 +68,14 @@ def profiles_list() -> None:
 @app.command("show")
 def profiles_show(
     name_or_path: Annotated[str, typer.Argument(metavar="NAME_OR_PATH", help="A profile name or a profile file.")],
+    as_json: opt.Json = False,
 ) -> None:
-    """Print a profile as YAML, every default filled in."""
+    """Print a profile as YAML (or JSON), every default filled in."""
     profile = hwprofiles.load_profile(name_or_path)
-    sys.stdout.write(hwprofiles.dump_profile(profile))
+    if as_json:
+        print_json(profile.model_dump(mode="json"))
+    else:
+        sys.stdout.write(hwprofiles.dump_profile(profile))
 
 
 def _validation_targets(path: Path) -> list[Path]:
