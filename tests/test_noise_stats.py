@@ -152,6 +152,95 @@ def test_pcm_drift_compensation_undoes_a_uniform_drift() -> None:
         torch.testing.assert_close(model(x), x @ weight.T)
 
 
+def alternating(rows: int, cols: int, a: float) -> torch.Tensor:
+    """+a, -a, +a, ... along every row: each row sums to zero (an all-ones read gives 0)."""
+    w = torch.full((rows, cols), a, dtype=torch.float64)
+    w[:, 1::2] = -a
+    return w
+
+
+def drift_factor_moments(mu: float, sd: float, t_s: float, t0_s: float = 20.0) -> tuple[float, float]:
+    """E[d] and std(d) of d = ((t + t0)/t0)^-nu, nu ~ |N(mu, sd^2)|, by quadrature."""
+    from scipy import integrate, stats
+
+    log_t = math.log((t_s + t0_s) / t0_s)
+
+    def moment(k: int) -> float:
+        def f(v: float) -> float:
+            return math.exp(-k * v * log_t) * stats.foldnorm.pdf(v, mu / sd, scale=sd)
+
+        return integrate.quad(f, 0, mu + 12 * sd)[0]
+
+    m1, m2 = moment(1), moment(2)
+    return m1, math.sqrt(m2 - m1 * m1)
+
+
+def test_pcm_drift_compensation_gain_on_rows_summing_to_zero() -> None:
+    # The published law at x = 0.5; the idle device of each pair sits at 0 uS, so the
+    # summed conductance is a g_max times the active devices' drift factors: the gain is
+    # 1 / mean(d), within 5 standard errors of 1 / E[d] (about ((t + t0)/t0)^mu_nu).
+    a, t_s, n = 0.5, 86_400.0, N_DEVICES
+    mu = min(max(-0.0155 * math.log(a) + 0.0244, 0.049), 0.1)
+    sd = min(max(-0.0125 * math.log(a) - 0.0059, 0.008), 0.045)
+    mean_d, std_d = drift_factor_moments(mu, sd, t_s)
+    state = WeightState(target=alternating(n // 100, 100, a), g_max_us=25.0)
+    make_kind("pcm_drift").program(state, context(g_max_us=25.0, t_inference_s=t_s))
+    gain = float(state.out_gain)
+    assert gain == pytest.approx(1 / mean_d, rel=5 * std_d / mean_d / math.sqrt(n))
+    assert gain == pytest.approx(((t_s + 20.0) / 20.0) ** mu, rel=0.01)  # the mean drift, undone
+    state = WeightState(target=alternating(n // 100, 100, a), g_max_us=25.0)
+    make_kind("pcm_drift").program(state, context(g_max_us=25.0, t_inference_s=t_s))
+    assert float(state.out_gain) == gain  # seeded
+
+
+def test_pcm_drift_compensation_on_rows_summing_to_zero_through_a_layer_with_programming_noise() -> None:
+    # Fixed nu, so d is independent of the state. The gain's reference counts the idle
+    # devices (programmed from 0 uS, clamped: mean s(0)/sqrt(2 pi)), the weights read
+    # g_active - g_idle: the expected slope is 1 - E[g_idle] / (a g_max). Per chip it
+    # varies by programming noise and drift over n weights; 5 times their bound.
+    a, t_s, rows, cols = 0.5, 86_400.0, 64, 128
+    n = rows * cols
+    mean_d, std_d = drift_factor_moments(0.05, 0.01, t_s)
+    expected = 1 - pcm_sigma_us(0.0) / math.sqrt(2 * math.pi) / (a * 25.0)
+    tolerance = 5 * math.hypot(pcm_sigma_us(a) / (a * 25.0), 2 * std_d / mean_d) / math.sqrt(n)
+    weight = alternating(rows, cols, a)
+    drift = {"kind": "pcm_drift", "nu_mean": 0.05, "nu_std": 0.01, "compensation": True}
+    profile = make_profile([{"kind": "pcm_programming"}, drift])
+    x = torch.randn(16, cols, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    eye = torch.eye(cols, dtype=torch.float64)
+    for seed in range(4):
+        model = noisy_linear(profile, weight, seed=seed)
+        hwprofiles.program(model, seed=seed, t_inference_s=t_s)
+        with torch.no_grad():
+            read, y = model(eye).T, model(x)
+        slope = float((read * weight).sum() / (weight * weight).sum())
+        assert slope == pytest.approx(expected, abs=tolerance), f"chip {seed}"
+        # not collapsed: outputs keep the clean outputs' size
+        assert float(y.norm() / (x @ weight.T).norm()) == pytest.approx(1.0, abs=0.1)
+    hwprofiles.program(model, seed=3, t_inference_s=t_s)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), y, rtol=0, atol=0)  # seeded
+
+
+def test_pcm_drift_compensation_undoes_the_mean_drift_of_an_ordinary_layer() -> None:
+    # With d independent of w, slope - 1 = (sum w^2 (d - E d) / sum w^2 - sum |w| (d - E d) / sum |w|) / E d
+    # to first order; 5 times the bound on its standard deviation.
+    t_s = 86_400.0
+    weight = pm_ones(64, 128) * torch.rand(64, 128, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    mean_d, std_d = drift_factor_moments(0.05, 0.01, t_s)
+    w2, w1 = weight.square(), weight.abs()
+    spread = w2.square().sum().sqrt() / w2.sum() + w2.sum().sqrt() / w1.sum()
+    tolerance = 5 * std_d / mean_d * float(spread)
+    drift = {"kind": "pcm_drift", "nu_mean": 0.05, "nu_std": 0.01, "compensation": True}
+    model = noisy_linear(make_profile([drift]), weight)
+    hwprofiles.program(model, seed=1, t_inference_s=t_s)
+    with torch.no_grad():
+        read = model(torch.eye(128, dtype=torch.float64)).T
+    slope = float((read * weight).sum() / w2.sum())
+    assert slope == pytest.approx(1.0, abs=tolerance)
+    assert mean_d == pytest.approx(0.66, abs=0.01)  # uncompensated, the outputs would shrink by a third
+
+
 def folded_normal_mean(mu: float, sd: float) -> float:
     """E|N(mu, sd^2)|."""
     return sd * SQRT_2_OVER_PI * math.exp(-(mu**2) / (2 * sd**2)) + mu * math.erf(mu / (sd * math.sqrt(2)))
