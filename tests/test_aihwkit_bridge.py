@@ -238,6 +238,9 @@ def test_a_hardware_aware_training_preset_translates_field_by_field() -> None:
     assert not t.warnings
     notes = " ".join(t.notes)
     assert "ABS_MAX" in notes and "clip" in notes and "modifier" in notes and "learn_out_scaling" in notes
+    assert "summed conductance" in notes  # the compensation's reference read differs from aihwkit's
+    without = from_aihwkit({**RASCH_2023, "drift_compensation": None}, name="rasch2023")
+    assert not any("summed conductance" in n for n in without.notes)
     assert "aihwkit" in p.description and p.references[0].doi == "10.1063/5.0168089"
 
 

@@ -130,13 +130,14 @@ def test_an_error_inside_the_write_leaves_the_old_file(tmp_path):
 WRITER = textwrap.dedent("""
     import sys
     from dataclasses import dataclass
+    from hwprofiles.eval.keys import ENGINE_VERSION
     from hwprofiles.results import ResultsStore
 
     @dataclass(frozen=True)
     class Key:  # the fields ResultsStore reads from an EvalKey
         id: str
         model: str = "m"; profile: str = "p"; data: str = "d"; calibration: str = ""
-        seed: int = 0; layer: str = ""; batch_size: int = 0; device: str = "cpu"; engine_version: int = 2
+        seed: int = 0; layer: str = ""; batch_size: int = 0; device: str = "cpu"; engine_version: int = ENGINE_VERSION
 
     path, who, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
     store = ResultsStore(path)

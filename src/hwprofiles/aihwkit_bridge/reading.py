@@ -117,6 +117,13 @@ def from_aihwkit(
     device = _read_noise_model(config, reader, t_inference, compensation)
     if compensation and not any(e["kind"] == "pcm_drift" for e in device.entries) and device.model != "pcm":
         reader.notes.append("drift_compensation is set but nothing in the profile drifts; it was dropped")
+    if any(e["kind"] == "pcm_drift" and e["compensation"] for e in device.entries):
+        reader.notes.append(
+            "drift_compensation GlobalDriftCompensation: pcm_drift.compensation takes its gain from the summed "
+            "conductance (g+ plus g-) after programming and at t, not from the mean |output| of a read through "
+            "the periphery; the gains agree where the weights' drift is uniform, and differ most where "
+            "the reference read is noisy or the rows sum to about zero"
+        )
     mapping = dict(mapping_fields.pop("mapping"))
     if device.g_max_us is not None:
         mapping["g_max_us"] = device.g_max_us

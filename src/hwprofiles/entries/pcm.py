@@ -33,7 +33,13 @@ class PcmProgramming(NoiseEntry):
 
 
 class PcmDrift(NoiseEntry):
-    """g(t) = g_prog ((t + t0)/t0)^-nu, nu ~ |N(mu_nu(x), s_nu(x)^2)| per device."""
+    """g(t) = g_prog ((t + t0)/t0)^-nu, nu ~ |N(mu_nu(x), s_nu(x)^2)| per device.
+
+    With ``compensation``, outputs are multiplied by sum(g+ + g-) after programming over
+    sum(g+ + g-) at time t, summed over the layer: a reference read that is positive by
+    construction, so it undoes the mean drift on every layer, also on one whose rows
+    sum to zero.
+    """
 
     kind: Literal["pcm_drift"] = "pcm_drift"
     t0_s: float = Field(DRIFT_T0_S, gt=0, le=1e6, description="Reference time t0 after programming, in s.")
@@ -47,7 +53,11 @@ class PcmDrift(NoiseEntry):
         None, ge=0, le=1, description="Fixed std of nu; null: s_nu(x) = clip(-0.0125 ln x - 0.0059, 0.008, 0.045)."
     )
     compensation: bool = Field(
-        True, description="Global drift compensation: rescale outputs by a reference read taken after programming."
+        True,
+        description="Global drift compensation: rescale outputs by the ratio of the summed conductance of both "
+        "devices of every weight (g+ plus g-) read right after programming and at time t, about "
+        "((t + t0)/t0)^mean(nu). A sum of conductances cannot cancel, so layers whose rows sum to zero are "
+        "compensated like any other (aihwkit's GlobalDriftCompensation reads mean |output| of a forward pass).",
     )
 
 

@@ -95,6 +95,11 @@ class StageContext:
         are split over threads, see :mod:`hwprofiles.noise.rng`)."""
         return rng.randn(shape, self.generator, device=like.device, dtype=like.dtype)
 
+    def truncated_randn(self, shape: torch.Size | tuple[int, ...], like: torch.Tensor, bound: float) -> torch.Tensor:
+        """Standard normal draws of ``shape`` truncated to ``[-bound, bound]`` (draws beyond
+        are redrawn, in effect: sampled by inverse CDF), on ``like``'s device and dtype."""
+        return rng.truncated_randn(shape, self.generator, bound, device=like.device, dtype=like.dtype)
+
     def rand(self, shape: torch.Size | tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
         """Uniform [0, 1) draws of ``shape`` on ``like``'s device and dtype."""
         return torch.rand(shape, generator=self.generator, device=like.device, dtype=like.dtype)

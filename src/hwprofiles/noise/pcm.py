@@ -48,8 +48,21 @@ def drift_factor(t_s: float, t0_s: float, nu: torch.Tensor) -> torch.Tensor:
 class PcmDriftNoise(NoiseKind[PcmDrift]):
     """g(t) = g_prog ((t + t0)/t0)^-nu with nu ~ |N(mu_nu(x), s_nu(x)^2)| per device.
 
-    With ``compensation`` the outputs are rescaled by the ratio of a reference read
-    (all-ones input) before and after drift, as global drift compensation does.
+    With ``compensation`` (global drift compensation) the outputs are rescaled by
+    ``sum(g+ + g-) before drift / sum(g+ + g-) after``: a reference read of the summed
+    conductance of both devices of every weight, right after programming and at time t.
+    Both devices of a pair drift alike, and a sum of conductances is positive by
+    construction, so the reference cannot cancel: a layer whose rows sum to about zero
+    gets the same gain, about ((t + t0)/t0)^mean(nu), as any other.
+
+    IBM's aihwkit (``GlobalDriftCompensation``) reads the tile through its forward path
+    instead, with one-hot inputs (an all-ones vector before version 0.7), and takes
+    the mean absolute output: the mean |g+ - g-|, periphery noise included, or, with
+    the all-ones vector, the mean |row sum|, which collapses to about zero, and the
+    gain blows up or vanishes, on a layer whose rows sum to zero. The summed
+    conductance is a read of the same drift that needs no signed quantity, includes
+    the idle device of each pair (it drifts too) and is taken noise-free.
+
     ``noise_scale`` multiplies mu_nu and s_nu.
     """
 
@@ -58,7 +71,7 @@ class PcmDriftNoise(NoiseKind[PcmDrift]):
     def program(self, state: WeightState, ctx: StageContext) -> None:
         if ctx.t_inference_s <= 0 or ctx.scale == 0:
             return
-        before = state.weights()
+        before = _summed_conductance(state.conductances())
         drifted = []
         for g, g_target in zip(state.conductances(), state.target_conductances()):
             x = g_target / ctx.g_max_us
@@ -71,12 +84,15 @@ class PcmDriftNoise(NoiseKind[PcmDrift]):
             drifted.append(g * drift_factor(ctx.t_inference_s, self.entry.t0_s, nu))
         state.set_conductances(*drifted)
         if self.entry.compensation:
-            state.out_gain = state.out_gain * _reference_read(before) / _reference_read(state.weights())
+            after = _summed_conductance(state.conductances())
+            state.out_gain = state.out_gain * before / after
 
 
-def _reference_read(w: torch.Tensor) -> torch.Tensor:
-    # One read of the array with an all-ones input: the mean absolute output.
-    return w.reshape(w.shape[0], -1).sum(dim=1).abs().mean().clamp_min(1e-12)
+def _summed_conductance(pair: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    # The reference read: the total conductance of both devices of every weight, in uS.
+    # Positive by construction; the floor keeps an empty (all 0 uS) array at gain 1.
+    g_pos, g_neg = pair
+    return (g_pos.sum() + g_neg.sum()).clamp_min(1e-12)
 
 
 class PcmRead1fNoise(NoiseKind[PcmRead1f]):

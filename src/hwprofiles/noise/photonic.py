@@ -21,9 +21,15 @@ def quantized_phase(w: torch.Tensor, bits: int | None, v_pi: float) -> torch.Ten
     return math.pi * (voltage / v_pi) ** 2
 
 
+GAIN_TRUNCATION = 3.0  # gamma's relative error: a normal truncated (not clipped) at 3 sigma
+
+
 class PhotonicPhaseNoise(NoiseKind[PhotonicPhase]):
     """Weights w = cos(phi): DAC-quantised phases, per-shifter gain variation and thermal
     crosstalk held per chip instance; phase noise on every read.
+
+    The gain variation is a normal truncated at 3 sigma (NOISE-MODELS 4): no shifter
+    lies beyond, none is pinned at the bound; its std is 0.98658 gain_sigma.
 
     ``noise_scale`` multiplies gain_sigma, crosstalk and phase noise, not the DAC bits;
     at ``noise_scale`` 0 the device is ideal: the engine skips the kind altogether, and
@@ -37,7 +43,7 @@ class PhotonicPhaseNoise(NoiseKind[PhotonicPhase]):
             return  # the ideal device, as NoiseKind's contract asks of every stage
         e = self.entry
         phi = quantized_phase(state.weights(), e.bits, e.v_pi)
-        gain = (ctx.randn(phi.shape, like=phi).clamp(-3.0, 3.0)) * (e.gain_sigma * ctx.scale)
+        gain = ctx.truncated_randn(phi.shape, like=phi, bound=GAIN_TRUNCATION) * (e.gain_sigma * ctx.scale)
         phi = phi * (1.0 + gain)
         if e.crosstalk > 0:
             rows = phi.reshape(phi.shape[0], -1)  # shifters along one output's row are neighbours

@@ -65,3 +65,22 @@ def randn(
     else:
         list(_executor(workers).map(fill, range(CHUNKS)))
     return out.view(shape)
+
+
+def truncated_randn(
+    shape: torch.Size | tuple[int, ...],
+    generator: torch.Generator,
+    bound: float,
+    *,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> torch.Tensor:
+    """Standard normal draws truncated to ``[-bound, bound]``, reproducible from ``generator``.
+
+    Inverse CDF: a uniform draw in ``[Phi(-bound), Phi(bound))`` per element, mapped through
+    ``Phi^-1`` in float64, so each element takes exactly one draw and none lands on (or is
+    pinned at) the bounds, as clipping would do.
+    """
+    low = float(torch.special.ndtr(torch.tensor(-bound, dtype=torch.float64)))
+    u = torch.rand(shape, generator=generator, device=device, dtype=torch.float64)
+    return torch.special.ndtri(u.mul_(1.0 - 2.0 * low).add_(low)).to(dtype)
