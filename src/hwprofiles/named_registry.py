@@ -51,6 +51,23 @@ def import_target(spec: str) -> Any:
     return target
 
 
+def import_owned(spec: str, *, owner: str, described: str) -> Any:
+    """The object a ``"module:attr"`` string that ``owner`` registered names.
+
+    Args:
+        spec: the string.
+        owner: the plugin (or user) that registered it.
+        described: what it is, for the message (``the builder 'x:y' of model 'net'``).
+
+    Raises:
+        PluginError: it cannot be imported; the message names ``owner``.
+    """
+    try:
+        return import_target(spec)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise PluginError(f"plugin '{owner}': {described} cannot be imported: {exc}", plugin=owner) from exc
+
+
 @dataclass
 class Entry(Generic[T]):
     """One registered name.
@@ -78,14 +95,8 @@ class Entry(Generic[T]):
         """
         if not self._resolved:
             if isinstance(self.source, str):
-                try:
-                    self._value = import_target(self.source)
-                except (ImportError, AttributeError, ValueError) as exc:
-                    raise PluginError(
-                        f"plugin '{self.owner}': '{self.source}', registered as {self.what} "
-                        f"'{self.name}', cannot be imported: {exc}",
-                        plugin=self.owner,
-                    ) from exc
+                described = f"'{self.source}', registered as {self.what} '{self.name}',"
+                self._value = import_owned(self.source, owner=self.owner, described=described)
             else:
                 self._value = self.source
             self._resolved = True

@@ -46,7 +46,6 @@ from hwprofiles import hookspecs
 from hwprofiles.errors import HwProfilesError, PluginError, PluginHookError, PluginWarning
 from hwprofiles.hookspecs import PROJECT
 from hwprofiles.hookspecs import hookimpl as hookimpl  # importable from here, as it once was
-from hwprofiles.named_registry import import_target
 from hwprofiles.version import __version__
 
 BUILTIN = "builtin"
@@ -297,23 +296,6 @@ def plugin_problem(info: PluginInfo, problem: str) -> None:
     if strict():
         raise PluginError(message, plugin=info.distribution)
     _warn(message)
-
-
-def import_plugin_target(spec: str, *, owner: str, described: str) -> Any:
-    """The object a ``"module:attr"`` string a plugin registered names.
-
-    Args:
-        spec: the string.
-        owner: the plugin that registered it.
-        described: what it is, for the message (``the builder 'x:y' of model 'net'``).
-
-    Raises:
-        PluginError: it cannot be imported; the message names ``owner``.
-    """
-    try:
-        return import_target(spec)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise PluginError(f"plugin '{owner}': {described} cannot be imported: {exc}", plugin=owner) from exc
 
 
 def _loaded_manager() -> pluggy.PluginManager:

@@ -20,7 +20,7 @@ from typing import Any
 from hwprofiles import plugins
 from hwprofiles.entries.base import NoiseEntry
 from hwprofiles.errors import DuplicateNoiseModelError, PluginHookError, UnknownNoiseModelError
-from hwprofiles.named_registry import Registry
+from hwprofiles.named_registry import Registry, import_owned
 from hwprofiles.untrusted import printable
 
 HOOK = "hwprofiles_register_noise_models"
@@ -51,7 +51,7 @@ class NoiseModel:
         """
         implementation = self._implementation
         if isinstance(implementation, str):
-            implementation = plugins.import_plugin_target(
+            implementation = import_owned(
                 implementation,
                 owner=self.owner,
                 described=f"the implementation '{implementation}' of noise kind '{self.kind}'",

@@ -150,14 +150,20 @@ def run_transfer(
         path = checkpoint_for(config)
         if shared is None or not shared.exists(path.name):
             return False
-        data = fetch(shared.url_of(path.name))
+        url = shared.url_of(path.name)
+        data = fetch(url)
         with tempfile.TemporaryDirectory() as scratch:  # checked before it replaces a partial run
             (Path(scratch) / path.name).write_bytes(data)
             if not finished(config, Path(scratch) / path.name):
                 return False
         write_bytes(path, data)
-        on_event(f"fetched finished checkpoint {shared.url_of(path.name)} -> {path}")
+        on_event(f"fetched finished checkpoint {url} -> {path}")
         return True
+
+    def keep(path: Path, *, replace: bool) -> None:
+        """Put a local checkpoint into storage too (``replace``: over one already there)."""
+        if shared is not None and (replace or not shared.exists(path.name)):
+            shared.put(path.name, path.read_bytes())
 
     def trained_for(configs: Sequence[TrainConfig]) -> list[Trained]:
         """Train every config not yet finished (on the executor), then load them all."""
@@ -165,16 +171,14 @@ def run_transfer(
         for c in configs:
             if finished(c):
                 on_event(f"reusing finished checkpoint {checkpoint_for(c)}")
-                if shared is not None and not shared.exists(checkpoint_for(c).name):
-                    shared.put(checkpoint_for(c).name, checkpoint_for(c).read_bytes())
+                keep(checkpoint_for(c), replace=False)
             elif not fetched(c):
                 todo.append(c)
                 on_event(f"training {c.label} -> {checkpoint_for(c)}")
         if executor is None or executor.name == "local":
             for c in todo:
                 train(c, checkpoint_for(c), resume=True, progress=progress, data=splits, device=device)
-                if shared is not None:
-                    shared.put(checkpoint_for(c).name, checkpoint_for(c).read_bytes())
+                keep(checkpoint_for(c), replace=True)
         elif todo:
             runs = [(c, checkpoint_for(c)) for c in todo]
             train_on(executor, runs, splits, device=device, on_event=on_event, storage=shared)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from hwprofiles import plugins
 from hwprofiles.errors import DuplicateModelError, UnknownModelError
 from hwprofiles.models.torchvision_zoo import TORCHVISION_PREFIX, torchvision_model
-from hwprofiles.named_registry import Registry, import_target
+from hwprofiles.named_registry import Registry, import_owned, import_target
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch.nn as nn
@@ -57,7 +57,7 @@ class ModelEntry:
         """
         if self._builder is None:
             if isinstance(self.source, str):
-                self._builder = plugins.import_plugin_target(
+                self._builder = import_owned(
                     self.source, owner=self.owner, described=f"the builder '{self.source}' of model '{self.name}'"
                 )
             else:
