@@ -39,6 +39,37 @@ def test_shipped_profile_cites_its_sources(path: Path) -> None:
     assert read_profile_file(path).references, f"{path.name} has no references"
 
 
+@pytest.mark.parametrize("name", sorted(set(hwprofiles.list_profiles())), ids=str)
+def test_every_shipped_profile_says_how_it_stands_against_published_chips(name: str) -> None:
+    validation = hwprofiles.load_profile(name).validation
+    assert validation, f"{name} has no validation entry"
+    for entry in validation:
+        # the schema insists; a published chip figure names its network, data and accuracy
+        assert entry.not_validated or (entry.published and entry.reproduced)
+        if entry.published is not None:
+            assert 0 < entry.published.accuracy <= 1 and entry.published.network and entry.published.data
+
+
+def test_a_validation_entry_must_give_both_figures_or_say_why_not() -> None:
+    base = {"name": "x", "technology": "pcm", "description": "d"}
+    published = {
+        "source": "A chip paper.",
+        "network": "ResNet-9",
+        "data": "CIFAR-10",
+        "conditions": "c",
+        "accuracy": 0.9,
+    }
+    with pytest.raises(hwprofiles.ProfileError, match=r"lab.yaml: validation.0: .*'not_validated'"):
+        hwprofiles.parse_profile({**base, "validation": [{"published": published}]}, source="lab.yaml")
+    with pytest.raises(hwprofiles.ProfileError, match=r"validation.0.published.accuracy"):
+        hwprofiles.parse_profile(
+            {**base, "validation": [{"published": {**published, "accuracy": 93.7}, "not_validated": "pending"}]},
+            source="lab.yaml",
+        )
+    ok = hwprofiles.parse_profile({**base, "validation": [{"published": published, "not_validated": "pending"}]})
+    assert ok.validation[0].published.network == "ResNet-9" and not ok.stress
+
+
 @pytest.fixture
 def schema(cli) -> dict:
     result = cli("profiles", "schema")

@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
 ENGINE_VERSION = 3  # 3: pcm_drift compensation by summed conductance, truncated photonic gains
 
 # Profile fields that only document (they never change a number).
-_PROSE_FIELDS = {"description", "references"}
+_PROSE_FIELDS = {"description", "references", "validation", "stress"}
 
 
 def _canonical_json(data: Any) -> bytes:

@@ -42,6 +42,7 @@ from hwprofiles.profiles.schema import (
     profile_model,
     read_profile_file,
 )
+from hwprofiles.profiles.validation import PublishedFigure, ReproducedFigure, Validation
 
 __all__ = [
     "ADC",
@@ -54,9 +55,12 @@ __all__ = [
     "Profile",
     "ProfileError",
     "ProfileSource",
+    "PublishedFigure",
     "Reference",
+    "ReproducedFigure",
     "Tile",
     "UnknownProfileError",
+    "Validation",
     "add_profile_dirs",
     "dump_profile",
     "format_validation_error",

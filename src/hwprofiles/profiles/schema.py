@@ -17,12 +17,21 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, create_model, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    create_model,
+    field_validator,
+)
 from pydantic_core import ErrorDetails
 
 from hwprofiles import registry
 from hwprofiles.entries.base import NoiseEntry
 from hwprofiles.errors import ProfileError
+from hwprofiles.profiles.validation import Validation
 from hwprofiles.untrusted import printable, read_yaml_file
 
 PROFILE_SUFFIXES = (".yaml", ".yml")
@@ -150,6 +159,15 @@ class Profile(BaseModel):
     )
     t_inference_s: float = Field(
         1.0, ge=0, le=1e10, description="Default time between programming and inference, in s."
+    )
+    validation: list[Validation] = Field(
+        default_factory=list,
+        description="Published chip figures and the figures reproduced under this profile (documentation only).",
+    )
+    stress: bool = Field(
+        False,
+        description="A stress profile: harsher than published chips on purpose; models are not expected to come "
+        "near their float accuracy under it.",
     )
 
     @field_validator("references", mode="before")
