@@ -105,20 +105,24 @@ def test_transfer_writes_matrix_files(cli, workdir):
     args = (
         "transfer --dataset synthetic --width 0.5 --epochs 1 --batch-size 32 --lr 5e-3 "
         "--train-profile gaussian-additive --train-profile rram-hfox "
-        "--eval-profile gaussian-additive --eval-profile rram-hfox --eval-profile ideal -k 2 --quiet -o tr"
+        "--eval-profile gaussian-additive --eval-profile rram-hfox --eval-profile ideal -k 2 --quiet -o tr "
+        "--mixed gaussian-additive,rram-hfox:2"
     ).split()
     result = ok(cli(*args))
     assert "Transfer efficiency" in result.stdout and "Worst off-diagonal" in result.stdout
     data = json.loads((workdir / "tr" / "transfer.json").read_text())
-    assert data["rows"] == ["clean", "qat", "nit:gaussian-additive", "nit:rram-hfox"]
+    mixed = "nit:gaussian-additive+rram-hfox"
+    assert data["rows"] == ["clean", "qat", "nit:gaussian-additive", "nit:rram-hfox", mixed]
     assert data["cols"] == ["gaussian-additive", "rram-hfox", "ideal"]
     eff = data["transfer_efficiency"]
     assert eff[2][0] == pytest.approx(1.0) and eff[3][1] == pytest.approx(1.0) and eff[0][2] is None
+    lowest = min(eff[4][:2])
+    assert f"{mixed} keeps at least **{lowest:.3f}** of the matched" in result.stdout
     for name in ("transfer.csv", "transfer.md", "transfer.png", "transfer-efficiency.png"):
         assert (workdir / "tr" / name).stat().st_size > 0
     # A second run reuses the finished checkpoints and the stored chip instances.
     again = ok(cli(*args))
-    assert again.stdout.count("reusing finished checkpoint") == 4
+    assert again.stdout.count("reusing finished checkpoint") == 5
     assert json.loads((workdir / "tr" / "transfer.json").read_text())["accuracy"] == data["accuracy"]
 
 

@@ -400,16 +400,17 @@ def test_transfer_files_are_written(tmp_path):
 
 
 def test_the_runs_of_a_transfer_experiment():
-    base = TrainConfig(model="mlp", dataset="tiny", method="qat", profile="x", noise_scale=3.0, seed=4)
-    configs = transfer_configs(base, ["a", "b"], {"a": 0.5})
+    base = TrainConfig(model="mlp", dataset="tiny", method="qat", profile="ideal", noise_scale=3.0, seed=4)
+    configs = transfer_configs(base, ["pcm-hermes", "rram-hfox"], {"pcm-hermes": 0.5}, mixed_profiles=["all"])
     assert [(c.method, c.profile, c.noise_scale) for c in configs] == [
         ("clean", None, None),
         ("qat", None, None),
-        ("nit", "a", 0.5),
-        ("nit", "b", None),
+        ("nit", "pcm-hermes", 0.5),
+        ("nit", "rram-hfox", None),
+        ("nit", "all", None),
     ]
     assert all(c.seed == 4 and c.model == "mlp" for c in configs)
-    assert [c.method for c in transfer_configs(base, ["a"], {}, qat=False)] == ["clean", "nit"]
+    assert [c.method for c in transfer_configs(base, ["ideal"], {}, qat=False)] == ["clean", "nit"]
 
 
 def test_the_matched_scale_costs_the_clean_model_the_target_drop():

@@ -27,6 +27,14 @@ def transfer_command(
     eval_profile: Annotated[
         list[str] | None, typer.Option("--eval-profile", help="Evaluation profile (repeatable) [default: all].")
     ] = None,
+    mixed: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--mixed",
+            help="Also train NIT under several profiles at once, each step under one sampled by weight: "
+            "NAME,NAME:WEIGHT,... or all (repeatable; one row each).",
+        ),
+    ] = None,
     scale_mode: Annotated[
         str,
         typer.Option(
@@ -55,6 +63,7 @@ def transfer_command(
     evals = opt.profile_names(eval_profile)
     trains = train_profile or noisy_profiles()
     opt.profile_names(trains)  # unknown names fail here, before any training
+    mixes = [training.config(model=model, dataset=dataset, method="nit", profile=spec) for spec in mixed or []]
     splits = training.load_dataset(dataset)
     # The runs train on these splits (loaded with --download above), so their configs leave
     # download off: a run resumes only under the config that wrote it, with --download or not.
@@ -63,6 +72,7 @@ def transfer_command(
     result = run_transfer(
         base,
         train_profiles=trains,
+        mixed_profiles=[c.profile for c in mixes if c.profile],
         eval_profiles=evals,
         out_dir=out,
         splits=splits,

@@ -85,14 +85,22 @@ def noisy_profiles() -> list[str]:
 
 
 def transfer_configs(
-    base: TrainConfig, train_profiles: Sequence[str], scales: dict[str, float], qat: bool = True
+    base: TrainConfig,
+    train_profiles: Sequence[str],
+    scales: dict[str, float],
+    qat: bool = True,
+    mixed_profiles: Sequence[str] = (),
 ) -> list[TrainConfig]:
-    """The runs of a transfer experiment: clean, QAT, and NIT under each training profile."""
+    """The runs of a transfer experiment: clean, QAT, NIT under each training profile, and
+    NIT under each set of profiles in ``mixed_profiles`` (``NAME,NAME:WEIGHT,...`` or
+    ``all``; each profile of a set at its published noise scale)."""
     configs = [replace(base, method="clean", profile=None, noise_scale=None)]
     if qat:
         configs.append(replace(base, method="qat", profile=None, noise_scale=None))
     for name in train_profiles:
         configs.append(replace(base, method="nit", profile=name, noise_scale=scales.get(name)))
+    for spec in mixed_profiles:
+        configs.append(replace(base, method="nit", profile=spec, noise_scale=None))
     return configs
 
 
@@ -102,6 +110,7 @@ def run_transfer(
     train_profiles: Sequence[str],
     eval_profiles: Sequence[str],
     out_dir: str | Path,
+    mixed_profiles: Sequence[str] = (),
     splits: Any,
     loaders: Any,
     samples: int = 5,
@@ -119,7 +128,8 @@ def run_transfer(
 ) -> TransferResult:
     """Train (or reuse finished checkpoints of) every row, evaluate it under every column.
 
-    ``extra_models`` (e.g. weights trained elsewhere, :func:`hwprofiles.eval.chips.load_weights`)
+    ``mixed_profiles`` adds a row per set of profiles trained under at once (see
+    :func:`transfer_configs`). ``extra_models`` (e.g. weights trained elsewhere, :func:`hwprofiles.eval.chips.load_weights`)
     are evaluated as further rows.
 
     With ``storage`` (a local path or fsspec URL, :mod:`hwprofiles.storage`) every
@@ -212,7 +222,11 @@ def run_transfer(
     else:
         raise ValueError(f"unknown scale mode {scale_mode!r}: use published or matched")
 
-    models = relabel([clean] + trained_for(transfer_configs(base, train_profiles, scales)[1:]) + list(extra_models))
+    models = relabel(
+        [clean]
+        + trained_for(transfer_configs(base, train_profiles, scales, mixed_profiles=mixed_profiles)[1:])
+        + list(extra_models)
+    )
     rows = [m.label for m in models]
     cells: dict[tuple[str, str], Summary] = {}
     pairs = [(model, col) for model in models for col in eval_profiles]

@@ -54,6 +54,20 @@ class TransferResult:
                     worst = (value, r, c)
         return worst
 
+    def many_profile_rows(self) -> list[tuple[str, float | None, str | None]]:
+        """Each row trained under several profiles at once (``nit:a+b``, ``nit:all``), with its
+        lowest transfer efficiency over the columns that have a matched model, and that column."""
+        out: list[tuple[str, float | None, str | None]] = []
+        eff = self.efficiency()
+        for i, r in enumerate(self.rows):
+            method, _, profiles = r.partition(":")
+            if method not in ("nit", "vant") or not ("+" in profiles or profiles.split("[")[0] == "all"):
+                continue
+            values = [(v, c) for v, c in zip(eff[i], self.cols) if v is not None]
+            low = min(values) if values else (None, None)
+            out.append((r, low[0], low[1]))
+        return out
+
     # -- writers ---------------------------------------------------------------------
     def to_json(self) -> str:
         """Rows, columns, scales, every cell, the efficiencies and the checkpoints."""
@@ -123,10 +137,17 @@ class TransferResult:
             if worst
             else "undefined (no NIT row with another column)"
         )
+        mixed = "".join(
+            f"Trained under several profiles at once, {row} keeps at least **{low:.3f}** of the matched "
+            f"model's accuracy (lowest under {col}).\n\n"
+            if low is not None
+            else f"{row}: no column has a matched model to compare with.\n\n"
+            for row, low, col in self.many_profile_rows()
+        )
         return (
             f"### Accuracy (mean ± half-width of the 95% CI over chip instances)\n\n{acc}\n\n"
             f"### Transfer efficiency (accuracy / accuracy of the model trained under the column's profile)\n\n{eff}\n\n"
-            f"{worst_line}\n\nNoise scales ({self.scale_mode}): {scales}\n"
+            f"{worst_line}\n\n{mixed}Noise scales ({self.scale_mode}): {scales}\n"
         )
 
     def write(self, out_dir: str | Path, stem: str = "transfer") -> dict[str, Path]:

@@ -92,6 +92,15 @@ class TrainingMethod:
         """
         return None
 
+    def select_noise(self, model: nn.Module, config: TrainConfig, step: int | None, seed: int) -> None:
+        """Set the noise of the next training step of a model :meth:`prepare` made, for a method
+        whose noise changes between steps (only called when :meth:`noise_schedule` gives one).
+
+        ``step`` counts steps over the whole run; ``seed`` is the epoch's noise seed (each
+        rank's own under data-parallel training). ``step`` None: the noise under which the
+        per-epoch test accuracy is measured. The default changes nothing.
+        """
+
     def for_evaluation(self, model: nn.Module, state_dict: dict[str, torch.Tensor], config: TrainConfig) -> nn.Module:
         """A float-structured model holding a checkpoint's weights, ready for :func:`hwprofiles.to_noisy`.
 
@@ -174,7 +183,8 @@ class TrainConfig:
         method: a registered training method: clean, qat (constant activation scale),
             qat-learned (LSQ-style), nit (noise-injection training under ``profile``),
             vant (variance-aware NIT), or one a plugin adds.
-        profile: the training profile of nit/vant.
+        profile: the training profile of nit/vant; several as ``NAME,NAME:WEIGHT,...`` or
+            ``all`` (each step's noise from one, sampled by weight).
         noise_scale: the profile's noise scale during training (default: the profile's own).
         schedule: constant, or ramp (linear from 0 over ``ramp_epochs`` epochs).
         bits, act_scale: QAT resolution and constant activation step.

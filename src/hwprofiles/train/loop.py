@@ -212,8 +212,10 @@ def train(
             model.train()
             loss_sum = correct = seen = 0.0
             for step, (x, y) in enumerate(train_loader):
-                if noise is not None and noise.ramp_steps:
-                    set_noise_scale(model, noise.at(epoch * steps_per_epoch + step))
+                if noise is not None:
+                    config.training_method.select_noise(model, config, epoch * steps_per_epoch + step, own_seed)
+                    if noise.ramp_steps:
+                        set_noise_scale(model, noise.at(epoch * steps_per_epoch + step))
                 x, y = x.to(device), y.to(device)
                 logits = net(x)
                 if rank is None:
@@ -249,6 +251,7 @@ def train(
                 bar.update(task, advance=1, stats=f"loss {loss_sum / seen:.3f} acc {correct / seen:.3f}")
             if main:
                 if noise is not None:
+                    config.training_method.select_noise(model, config, None, 0)
                     program(model, seed=0)  # report accuracy on one fixed chip of the training profile
                 test_acc = accuracy(model, test_loader, device)
             if rank is not None:

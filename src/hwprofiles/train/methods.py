@@ -7,7 +7,9 @@ model to evaluate.
   steps); evaluated with its weights quantized once, as a chip is programmed.
 - **nit**, **vant**: the noisy twin under the training profile (VANT: with a per-sample
   sigma on its Gaussian entries), a new chip each epoch, the noise scale constant or
-  ramped up; evaluated as the float model.
+  ramped up; evaluated as the float model. Given several profiles
+  (``pcm-joshi2020,rram-neurram:2`` or ``all``), every training step draws its noise from
+  one of them, sampled by weight: a model meant for hardware whose noise is not known.
 
     >>> from hwprofiles.train import TrainConfig
     >>> TrainConfig(method="vant", profile="gaussian-additive").training_method
@@ -16,14 +18,19 @@ model to evaluate.
 
 from __future__ import annotations
 
+import functools
+import math
+
 import torch
 import torch.nn as nn
 
+from hwprofiles import plugins
 from hwprofiles.entries.base import VarianceAware
 from hwprofiles.errors import HwProfilesError
-from hwprofiles.nn.convert import profile_of, to_noisy
+from hwprofiles.nn.convert import profile_of, program, set_profile, to_noisy
 from hwprofiles.nn.qat import bake_qat, to_qat
-from hwprofiles.profiles import Profile, load_profile
+from hwprofiles.nn.site import derive_seed
+from hwprofiles.profiles import Profile, list_profiles, load_profile
 from hwprofiles.train.config import NoiseSchedule, TrainConfig, TrainingMethod
 
 
@@ -55,9 +62,46 @@ class Qat(TrainingMethod):
         return bake_qat(model)
 
 
+def profile_weights(spec: str) -> list[tuple[str, float]]:
+    """The profiles a training run names, with their sampling weights: ``NAME``,
+    ``NAME,NAME:WEIGHT,...`` (weight 1 where none is given), or ``all`` (every profile
+    in the library that has noise).
+
+    >>> profile_weights("pcm-joshi2020,rram-neurram:2")
+    [('pcm-joshi2020', 1.0), ('rram-neurram', 2.0)]
+
+    Raises:
+        HwProfilesError: an empty name, a weight that is not a positive number, or a profile named twice.
+    """
+    if spec.strip() == "all":
+        return [(name, 1.0) for name in list_profiles() if load_profile(name).noise]
+    weights: dict[str, float] = {}
+    for part in spec.split(","):
+        name, _, weight_text = part.strip().partition(":")
+        name = name.strip()
+        try:
+            weight = float(weight_text) if weight_text.strip() else 1.0
+        except ValueError:
+            weight = float("nan")
+        if not name or not (math.isfinite(weight) and weight > 0):
+            raise HwProfilesError(
+                f"profile set '{spec}': give NAME, NAME,NAME:WEIGHT,... (weights positive numbers) or all"
+            )
+        if name in weights:
+            raise HwProfilesError(f"profile set '{spec}': profile '{name}' is named twice")
+        weights[name] = weight
+    return list(weights.items())
+
+
 class NoiseInjection(TrainingMethod):
     """Noise-injection training under ``config.profile`` (``variance_aware``: VANT's
-    per-sample sigma ``alpha sigma + theta |z|`` on its Gaussian entries)."""
+    per-sample sigma ``alpha sigma + theta |z|`` on its Gaussian entries).
+
+    With several profiles, each training step draws its noise from one of them, chosen at
+    random by weight from a generator seeded by the epoch's noise seed and the step (so a
+    resumed run draws what an uninterrupted one would); the per-epoch test accuracy is
+    measured under the first.
+    """
 
     def __init__(self, *, variance_aware: bool) -> None:
         self.variance_aware = variance_aware
@@ -68,16 +112,35 @@ class NoiseInjection(TrainingMethod):
     def check(self, config: TrainConfig) -> None:
         if not config.profile:
             raise HwProfilesError(f"method '{config.method}' trains under a profile: pass --profile NAME")
+        plain = self._plain_profiles(config)  # unknown names fail here, with close matches
+        if self.variance_aware and all(self._variance_aware(p, config) is p for p in plain):
+            raise HwProfilesError(
+                f"vant draws a per-sample sigma for Gaussian noise entries; profile '{config.profile}' has none. "
+                "Use nit, or a gaussian-* profile."
+            )
 
     def label(self, config: TrainConfig) -> str:
-        return f"{config.method}:{config.profile}"
+        spec = (config.profile or "").strip()
+        names = "all" if spec == "all" else "+".join(name for name, _ in profile_weights(spec))
+        return f"{config.method}:{names}"
+
+    def _plain_profiles(self, config: TrainConfig) -> list[Profile]:
+        profiles = [load_profile(name) for name, _ in profile_weights(config.profile or "")]
+        if config.noise_scale is not None:
+            profiles = [p.with_noise_scale(config.noise_scale) for p in profiles]
+        return profiles
+
+    def training_profiles(self, config: TrainConfig) -> list[Profile]:
+        """The profiles the run trains under, at its training noise scale (VANT: with per-sample sigmas)."""
+        return [self._variance_aware(p, config) for p in self._plain_profiles(config)]
 
     def training_profile(self, config: TrainConfig) -> Profile:
-        """The profile the run trains under, at its training noise scale."""
-        assert config.profile is not None
-        profile = load_profile(config.profile)
-        if config.noise_scale is not None:
-            profile = profile.with_noise_scale(config.noise_scale)
+        """The (first) profile the run trains under, at its training noise scale."""
+        return self.training_profiles(config)[0]
+
+    def _variance_aware(self, profile: Profile, config: TrainConfig) -> Profile:
+        """``profile`` with VANT's per-sample sigma on its Gaussian entries (the same object
+        for NIT, or when it has none)."""
         if not self.variance_aware:
             return profile
         per_sample = VarianceAware(alpha=config.alpha, theta=config.theta)
@@ -86,10 +149,7 @@ class NoiseInjection(TrainingMethod):
             for e in profile.noise
         ]
         if all(a is b for a, b in zip(entries, profile.noise)):
-            raise HwProfilesError(
-                f"vant draws a per-sample sigma for Gaussian noise entries; profile '{profile.name}' has none. "
-                "Use nit, or a gaussian-* profile."
-            )
+            return profile
         return profile.model_copy(update={"noise": entries})
 
     def prepare(self, model: nn.Module, config: TrainConfig) -> nn.Module:
@@ -99,6 +159,31 @@ class NoiseInjection(TrainingMethod):
         ramp = config.ramp_epochs * steps_per_epoch if config.schedule == "ramp" else 0
         return NoiseSchedule(profile_of(model).noise_scale, ramp_steps=ramp)
 
+    def select_noise(self, model: nn.Module, config: TrainConfig, step: int | None, seed: int) -> None:
+        spec = config.profile or ""
+        if "," not in spec and spec.strip() != "all":
+            return
+        weights, profiles = _profile_set(self, spec, config.noise_scale, config.alpha, config.theta)
+        if step is None:
+            set_profile(model, profiles[0])
+            return
+        gen = torch.Generator().manual_seed(derive_seed(seed, step, 2))
+        choice = int(torch.multinomial(torch.tensor(weights), 1, generator=gen))
+        set_profile(model, profiles[choice])
+        program(model, seed=derive_seed(seed, step, 3))  # fresh noise each step, not the stream set_profile restarts
+
+
+@functools.lru_cache(maxsize=16)
+def _profile_set(
+    method: NoiseInjection, spec: str, noise_scale: float | None, alpha: float, theta: float
+) -> tuple[list[float], list[Profile]]:
+    """The weights and training profiles of a profile set, loaded once per run rather than
+    at every step (loading ``all`` takes longer than a small net's training step)."""
+    config = TrainConfig(method="nit", profile=spec, noise_scale=noise_scale, alpha=alpha, theta=theta)
+    return [w for _, w in profile_weights(spec)], method.training_profiles(config)
+
+
+plugins.on_reset(_profile_set.cache_clear)  # plugins may bring other profiles or kinds
 
 CLEAN = Clean()
 QAT = Qat(learned=False)
