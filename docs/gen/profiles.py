@@ -84,7 +84,8 @@ def periphery_section(profile: Profile) -> list[str]:
         part = getattr(profile, key)
         out.append(f"### {PERIPHERY_TITLES[key]}\n")
         if part is None:
-            out.append(f"None ({code(key + ': null')}): {text(Profile.model_fields[key].description)}\n")
+            meaning = (Profile.model_fields[key].description or "").partition("null: ")[2]
+            out.append(f"None ({code(key + ': null')}): {text(meaning)}\n")
             continue
         out.append(table(["field", "value", "from", "meaning"], field_rows(part, part.model_fields_set)))
     out.append("### Profile-wide settings\n")
