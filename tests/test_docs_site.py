@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 GEN = ROOT / "docs" / "gen"
@@ -98,12 +99,18 @@ def test_the_site_builds_strictly_with_every_generated_page(tmp_path: Path) -> N
     )
     assert built.returncode == 0, built.stderr[-4000:]
 
+    home = (site / "index.html").read_text(encoding="utf-8")
     for profile in sorted((ROOT / "profiles").glob("*.yaml")):
-        page = (site / "profiles" / profile.stem / "index.html").read_text(encoding="utf-8")
-        assert "Validation" in page and "What is guessed" in page, profile.name
-    # a profile that marks a number as unsure shows it among the guesses; none is validated yet
+        source = yaml.safe_load(profile.read_text(encoding="utf-8"))
+        page = (site / "profiles" / source["name"] / "index.html").read_text(encoding="utf-8")
+        assert f'href="profiles/{source["name"]}/"' in home, f"{profile.name} is not in the navigation"
+        # a file that calls a number unsure has it listed among the guesses
+        if "unsure" in profile.read_text(encoding="utf-8"):
+            assert "The file marks these statements" in page, profile.name
+        if "validation" not in source:
+            assert "Not validated yet" in page, profile.name
     hermes = (site / "profiles" / "pcm-hermes" / "index.html").read_text(encoding="utf-8")
-    assert "Rasch 2023 (unsure)" in hermes and "Not validated yet" in hermes
+    assert "output_noise" in hermes and "0.04" in hermes and "Rasch" in hermes
 
     cli = (site / "reference" / "cli" / "index.html").read_text(encoding="utf-8")
     for command in ("train", "eval", "sweep", "transfer", "profiles-list", "profiles-import", "results-export"):
