@@ -123,3 +123,9 @@ def test_the_site_builds_strictly_with_every_generated_page(tmp_path: Path) -> N
 
     kinds = (site / "reference" / "noise-kinds" / "index.html").read_text(encoding="utf-8")
     assert 'id="pcm_drift"' in kinds and "t0_s" in kinds
+
+    from hwprofiles.profiles.schema import Profile
+
+    fields = (site / "reference" / "profile-file" / "index.html").read_text(encoding="utf-8")
+    for name in Profile.model_fields:
+        assert f"<code>{name}</code>" in fields, f"profile field {name} is not in the profile file reference"

@@ -8,12 +8,21 @@ rather than whatever hwprofiles the environment has installed.
 from __future__ import annotations
 
 import html
+import json
 import re
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
+
+from pydantic_core import PydanticUndefined
 
 INLINE_CODE = re.compile(r"(``[^`]+``|`[^`]+`)")
+BOUNDS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+ANNOTATED = re.compile(r"Annotated\[(\w+), [^\]]*\]")  # StrictInt -> int
+OPTIONAL = re.compile(r"^Optional\[(.*)\]$")
+ROLE = re.compile(r":(?:func|class|meth|mod|data|attr|exc|obj|const):`~?(?:[\w.]*\.)?(?P<name>\w+)`")
+QUALIFIED = re.compile(r"\b(?:[a-z_][a-z0-9_]*\.)+([A-Z]\w*)")
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src"
 if str(SRC) not in sys.path:
@@ -45,12 +54,53 @@ def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
 
 
 def prose(docstring: str) -> str:
-    """A docstring as Markdown paragraphs: inline code (``x`` or `x`) kept as code, HTML
-    and ``*`` escaped elsewhere, so formulas such as ``y * N(1, sigma^2)`` show as written."""
+    """A docstring as Markdown paragraphs: inline code (``x`` or `x`) kept as code, Sphinx
+    roles shown as code, HTML and ``*`` escaped elsewhere, so formulas such as
+    ``y * N(1, sigma^2)`` show as written."""
     paragraphs = []
     for block in docstring.strip().split("\n\n"):
-        parts = INLINE_CODE.split(" ".join(block.split()))
+        parts = INLINE_CODE.split(ROLE.sub(r"`\g<name>`", " ".join(block.split())))
         # split() with a capturing group: odd items are the code spans
         shown = [p if i % 2 else html.escape(p, quote=False).replace("*", "\\*") for i, p in enumerate(parts)]
         paragraphs.append("".join(shown))
     return "\n\n".join(paragraphs)
+
+
+def type_name(annotation: Any) -> str:
+    """A field's type as written in a signature, classes without their module."""
+    plain = getattr(annotation, "__name__", None) if not getattr(annotation, "__args__", None) else None
+    shown = ANNOTATED.sub(r"\1", QUALIFIED.sub(r"\1", plain or str(annotation).replace("typing.", "")))
+    return OPTIONAL.sub(r"\1 | None", shown)
+
+
+def bounds(info: Any) -> str:
+    """A pydantic field's numeric bounds (``>= 0, <= 1``)."""
+    found = []
+    for meta in info.metadata:
+        for attr, symbol in BOUNDS.items():
+            value = getattr(meta, attr, None)
+            if value is not None:
+                found.append(f"{symbol} {value}")
+    return ", ".join(found)
+
+
+def default(info: Any) -> str:
+    """A pydantic field's default as YAML writes it, or ``required``."""
+    if info.default is PydanticUndefined and info.default_factory is None:
+        return "required"
+    value = info.get_default(call_default_factory=True)
+    if hasattr(value, "model_dump"):  # a nested model: its fields' defaults
+        return code(json.dumps(value.model_dump(mode="json")))
+    if isinstance(value, bool):
+        return code("true" if value else "false")
+    return code("null" if value is None else value)
+
+
+def field_table(model: Any, skip: tuple[str, ...] = ()) -> str:
+    """Every field of a pydantic model: name, type, default, bounds, meaning."""
+    rows = [
+        [code(name), code(type_name(info.annotation)), default(info), bounds(info), text(info.description or "")]
+        for name, info in model.model_fields.items()
+        if name not in skip
+    ]
+    return table(["field", "type", "default", "bounds", "meaning"], rows)

@@ -13,38 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import mkdocs_gen_files
-from pydantic_core import PydanticUndefined
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import code, prose, table, text  # noqa: E402
+from common import code, field_table, prose, table, text  # noqa: E402
 
 from hwprofiles import registry  # noqa: E402
 from hwprofiles.noise.base import STAGES  # noqa: E402
 
 BUILTIN = "builtin"  # the plugin name the core's own kinds are registered under
-BOUNDS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
-
-
-def type_name(annotation: Any) -> str:
-    shown = getattr(annotation, "__name__", None) if not getattr(annotation, "__args__", None) else None
-    return shown or str(annotation).replace("typing.", "")
-
-
-def bounds(info: Any) -> str:
-    found = []
-    for meta in info.metadata:
-        for attr, symbol in BOUNDS.items():
-            value = getattr(meta, attr, None)
-            if value is not None:
-                found.append(f"{symbol} {value}")
-    return ", ".join(found)
-
-
-def default(info: Any) -> str:
-    if info.default is PydanticUndefined and info.default_factory is None:
-        return "required"
-    value = info.get_default(call_default_factory=True)
-    return code("null" if value is None else value)
 
 
 def kind_section(model: Any) -> str:
@@ -59,20 +35,7 @@ def kind_section(model: Any) -> str:
         + ".\n",
         prose(inspect.cleandoc(entry.__doc__ or "")) + "\n",
     ]
-    rows = []
-    for name, info in entry.model_fields.items():
-        if name == "kind":
-            continue
-        rows.append(
-            [
-                code(name),
-                code(type_name(info.annotation)),
-                default(info),
-                bounds(info) or "",
-                text(info.description or ""),
-            ]
-        )
-    out.append(table(["field", "type", "default", "bounds", "meaning"], rows))
+    out.append(field_table(entry, skip=("kind",)))
     return "\n".join(out)
 
 
