@@ -42,7 +42,8 @@ GROUPS = (
     Group(
         "profiles",
         "Profiles",
-        "Reading, validating and writing hardware profiles, and the models of their fields.",
+        "Reading, validating and writing hardware profiles, and the models of their parts "
+        "(every field, with its default and bounds: [Profile files](../profile-file.md)).",
         ("hwprofiles.profiles", "hwprofiles.entries"),
     ),
     Group(
