@@ -25,7 +25,10 @@ PROJECT = "hwprofiles"
 """The name of the hook markers, the plugin manager and the entry-point group."""
 
 hookspec = pluggy.HookspecMarker(PROJECT)
+"""Marks a hook specification (this module's functions); plugins do not need it."""
 hookimpl = pluggy.HookimplMarker(PROJECT)
+"""Marks a plugin's function as the implementation of the hook of the same name
+(``@hwprofiles.hookimpl``); ``hookimpl(trylast=True)`` and the other pluggy options work."""
 
 
 class NoiseModelRegistry(Protocol):

@@ -84,6 +84,8 @@ def evaluate(
         profile: a :class:`Profile`, a profile name or a profile file.
         store: a results store: chip instances already there are read, new ones written.
         on_sample: called after each chip instance (progress bars).
+
+    Keyword Args:
         samples: number of chip instances (default 5).
         calibration: a few training batches (inputs, or ``(inputs, labels)``); needed
             when the profile's DAC bound is calibrated. Never the test data.

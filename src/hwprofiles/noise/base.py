@@ -46,6 +46,7 @@ from hwprofiles.noise import rng
 
 Stage = Literal["inputs", "program", "read", "tile_outputs", "outputs"]
 STAGES: tuple[Stage, ...] = ("inputs", "program", "read", "tile_outputs", "outputs")
+"""The stages a noise kind can act in, in the order the engine runs them (this module's docstring)."""
 
 
 def reusable(noise: torch.Tensor, y: torch.Tensor) -> bool:

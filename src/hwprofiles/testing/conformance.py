@@ -26,6 +26,8 @@ from hwprofiles.testing.static_checks import STATIC_CHECKS
 # Every check by name, in the order they run (each is described where it is listed).
 _CHECK_FUNCTIONS: dict[str, Callable[[Case], None]] = {**STATIC_CHECKS, **BEHAVIOUR_CHECKS}
 CHECKS: tuple[str, ...] = tuple(_CHECK_FUNCTIONS)
+"""The names of every check :func:`check_noise_kind` runs, in the order it runs them
+(static checks first); name one in its ``skip`` to leave it out, with a reason."""
 
 
 @dataclass
