@@ -32,8 +32,8 @@ test: $(STAMP) data
 # Lint, format and types, as CI checks them before the tests (.pre-commit-config.yaml runs
 # the same on each commit).
 lint: $(STAMP)
-	$(BIN)/ruff check src tests plugins benchmarks
-	$(BIN)/ruff format --check src tests plugins benchmarks
+	$(BIN)/ruff check src tests plugins benchmarks docs/gen
+	$(BIN)/ruff format --check src tests plugins benchmarks docs/gen
 	$(BIN)/mypy
 
 # The documentation site (mkdocs.yml), built offline into site/ with --strict: a broken link,

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import mkdocs_gen_files
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, code, table, text  # noqa: E402
@@ -30,7 +29,6 @@ GUESS = re.compile(r"\b(unsure|assumed|assume|guess(ed)?)\b", re.IGNORECASE)
 EMPHASIS = re.compile(r"\*([^*]+)\*")  # *(unsure)*: shown as (unsure) in a list already about guesses
 UNWRAP = r"\1"
 SENTENCE_END = re.compile(r"(?<=[.;])\s+(?=[A-Z(*])")
-FIGURE_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg", ".gif", ".webp")
 PERIPHERY = ("dac", "adc", "tile", "mapping")
 PERIPHERY_TITLES = {"dac": "Input DAC", "adc": "Output ADC", "tile": "Tile", "mapping": "Weight mapping"}
 
@@ -137,57 +135,53 @@ def references_section(profile: Profile) -> list[str]:
 
 
 def validation_section(path: Path, profile: Profile, raw: dict[str, Any]) -> list[str]:
-    """The file's ``validation`` entry (a figure is copied beside the page), or "not validated yet"."""
+    """The file's ``validation`` entries: each published chip figure beside the figure
+    reproduced under the profile, or why one is missing."""
     out = ["## Validation\n"]
-    validation = getattr(profile, "validation", None) or raw.get("validation")
-    if not validation:
+    if profile.stress:
         out.append(
-            "**Not validated yet.** The file has no `validation` entry: no comparison of this profile's "
-            "simulated accuracy with a measurement on the device it describes is recorded.\n"
+            "**A stress profile**: harsher than published chips on purpose; models are not expected to "
+            "come near their float accuracy under it.\n"
         )
+    if not profile.validation:
+        out.append("**Not validated yet.** The file has no `validation` entry.\n")
         return out
-    data = _plain(validation)
-    reasons = _not_validated(data)
-    if reasons is not None:
-        out.append("**Not validated yet.** " + " ".join(text(r) for r in reasons) + "\n")
-        return out
-    for figure in _figures(data):
-        source = (path.parent / figure).resolve()
-        if source.is_file():
-            target = f"profiles/figures/{profile.name}-{source.name}"
-            with mkdocs_gen_files.open(target, "wb") as handle:
-                handle.write(source.read_bytes())
-            out.append(f"![validation of {profile.name}](figures/{profile.name}-{source.name})\n")
-    dumped = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
-    out.append(f"```yaml\n{dumped}```\n")
+    for entry in profile.validation:
+        rows = []
+        if entry.published is not None:
+            p = entry.published
+            rows.append(["published (a chip)", *_figure_cells(p), f"{text(p.conditions)} ({text(p.source)})"])
+        if entry.reproduced is not None:
+            r = entry.reproduced
+            how = f"{text(r.method)}, {r.training_seeds} training seed(s) x {r.chips} chips; {text(r.conditions)}"
+            rows.append(["reproduced (hwprofiles)", *_figure_cells(r), how])
+        if rows:
+            out.append(table(["figure", "network", "data", "accuracy", "float", "conditions / source"], rows))
+            out.append("")
+        if entry.not_validated:
+            out.append(f"**Not validated{' yet' if entry.published else ''}:** {text(entry.not_validated)}\n")
     return out
 
 
-def _plain(value: Any) -> Any:
-    """Validation data as plain YAML-like values, whether the schema models it or not."""
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json", exclude_none=True)
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+def _figure_cells(figure: Any) -> list[str]:
+    float_acc = "–" if figure.float_accuracy is None else f"{figure.float_accuracy:.1%}"
+    return [text(figure.network), text(figure.data), f"{figure.accuracy:.1%}", float_acc]
 
 
-def _not_validated(data: Any) -> list[str] | None:
-    """The reasons given, when every validation entry only says ``not_validated: why``."""
-    entries = data if isinstance(data, list) else [data]
-    if entries and all(isinstance(e, dict) and set(e) == {"not_validated"} for e in entries):
-        return [str(e["not_validated"]) for e in entries]
-    return None
-
-
-def _figures(data: Any) -> list[str]:
-    if isinstance(data, str):
-        return [data] if data.lower().endswith(FIGURE_SUFFIXES) else []
-    if isinstance(data, dict):
-        return [f for v in data.values() for f in _figures(v)]
-    if isinstance(data, list):
-        return [f for v in data for f in _figures(v)]
-    return []
+def validation_summary(profile: Profile) -> tuple[str, str]:
+    """The index's two columns: the published chip figure, and whether hwprofiles reproduced it."""
+    published = [e.published for e in profile.validation if e.published is not None]
+    reproduced = [e.reproduced for e in profile.validation if e.reproduced is not None]
+    first = (
+        f"{text(published[0].network)}, {text(published[0].data)}: {published[0].accuracy:.1%}" if published else "–"
+    )
+    done = (
+        f"{text(reproduced[0].network)}, {text(reproduced[0].data)}: {reproduced[0].accuracy:.1%} "
+        f"(float {reproduced[0].float_accuracy:.1%})"
+        if reproduced
+        else "not yet"
+    )
+    return first, done + (" · stress profile" if profile.stress else "")
 
 
 def profile_page(path: Path, profile: Profile, raw: dict[str, Any]) -> str:
@@ -218,17 +212,17 @@ def profile_page(path: Path, profile: Profile, raw: dict[str, Any]) -> str:
 
 def index_page(found: list[tuple[Path, Profile, dict[str, Any]]]) -> str:
     rows = []
-    for _, profile, raw in found:
+    for _, profile, _raw in found:
         kinds = ", ".join(code(k) for k in profile.kinds()) or "none"
-        validation = _plain(getattr(profile, "validation", None) or raw.get("validation"))
-        validated = "yes" if validation and _not_validated(validation) is None else "not yet"
+        published, reproduced = validation_summary(profile)
         rows.append(
             [
                 f"[{profile.name}]({profile.name}.md)",
                 text(profile.technology),
                 kinds,
                 str(len(guessed(profile))),
-                validated,
+                published,
+                reproduced,
             ]
         )
     return "\n".join(
@@ -240,7 +234,7 @@ def index_page(found: list[tuple[Path, Profile, dict[str, Any]]]) -> str:
             "file marks as guessed, its references and its validation. "
             "`hwprofiles profiles list` and `hwprofiles profiles show NAME` print the same from the "
             "command line; [concepts](../concepts.md#profile) explains the fields.\n",
-            table(["profile", "technology", "noise kinds", "guessed statements", "validated"], rows),
+            table(["profile", "technology", "noise kinds", "guessed statements", "published chip", "reproduced"], rows),
         ]
     )
 
