@@ -255,3 +255,75 @@ def test_noise_scales_must_be_finite_and_not_negative(scale: float) -> None:
         hwprofiles.load_profile("gaussian-additive").with_noise_scale(scale)
     with pytest.raises(ValueError, match=match):
         hwprofiles.set_profile(noisy, "pcm-joshi2020", noise_scale=scale)
+
+
+# -- calibrated ADC ranges ----------------------------------------------------------------
+def adc_profile(bound: float = 10.0, **dac: object) -> hwprofiles.Profile:
+    return make_profile(
+        [],
+        adc={"bits": 8, "bound": bound, "bound_mode": "calibrated", "calibration_percentile": 100.0},
+        dac=dac or None,
+    )
+
+
+def test_a_calibrated_adc_spans_the_largest_partial_sum_of_the_calibration_data() -> None:
+    layer = nn.Linear(64, 10).eval()
+    x = 0.05 * torch.randn(256, 64, generator=torch.Generator().manual_seed(3))  # partial sums well below 10
+    noisy = hwprofiles.to_noisy(nn.Sequential(layer), adc_profile(), calibration=[x[:128], x[128:]])
+    w = layer.weight.detach()
+    partial = x @ (w / w.abs().amax(dim=1, keepdim=True)).T  # normalised units: no DAC, per-channel w_max
+    assert noisy[0].mvm.adc_bound == pytest.approx(float(partial.abs().max()), rel=1e-6)
+    # the ADC now resolves the outputs: error within half a step of the calibrated range
+    step = noisy[0].mvm.adc_bound / 127
+    with torch.no_grad():
+        error = (noisy(x) - layer(x)) / w.abs().amax(dim=1)
+        fixed = hwprofiles.to_noisy(nn.Sequential(layer), make_profile([], adc={"bits": 8, "bound": 10.0}))
+        fixed_error = (fixed(x) - layer(x)) / w.abs().amax(dim=1)
+    assert float(error.abs().max()) <= step / 2 * (1 + 1e-4)
+    assert float(fixed_error.abs().max()) > 5 * float(error.abs().max())  # a fixed bound of 10 is coarse here
+
+
+def test_the_adc_is_calibrated_after_the_dac_so_it_sees_the_final_input_bound() -> None:
+    layer = nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[1.0, 0.0]]))
+    profile = adc_profile(bits=None, bound=1.0, bound_mode="calibrated", calibration_percentile=100.0)
+    # the second batch raises the DAC bound to 10; the first batch's partial sum is then 1/10
+    noisy = hwprofiles.to_noisy(
+        nn.Sequential(layer), profile, calibration=[torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 10.0]])]
+    )
+    assert noisy[0].mvm.bound == pytest.approx(10.0)
+    assert noisy[0].mvm.adc_bound == pytest.approx(0.1)
+
+
+def test_a_calibrated_adc_range_never_exceeds_the_bound() -> None:
+    x = torch.randn(64, 64, generator=torch.Generator().manual_seed(4))
+    noisy = hwprofiles.to_noisy(mlp(), adc_profile(bound=0.05), calibration=[x])
+    assert [m.adc_bound for m in analog_products(noisy)] == [pytest.approx(0.05)] * 2
+
+
+def test_an_uncalibrated_adc_is_refused_and_training_follows_the_data() -> None:
+    noisy = hwprofiles.to_noisy(mlp(), adc_profile())
+    with pytest.raises(hwprofiles.NotCalibratedError, match=r"calibrated ADC .*adc.bound_mode: calibrated"):
+        noisy(torch.randn(2, 64))
+    noisy.train()
+    noisy(torch.randn(32, 64))
+    assert all(m.adc_bound > 0 for m in analog_products(noisy))
+
+
+def test_the_adc_range_is_saved_loaded_and_stripped_with_the_model() -> None:
+    x = torch.randn(64, 64, generator=torch.Generator().manual_seed(5))
+    noisy = hwprofiles.to_noisy(mlp(), adc_profile(), calibration=[x])
+    state = noisy.state_dict()
+    assert sorted(k for k in state if k.endswith("adc_range")) == ["0.mvm.adc_range", "2.mvm.adc_range"]
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    fresh = hwprofiles.to_noisy(mlp(), adc_profile())
+    fresh.load_state_dict(torch.load(buffer, weights_only=True))
+    assert [m.adc_bound for m in analog_products(fresh)] == [m.adc_bound for m in analog_products(noisy)]
+    with torch.no_grad():
+        assert torch.equal(fresh(x), noisy(x))
+    assert not any(k.endswith("adc_range") for k in hwprofiles.nn.mvm.strip_calibration(state))
+    # a model under a fixed ADC keeps the keys of before: no adc_range
+    assert not any("adc_range" in k for k in hwprofiles.to_noisy(mlp(), "pcm-joshi2020").state_dict())

@@ -433,3 +433,17 @@ def test_plugin_swap_layer_hook_supplies_a_twin() -> None:
     assert torch.equal(twin(a, b), twin.inner(a, b) + 1.0)
     with pytest.warns(hwprofiles.FloatLayerWarning, match="'bilinear' \\(Bilinear: no noisy twin"):
         assert type(hwprofiles.to_noisy(Pair(), "pcm-joshi2020").bilinear) is nn.Bilinear  # once unregistered
+
+
+def test_a_converted_model_keeps_the_mode_of_the_float_model_in_every_part() -> None:
+    # Before, the analog products inside the twins of an eval-mode model stayed in training
+    # mode: every forward drew another chip and the DAC bounds followed the evaluated data.
+    model = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2)).eval()
+    x = torch.randn(4, 8, generator=torch.Generator().manual_seed(0))
+    noisy = hwprofiles.to_noisy(model, "rram-hfox")  # static noise only: one chip, one answer
+    assert not any(m.training for m in noisy.modules())
+    hwprofiles.calibrate(noisy, [x])
+    hwprofiles.program(noisy, seed=1)
+    with torch.no_grad():
+        assert torch.equal(noisy(x), noisy(x)), "one chip instance: the same outputs"
+    assert all(m.training for m in hwprofiles.to_noisy(model.train(), "pcm-joshi2020").modules())

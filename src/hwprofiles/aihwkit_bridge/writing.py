@@ -27,8 +27,8 @@ def to_aihwkit(profile: Profile) -> dict[str, Any]:
     """The aihwkit ``InferenceRPUConfig`` (as a nested dict) that expresses a profile.
 
     The dict also holds ``t_inference`` (the profile's ``t_inference_s``), the time to
-    pass to aihwkit's ``drift_analog_weights``. Name, description, references and
-    entry notes have no aihwkit form; :func:`from_aihwkit` of the result gives back
+    pass to aihwkit's ``drift_analog_weights``. Name, description, references, validation,
+    the stress flag and entry notes have no aihwkit form; :func:`from_aihwkit` of the result gives back
     the profile up to those and the losses listed in ``docs/aihwkit-bridge.md``.
 
     Raises:
@@ -104,6 +104,8 @@ def _forward(profile: Profile, entries: dict[str, Any], reasons: list[str]) -> d
     else:
         if adc.per_row:
             reasons.append("adc.per_row: aihwkit's out_bound does not grow with the rows used")
+        if adc.bound_mode == "calibrated":
+            reasons.append("adc.bound_mode calibrated: aihwkit's ADC always spans out_bound")
         if adc.bits == 1:
             reasons.append("adc.bits 1: aihwkit's 2^b - 2 steps would be 0")
         forward.update(out_res=resolution(adc.bits), out_bound=adc.bound)

@@ -26,6 +26,7 @@ from hwprofiles.errors import HwProfilesError
 from hwprofiles.eval.keys import EvalKey, batches_digest, loader_identity, model_digest, profile_digest
 from hwprofiles.eval.summary import EvaluationResult, summarize
 from hwprofiles.executors import Executor, LocalExecutor
+from hwprofiles.nn.calibration import needs_calibration
 from hwprofiles.profiles import Profile, load_profile
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -112,10 +113,6 @@ def _inputs(batch: Any) -> torch.Tensor:
     return batch[0] if isinstance(batch, (tuple, list)) else batch
 
 
-def _needs_calibration(profile: Profile) -> bool:
-    return profile.dac is not None and profile.dac.bound_mode == "calibrated"
-
-
 _loader_batches: weakref.WeakKeyDictionary[Any, list[Any]] = weakref.WeakKeyDictionary()
 
 
@@ -159,11 +156,11 @@ def prepare(
     if not (math.isfinite(t_s) and t_s >= 0):
         raise ValueError(f"t_inference_s={t_inference_s}: the time since programming must be a finite number >= 0")
     calibration_inputs: list[torch.Tensor] = []
-    if _needs_calibration(profile):
+    if needs_calibration(profile):
         if calibration is None:
             raise HwProfilesError(
-                f"profile '{profile.name}' sets its DAC input bounds from data: pass calibration= a few training "
-                "batches (never the test data)."
+                f"profile '{profile.name}' sets its DAC input bounds or ADC ranges from data: pass calibration= "
+                "a few training batches (never the test data)."
             )
         calibration_inputs = [_inputs(b) for b in calibration]
     if only_layer is not None:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable
+from typing import Literal
 
 import torch
 import torch.nn as nn
 
 from hwprofiles.nn.mvm import AnalogMVM
+from hwprofiles.profiles import Profile
 
 
 def check_finite(x: torch.Tensor, what: str) -> None:
@@ -56,11 +58,14 @@ def analog_products(model: nn.Module) -> list[AnalogMVM]:
 
 @torch.no_grad()
 def calibrate(model: nn.Module, batches: Iterable[torch.Tensor]) -> nn.Module:
-    """Set every calibrated DAC's input bound from data (a named step, saved with the model).
+    """Set every calibrated DAC's input bound, then every calibrated ADC's range, from data
+    (a named step, saved with the model).
 
-    Runs ``batches`` through the model in eval mode; each analog product takes the largest
-    per-batch percentile of |input| seen (the profile's ``calibration_percentile``) as its
-    bound, a buffer in the model's ``state_dict``. Products with a fixed bound are untouched.
+    Runs ``batches`` through the model in eval mode, once for the DACs and once more for the
+    ADCs (whose partial sums depend on the input bounds); each analog product takes the
+    largest per-batch percentile seen (the profile's ``calibration_percentile``) of |input|
+    as its bound and of |partial sums| as its ADC range (at most the ADC's bound), buffers
+    in the model's ``state_dict``. Products with fixed ranges are untouched.
     Use a few batches of training inputs, as representative as the data evaluated later.
 
     Args:
@@ -80,23 +85,36 @@ def calibrate(model: nn.Module, batches: Iterable[torch.Tensor]) -> nn.Module:
     True
     """
     products = analog_products(model)
+    stages: list[Literal["dac", "adc"]] = [
+        stage for stage in ("dac", "adc") if any(_calibrated(m.site.profile, stage) for m in products)
+    ]
     was_training = model.training
     model.eval()
-    seen = 0
+    batches = list(batches)  # the DAC first, then the ADC over the same batches
     try:
-        with contextlib.ExitStack() as stack:
-            for mvm in products:
-                stack.enter_context(mvm.calibration())
-            for i, batch in enumerate(batches):
-                if isinstance(batch, torch.Tensor) and batch.is_floating_point():
-                    check_finite(batch, f"calibration batch {i}")
-                model(batch)
-                seen += 1
+        for stage in stages or ["dac"]:
+            with contextlib.ExitStack() as stack:
+                for mvm in products:
+                    stack.enter_context(mvm.calibration(stage))
+                for i, batch in enumerate(batches):
+                    if isinstance(batch, torch.Tensor) and batch.is_floating_point():
+                        check_finite(batch, f"calibration batch {i}")
+                    model(batch)
     finally:
         model.train(was_training)
-    if seen == 0:
+    if not batches:
         raise ValueError("calibrate needs at least one batch of inputs (a few batches of training data)")
     return model
 
 
-__all__ = ["FiniteInputCheck", "analog_products", "calibrate", "check_finite"]
+def _calibrated(profile: Profile, stage: Literal["dac", "adc"]) -> bool:
+    spec = profile.dac if stage == "dac" else profile.adc
+    return spec is not None and spec.bound_mode == "calibrated"
+
+
+def needs_calibration(profile: Profile) -> bool:
+    """Whether a profile sets a DAC bound or an ADC range from data (models under it must be calibrated)."""
+    return _calibrated(profile, "dac") or _calibrated(profile, "adc")
+
+
+__all__ = ["FiniteInputCheck", "analog_products", "calibrate", "check_finite", "needs_calibration"]

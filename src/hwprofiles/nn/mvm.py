@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn as nn
@@ -38,8 +38,9 @@ from hwprofiles.noise.base import WeightState
 
 _CALIBRATION_MOMENTUM = 0.1
 UNCALIBRATED = 0.0  # the value of an input-bound buffer not yet set from data (bounds are >= 1e-8)
-BOUND = "input_bound"  # the buffer's name in every AnalogMVM
-_BOUND_KEY = re.compile(r"(^|\.)mvm[A-Za-z0-9_]*\.input_bound$")
+BOUND = "input_bound"  # the buffers' names in every AnalogMVM
+ADC_RANGE = "adc_range"
+_BOUND_KEY = re.compile(r"(^|\.)mvm[A-Za-z0-9_]*\.(input_bound|adc_range)$")
 
 
 class AnalogMVM(nn.Module):
@@ -53,8 +54,9 @@ class AnalogMVM(nn.Module):
         device: where the input-bound buffer lives (the layer's device).
 
     The input bound (buffer ``input_bound``, 0 until calibrated) is used only under a
-    profile whose DAC has ``bound_mode: calibrated``: set it with
-    :func:`hwprofiles.calibrate`; in training mode a running estimate follows the data.
+    profile whose DAC has ``bound_mode: calibrated``, the ADC range (buffer ``adc_range``)
+    only under one whose ADC has: set both with :func:`hwprofiles.calibrate`; in training
+    mode a running estimate follows the data.
     """
 
     input_bound: torch.Tensor
@@ -64,46 +66,67 @@ class AnalogMVM(nn.Module):
         self.site = site
         self.dynamic = dynamic
         # float64: bounds round-trip exactly through a state dict.
+        # float64: ranges round-trip exactly through a state dict. The ADC range exists only
+        # once a calibrated ADC needs it, so the state dicts of other models keep their keys.
         self.register_buffer(BOUND, torch.full((), UNCALIBRATED, dtype=torch.float64, device=device))
-        self._bound_cache: tuple[torch.Tensor, int, float] | None = None
+        self._cached: dict[str, tuple[torch.Tensor, int, float]] = {}
         self._chip: tuple[Any, torch.Tensor, torch.Tensor | float] | None = None
-        self._calibrating = False
+        self._calibrating: Literal["dac", "adc"] | None = None
         self._holding = False
 
-    # -- the input bound ----------------------------------------------------------------
-    @property
-    def bound(self) -> float:
-        """The calibrated input bound (activation units), or 0 when not calibrated."""
-        buf = self.input_bound
-        cache = self._bound_cache
+    # -- the calibrated ranges ------------------------------------------------------------
+    def _read(self, name: str) -> float:
+        buf = getattr(self, name)
+        cache = self._cached.get(name)
         # A Python copy avoids a device sync per forward; the tensor's identity and version
         # tell when load_state_dict, .to() or a user wrote the buffer since.
         if cache is None or cache[0] is not buf or cache[1] != buf._version:
             cache = (buf, buf._version, float(buf))
-            self._bound_cache = cache
+            self._cached[name] = cache
         return cache[2]
+
+    def _write(self, name: str, value: float) -> None:
+        if not hasattr(self, name):
+            self.register_buffer(name, self.input_bound.new_full((), UNCALIBRATED))
+        buf = getattr(self, name)
+        with torch.no_grad():
+            buf.fill_(value)
+        self._cached[name] = (buf, buf._version, float(value))
+
+    @property
+    def bound(self) -> float:
+        """The calibrated input bound (activation units), or 0 when not calibrated."""
+        return self._read(BOUND)
 
     def set_bound(self, value: float) -> None:
         """Set the input bound (``UNCALIBRATED``, 0, forgets it)."""
-        buf = self.input_bound
-        with torch.no_grad():
-            buf.fill_(value)
-        self._bound_cache = (buf, buf._version, float(value))
+        self._write(BOUND, value)
+
+    @property
+    def adc_bound(self) -> float:
+        """The calibrated ADC range (normalised units), or 0 when not calibrated."""
+        return self._read(ADC_RANGE) if hasattr(self, ADC_RANGE) else UNCALIBRATED
+
+    def set_adc_bound(self, value: float) -> None:
+        """Set the ADC range (``UNCALIBRATED``, 0, forgets it)."""
+        self._write(ADC_RANGE, value)
 
     @property
     def calibrated(self) -> bool:
         return self.bound != UNCALIBRATED
 
     @contextlib.contextmanager
-    def calibration(self) -> Iterator[None]:
-        """Within this block every forward raises the bound to the largest percentile seen
-        (what :func:`hwprofiles.calibrate` runs); the bound starts afresh."""
-        self._calibrating = True
+    def calibration(self, stage: Literal["dac", "adc"] = "dac") -> Iterator[None]:
+        """Within this block every forward raises the ``stage``'s range (the DAC's input bound,
+        or the ADC's range) to the largest percentile seen, starting afresh (what
+        :func:`hwprofiles.calibrate` runs, DAC first); while the DAC is calibrated, a
+        calibrated ADC spans its full bound."""
+        self._calibrating = stage
         self._seen = UNCALIBRATED
         try:
             yield
         finally:
-            self._calibrating = False
+            self._calibrating = None
             del self._seen
 
     def _record(self, x: torch.Tensor) -> None:
@@ -118,7 +141,7 @@ class AnalogMVM(nn.Module):
         if spec.bound_mode == "fixed":
             return spec.bound
         bound = self.bound
-        if self.training and not self._calibrating:
+        if self.training and self._calibrating is None:
             measured = analog.percentile_abs(x, spec.calibration_percentile)
             # a running estimate, as BatchNorm keeps its statistics
             bound = measured if bound == UNCALIBRATED else bound + _CALIBRATION_MOMENTUM * (measured - bound)
@@ -143,16 +166,19 @@ class AnalogMVM(nn.Module):
         unexpected_keys: list,
         error_msgs: list,
     ) -> None:
-        key = prefix + BOUND
+        if prefix + ADC_RANGE in state_dict:
+            self._write(ADC_RANGE, UNCALIBRATED)  # the buffer to load it into
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )
-        if key not in state_dict:
-            # A float checkpoint, or one saved before bounds were saved: loads, and the
-            # bound is forgotten (it belonged to other weights).
-            if key in missing_keys:
-                missing_keys.remove(key)
-            self.set_bound(UNCALIBRATED)
+        for name in (BOUND, ADC_RANGE):
+            key = prefix + name
+            if key not in state_dict and hasattr(self, name):
+                # A float checkpoint, or one saved before ranges were saved: loads, and the
+                # range is forgotten (it belonged to other weights).
+                if key in missing_keys:
+                    missing_keys.remove(key)
+                self._write(name, UNCALIBRATED)
 
     # -- the chip ------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -249,14 +275,38 @@ class AnalogMVM(nn.Module):
             for kind in site.by_stage["tile_outputs"]:
                 y = kind.tile_outputs(y, ctx)
         if p.adc is not None:
-            y = analog.adc(y, p.adc, out_bound)
+            y = analog.adc(y, p.adc, self._adc_range(y, out_bound))
         return y
+
+    def _adc_range(self, y: torch.Tensor, full: float) -> float:
+        """The range the ADC quantises over: its full bound, or the calibrated range (never above it)."""
+        spec = self.site.profile.adc
+        assert spec is not None
+        if spec.bound_mode == "fixed" or self._calibrating == "dac":
+            return full
+        if self._calibrating == "adc":
+            self._seen = max(self._seen, analog.percentile_abs(y, spec.calibration_percentile))
+            self.set_adc_bound(min(self._seen, full))
+        elif self.training:
+            measured = min(analog.percentile_abs(y, spec.calibration_percentile), full)
+            current = self.adc_bound
+            self.set_adc_bound(
+                measured if current == UNCALIBRATED else current + _CALIBRATION_MOMENTUM * (measured - current)
+            )
+        elif self.adc_bound == UNCALIBRATED:
+            raise NotCalibratedError(
+                f"layer '{self.site.name}' has a calibrated ADC (profile '{self.site.profile.name}', "
+                "adc.bound_mode: calibrated) but its range was never set from data. Calibrate once before "
+                "evaluating: hwprofiles.calibrate(model, training_batches) with a few batches of training "
+                "inputs, or hwprofiles.to_noisy(model, profile, calibration=training_batches)."
+            )
+        return self.adc_bound
 
     def forward(
         self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, product: Product
     ) -> torch.Tensor:
         """``product`` of ``x`` and ``weight`` (plus ``bias``) as the chip computes it."""
-        if self._calibrating:
+        if self._calibrating == "dac":
             self._record(x)
         site = self.site
         if site.has("inputs"):
@@ -293,14 +343,14 @@ class AnalogMVM(nn.Module):
 
 
 def is_calibration_key(key: str) -> bool:
-    """Whether a state-dict key is an analog product's input bound (absent from float models)."""
+    """Whether a state-dict key is an analog product's input bound or ADC range (absent from float models)."""
     return bool(_BOUND_KEY.search(key))
 
 
 def strip_calibration(state_dict: dict[str, Any]) -> dict[str, Any]:
     """``state_dict`` without the input bounds of analog products, ready for the float model.
 
-    >>> strip_calibration({"0.weight": 1, "0.mvm.input_bound": 2})
+    >>> strip_calibration({"0.weight": 1, "0.mvm.input_bound": 2, "0.mvm.adc_range": 3})
     {'0.weight': 1}
     """
     return {k: v for k, v in state_dict.items() if not is_calibration_key(k)}

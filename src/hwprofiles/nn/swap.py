@@ -91,6 +91,7 @@ def swap_modules(model: nn.Module, convert: Convert) -> nn.Module:
         settled.update(places)
         if new is module:
             continue
+        new.train(module.training)  # parts the new module made (its analog products) take the mode too
         for name in places:
             if not name:
                 root = new

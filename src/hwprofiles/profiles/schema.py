@@ -88,6 +88,15 @@ class ADC(BaseModel):
         description="The bound is per row used: the ADC spans bound x (rows a layer occupies in one tile), "
         "as in SRAM compute-in-memory, where each column is normalised to its full scale.",
     )
+    bound_mode: Literal["fixed", "calibrated"] = Field(
+        "fixed",
+        description="fixed: the ADC spans the bound; calibrated: its range is set per layer from data (a "
+        "percentile of |partial sums| of a tile, after the device noise), as chips calibrate each layer's ADC "
+        "gain. The range never exceeds the bound; output noise stays relative to the bound.",
+    )
+    calibration_percentile: float = Field(
+        99.99, ge=50, le=100, description="Percentile of |partial sums| that calibration takes as the range."
+    )
 
 
 class Tile(BaseModel):
