@@ -134,6 +134,7 @@ def test_every_field_of_a_key_changes_its_id():
         "batch_size": 16,
         "device": "cuda",
         "engine_version": ENGINE_VERSION + 1,
+        "bn_recalibration": "b",
     }
     assert {f.name for f in fields(EvalKey)} == set(other)
     ids = {replace(key, **{name: value}).id for name, value in other.items()}
@@ -221,6 +222,12 @@ def test_a_key_id_is_the_sha256_of_its_fields_as_canonical_json():
         f'{ENGINE_VERSION},"layer":"fc","model":"m","profile":"p","seed":3}}'
     )
     assert k.id == hashlib.sha256(text.encode()).hexdigest()
+    # batch-norm recalibration, added later, enters the id only when set: earlier ids stand
+    b = EvalKey(
+        model="m", profile="p", data="d", calibration="", seed=3, layer="fc", batch_size=8, bn_recalibration="b"
+    )
+    with_bn = text.replace('{"batch_size":8,', '{"batch_size":8,"bn_recalibration":"b",')
+    assert b.id == hashlib.sha256(with_bn.encode()).hexdigest() != k.id
 
 
 def test_a_profile_digest_does_not_depend_on_the_order_fields_were_given():

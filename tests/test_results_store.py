@@ -65,7 +65,7 @@ def test_a_file_store_lets_readers_and_a_writer_work_at_once(tmp_path):
 # -- what is stored -----------------------------------------------------------------------------
 def test_every_column_of_an_evaluation_is_what_was_measured(tmp_path):
     store = ResultsStore(tmp_path / "r.sqlite")
-    k = key(3, layer="fc", batch_size=64, device="cuda")
+    k = key(3, layer="fc", batch_size=64, device="cuda", bn_recalibration="b" * 64)
     labels = {
         "checkpoint": Path("runs/a.pt"),
         "model": "lenet5",
@@ -89,6 +89,7 @@ def test_every_column_of_an_evaluation_is_what_was_measured(tmp_path):
         "batch_size": 64,
         "device": "cuda",
         "engine_version": ENGINE_VERSION,
+        "bn_recalibration_hash": "b" * 64,
         "noise_scale": 2.5,
         "t_inference_s": 3600.0,
         "checkpoint": "runs/a.pt",
@@ -189,8 +190,38 @@ def _database(path: Path, version: int, table: str = "CREATE TABLE evals (x)") -
     return path
 
 
+def test_a_schema_2_store_is_upgraded_in_place_and_its_results_found_again(tmp_path):
+    path = tmp_path / "v2.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE runs (model_hash TEXT PRIMARY KEY, checkpoint TEXT, model TEXT, dataset TEXT, method TEXT, "
+        "profile TEXT, config TEXT, clean_accuracy REAL, finished INTEGER, created TEXT);"
+        "CREATE TABLE evals (key TEXT PRIMARY KEY, accuracy REAL NOT NULL, model_hash TEXT NOT NULL, "
+        "profile_hash TEXT NOT NULL, data_hash TEXT NOT NULL, calibration_hash TEXT NOT NULL, seed INTEGER NOT NULL, "
+        "layer TEXT NOT NULL, batch_size INTEGER, device TEXT, engine_version INTEGER NOT NULL, noise_scale REAL, "
+        "t_inference_s REAL, " + ", ".join(f"{c} TEXT" for c in LABELS) + ", created TEXT NOT NULL);"
+        "PRAGMA user_version = 2;"
+    )
+    old = key(0)
+    db.execute(
+        "INSERT INTO evals (key, accuracy, model_hash, profile_hash, data_hash, calibration_hash, seed, layer, "
+        "engine_version, created) VALUES (?, 0.75, ?, ?, ?, '', 0, '', ?, 'then')",
+        (old.id, old.model, old.profile, old.data, old.engine_version),
+    )
+    db.commit()
+    db.close()
+    store = ResultsStore(path)
+    assert store.get_eval(old) == 0.75, "a result of schema 2 keeps its key"
+    recalibrated = replace(old, bn_recalibration="b" * 64)
+    assert store.get_eval(recalibrated) is None
+    store.put_eval(recalibrated, 0.8)
+    rows = ResultsStore(path).rows("evals")
+    assert [(r["accuracy"], r["bn_recalibration_hash"]) for r in rows] == [(0.75, ""), (0.8, "b" * 64)]
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
 def test_stores_of_other_schema_versions_are_refused(tmp_path):
-    for version in (0, SCHEMA_VERSION - 1):
+    for version in (0, 1):
         with pytest.raises(
             ResultsStoreError,
             match=rf"v{version}.sqlite: written by an older hwprofiles.*cannot be "

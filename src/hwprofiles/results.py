@@ -36,7 +36,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 DB_ENV = "HWPROFILES_RESULTS"
 DEFAULT_DB = Path("hwprofiles-out") / "results.sqlite"
-SCHEMA_VERSION = 2  # PRAGMA user_version; 0 is the name-keyed store of hwprofiles 0.1
+SCHEMA_VERSION = 3  # PRAGMA user_version; 0 is the name-keyed store of hwprofiles 0.1
+# Columns added since schema 2, each with what a row stored before means: a schema-2 file is
+# upgraded in place by adding them (its keys stay valid, see EvalKey.id).
+_ADDED_COLUMNS = {3: ("bn_recalibration_hash", "TEXT NOT NULL DEFAULT ''")}
 LOCK_BUDGET_S = 120.0  # how long to wait for another process's lock before giving up
 _BUSY_TIMEOUT_S = 5.0  # SQLite's own wait per attempt, inside that budget
 _WHERE_TO = "Check that its folder is writable and the disk is not full, or point --results at another file."
@@ -57,6 +60,7 @@ CREATE TABLE IF NOT EXISTS evals (
     model_hash TEXT NOT NULL, profile_hash TEXT NOT NULL, data_hash TEXT NOT NULL,
     calibration_hash TEXT NOT NULL, seed INTEGER NOT NULL, layer TEXT NOT NULL,
     batch_size INTEGER, device TEXT, engine_version INTEGER NOT NULL,
+    bn_recalibration_hash TEXT NOT NULL DEFAULT '',
     noise_scale REAL, t_inference_s REAL,
     {", ".join(f"{c} TEXT" for c in LABELS)},
     created TEXT NOT NULL
@@ -147,6 +151,9 @@ class ResultsStore:
         tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if not tables or version == SCHEMA_VERSION:
             return
+        if 2 <= version < SCHEMA_VERSION:
+            self._upgrade(version)
+            return
         if version < SCHEMA_VERSION:
             raise ResultsStoreError(
                 f"{self.path}: written by an older hwprofiles that keyed results by file and profile names, "
@@ -158,6 +165,18 @@ class ResultsStore:
             f"{self.path}: written by a newer hwprofiles (results schema {version}, this one reads "
             f"{SCHEMA_VERSION}). Upgrade hwprofiles or use another file."
         )
+
+    def _upgrade(self, version: int) -> None:
+        """Add the columns of later schemas to a store of schema ``version`` (>= 2), in one transaction."""
+
+        def upgrade() -> None:
+            with self._db:
+                for added in range(version + 1, SCHEMA_VERSION + 1):
+                    column, declaration = _ADDED_COLUMNS[added]
+                    self._db.execute(f"ALTER TABLE evals ADD COLUMN {column} {declaration}")
+                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+        self._retrying(upgrade)
 
     def close(self) -> None:
         """Close the database connection."""
@@ -222,6 +241,7 @@ class ResultsStore:
             "batch_size": key.batch_size,
             "device": key.device,
             "engine_version": key.engine_version,
+            "bn_recalibration_hash": key.bn_recalibration,
             "noise_scale": noise_scale,
             "t_inference_s": t_inference_s,
             **{c: None if labels.get(c) is None else str(labels[c]) for c in LABELS},

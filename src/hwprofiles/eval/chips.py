@@ -59,6 +59,7 @@ __all__ = [
 ]
 
 CALIBRATION_BATCHES = 4
+BN_RECALIBRATION_BATCHES = 4  # training batches each chip re-estimates batch norm on (--recalibrate-bn)
 
 
 def evaluate(
@@ -97,6 +98,9 @@ def evaluate(
         description: how the model was built, hashed with its weights.
         model_hash: the model's content hash, if already computed.
         device: torch device to run on (default cpu).
+        bn_recalibration: a few training batches on which every chip instance re-estimates
+            the statistics of its batch-norm layers before it is measured
+            (:func:`hwprofiles.recalibrate_batchnorm`); part of each result's key.
 
     Returns:
         An :class:`EvaluationResult`: mean, std, 95% interval, per-chip accuracies, keys.
@@ -117,6 +121,7 @@ class CheckpointSettings(TypedDict, total=False):
     test_set: str
     only_layer: str | None
     device: str
+    recalibrate_bn: bool
 
 
 def checkpoint_request(
@@ -130,6 +135,7 @@ def checkpoint_request(
     test_set: str = "test",
     only_layer: str | None = None,
     device: str = "cpu",
+    recalibrate_bn: bool = False,
 ) -> EvalRequest:
     """The evaluation of a trained model as a request for :func:`hwprofiles.eval.grid.run_requests`:
     calibrated on the first training batches, labelled with where the model came from.
@@ -144,6 +150,8 @@ def checkpoint_request(
         test_set: a label for the test data, stored beside each number.
         only_layer: put noise in this layer only (per-layer sensitivity).
         device: torch device to run on.
+        recalibrate_bn: re-estimate batch-norm statistics on each chip instance from the
+            first :data:`BN_RECALIBRATION_BATCHES` training batches.
     """
     train_loader, test_loader = loaders
     return prepare(
@@ -158,6 +166,7 @@ def checkpoint_request(
         labels=trained.store_labels(test_set),
         model_hash=trained.digest,
         device=device,
+        bn_recalibration=islice(train_loader, BN_RECALIBRATION_BATCHES) if recalibrate_bn else None,
     )
 
 

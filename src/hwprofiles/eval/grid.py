@@ -52,6 +52,7 @@ class EvalRequest:
     labels: dict[str, Any] = field(default_factory=dict)
     hashes: dict[str, str] = field(default_factory=dict)
     keys: list[EvalKey] = field(default_factory=list)
+    bn_batches: list[torch.Tensor] = field(default_factory=list)  # batch norm re-estimated on each chip
 
     @property
     def name(self) -> str:
@@ -107,6 +108,7 @@ class EvalSettings(TypedDict, total=False):
     description: dict[str, Any] | None
     model_hash: str | None
     device: str | torch.device
+    bn_recalibration: Iterable[Any] | None
 
 
 def _inputs(batch: Any) -> torch.Tensor:
@@ -142,6 +144,7 @@ def prepare(
     description: dict[str, Any] | None = None,
     model_hash: str | None = None,
     device: str | torch.device = "cpu",
+    bn_recalibration: Iterable[Any] | None = None,
 ) -> EvalRequest:
     """Check the arguments of an evaluation and compute its content keys
     (see :func:`hwprofiles.evaluate` for the arguments)."""
@@ -174,6 +177,11 @@ def prepare(
         "data": data_hash,
         "calibration": batches_digest(calibration_inputs) if calibration_inputs else "",
     }
+    bn_inputs = [_inputs(b) for b in bn_recalibration] if bn_recalibration is not None else []
+    if bn_recalibration is not None and not bn_inputs:
+        raise ValueError("bn_recalibration needs at least one batch of training inputs")
+    if bn_inputs:
+        hashes["bn_recalibration"] = batches_digest(bn_inputs)
     device_type = torch.device(device).type
     keys = [
         EvalKey(
@@ -185,6 +193,7 @@ def prepare(
             layer=only_layer or "",
             batch_size=batch_size,
             device=device_type,
+            bn_recalibration=hashes.get("bn_recalibration", ""),
         )
         for seed in range(samples)
     ]
@@ -200,6 +209,7 @@ def prepare(
         {"eval_profile": profile.name, **(labels or {})},
         hashes,
         keys,
+        bn_batches=bn_inputs,
     )
 
 
@@ -211,6 +221,7 @@ def measure(
     """Accuracy of each chip instance in ``seeds``, and the seconds it took: the work
     an executor runs (in this process or on a Ray worker). ``on_chip(seed, accuracy)``,
     where the caller can take it (in this process), hears of each chip as it is measured."""
+    from hwprofiles.nn.batchnorm import recalibrate_batchnorm
     from hwprofiles.nn.convert import calibrate, noisy_layer_names, program, to_noisy
     from hwprofiles.train.loop import accuracy
 
@@ -224,6 +235,8 @@ def measure(
     accuracies = []
     for seed in seeds:
         program(noisy, seed=seed, t_inference_s=request.t_inference_s)
+        if request.bn_batches:  # on this chip, as the chip would (statistics reset each time)
+            recalibrate_batchnorm(noisy, [x.to(request.device) for x in request.bn_batches])
         # accuracy reads any iterable of (inputs, labels) batches, a list among them
         accuracies.append(accuracy(noisy, cast(Any, request.batches), request.device))
         if on_chip is not None:

@@ -34,6 +34,9 @@ if TYPE_CHECKING:  # pragma: no cover
 # measured afresh instead of being mixed with new ones.
 ENGINE_VERSION = 3  # 3: pcm_drift compensation by summed conductance, truncated photonic gains
 
+# Fields of EvalKey added after results schema 2, with the value that leaves them out of the id.
+_LATER_FIELDS = {"bn_recalibration": ""}
+
 # Profile fields that only document (they never change a number).
 _PROSE_FIELDS = {"description", "references", "validation", "stress"}
 
@@ -156,7 +159,14 @@ class EvalKey:
     batch_size: int = 0  # how the test data were batched (per-read draws follow it)
     device: str = "cpu"  # device type: CPU and CUDA generators draw different numbers
     engine_version: int = ENGINE_VERSION
+    bn_recalibration: str = ""  # the data batch norm was re-estimated on, per chip ("" if not)
 
     @property
     def id(self) -> str:
-        return hashlib.sha256(_canonical_json(asdict(self))).hexdigest()
+        fields = asdict(self)
+        # A field added after results schema 2 enters the hash only when set, so every
+        # result stored before keeps its key.
+        for name, unset in _LATER_FIELDS.items():
+            if fields[name] == unset:
+                del fields[name]
+        return hashlib.sha256(_canonical_json(fields)).hexdigest()
