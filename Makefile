@@ -4,8 +4,12 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# torch and torchvision are pinned to releases known to work together on CPU.
+# torch and torchvision are pinned to releases known to work together on CPU (the tested
+# pair; pyproject.toml itself only asks for ranges). PyPI's Linux torch wheel brings CUDA
+# libraries (several GB); TORCH_INDEX=https://download.pytorch.org/whl/cpu installs the
+# CPU-only build of the same release instead.
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+TORCH_INDEX ?=
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
 .PHONY: test lint docs demo data env clean bench-study bench-speed mutation
@@ -14,7 +18,7 @@ env: $(STAMP)
 
 $(STAMP): pyproject.toml src/hwprofiles/version.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q $(TORCH_PINS)
+	$(BIN)/python -m pip install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) $(TORCH_PINS)
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 

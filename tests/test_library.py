@@ -64,6 +64,16 @@ def test_the_library_searches_the_user_dir_as_provider_user(cli, user_dir: Path)
 # --------------------------------------------------------------------------- import
 
 
+def test_list_profiles_filters_by_pattern_like_list_models(user_dir: Path) -> None:
+    user_dir.mkdir(parents=True)
+    (user_dir / "lab.yaml").write_text(profile_text("pcm-lab"))
+    assert hwprofiles.list_profiles("pcm-*") == ["pcm-hermes", "pcm-joshi2020", "pcm-lab"]
+    assert hwprofiles.list_profiles("*-[48]bit") == ["photonic-ptc-4bit", "sram-cim-8bit"]
+    # fnmatch semantics as list_models: case-sensitive, and a pattern matches the whole name
+    assert hwprofiles.list_profiles("PCM-*") == [] == hwprofiles.list_profiles("pcm")
+    assert hwprofiles.list_profiles() == hwprofiles.list_profiles("*") == sorted(profile_library())
+
+
 def test_import_a_file_writes_resolved_yaml_named_after_the_profile(cli, user_dir: Path, tmp_path: Path) -> None:
     src = tmp_path / "anything.yml"
     src.write_text(profile_text("lab-device", dac={"bits": 5}))

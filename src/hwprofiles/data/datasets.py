@@ -148,7 +148,8 @@ def _torchvision_datasets(title: str) -> Any:
         import torchvision.datasets
     except ImportError as exc:
         raise HwProfilesError(
-            f"{title} needs torchvision here ({exc}). Install it with `pip install torchvision`."
+            f"{title} needs torchvision here ({exc}): pip install 'hwprofiles[vision]' "
+            "(or `pip install torchvision` of the release that matches your torch)."
         ) from exc
     return torchvision.datasets
 

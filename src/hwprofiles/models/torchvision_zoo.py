@@ -1,7 +1,8 @@
 """Any torchvision classification model, as ``torchvision:NAME``, adapted to the image channels.
 
 torch and torchvision are imported when a model is built, so that the model registry
-can route ``torchvision:`` names here without importing them.
+can route ``torchvision:`` names here without importing them. torchvision is optional
+(the ``vision`` extra); without it these models say how to install it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import difflib
 import math
 from typing import TYPE_CHECKING, Any
 
-from hwprofiles.errors import UnknownModelError
+from hwprofiles.errors import HwProfilesError, UnknownModelError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch.nn as nn
@@ -46,10 +47,17 @@ def torchvision_model(
 
     Raises:
         UnknownModelError: torchvision has no classification model of that name.
+        HwProfilesError: torchvision is not installed (the ``vision`` extra).
 
     >>> model = torchvision_model("resnet18", in_channels=1)  # conv1 takes 1 channel
     """
-    import torchvision.models as tvm
+    try:
+        import torchvision.models as tvm
+    except ImportError as exc:  # an optional extra: the zoo's own models need no torchvision
+        raise HwProfilesError(
+            f"'{TORCHVISION_PREFIX}{name}' needs torchvision ({exc}): pip install 'hwprofiles[vision]' "
+            "(or the torchvision release that matches your torch)"
+        ) from exc
 
     if width != 1.0:
         raise ValueError(

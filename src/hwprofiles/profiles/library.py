@@ -14,6 +14,7 @@ make the library refuse to guess.
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import os
 import threading
 from dataclasses import dataclass
@@ -186,9 +187,14 @@ def profile_library() -> dict[str, ProfileSource]:
         return _library
 
 
-def list_profiles() -> list[str]:
-    """Sorted names of every profile found (shipped, from plugins and from user directories)."""
-    return list(profile_library())
+def list_profiles(pattern: str = "*") -> list[str]:
+    """Sorted names of every profile found (shipped, from plugins and from user directories)
+    that match an ``fnmatch`` pattern (case-sensitive, as :func:`hwprofiles.models.list_models`).
+
+    >>> list_profiles("pcm-*")
+    ['pcm-hermes', 'pcm-joshi2020']
+    """
+    return [name for name in profile_library() if fnmatch.fnmatchcase(name, pattern)]
 
 
 def load_profile(name_or_path: str | Path | Profile) -> Profile:
