@@ -41,15 +41,9 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 # The documentation site (mkdocs.yml), built offline into site/ with --strict: a broken link,
-# a missing anchor or an API page mkdocstrings cannot render fails it. The docs extra is
-# installed once (DOCS_STAMP); the MKDOCS_2 variables silence the theme's notices.
-DOCS_STAMP := $(VENV)/.docs-installed
-
-$(DOCS_STAMP): $(STAMP)
-	$(BIN)/python -m pip install -q -e '.[docs]'
-	touch $(DOCS_STAMP)
-
-docs: $(DOCS_STAMP)
+# a missing anchor or an API page mkdocstrings cannot render fails it (the docs extra comes
+# with dev); the MKDOCS_2 variables silence the theme's notices.
+docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true $(BIN)/mkdocs build --strict -d site
 
 # Mutation testing of the noise engine (docs/testing.md): about 10-20 min on 2 cores.
