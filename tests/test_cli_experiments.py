@@ -67,7 +67,7 @@ def test_train_eval_sweep_and_export(cli, workdir):
             "-k",
             "2",
             "--quiet",
-            "--json",
+            "--json-out",
             "eval.json",
         )
     )

@@ -8,11 +8,13 @@ from typing import Annotated
 import typer
 
 from hwprofiles.cli import options as opt
+from hwprofiles.cli.config import configurable
 
 app = typer.Typer()
 
 
 @app.command("demo")
+@configurable
 @opt.option_group(opt.RunOptions, omit=("results",))
 def demo_command(
     *,

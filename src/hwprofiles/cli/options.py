@@ -92,10 +92,28 @@ Samples = Annotated[
 ResultsDb = Annotated[
     Path | None,
     typer.Option(
-        "--results", help="SQLite results database [default: hwprofiles-out/results.sqlite or $HWPROFILES_RESULTS]."
+        "--results",
+        help="SQLite results database.",
+        show_default="hwprofiles-out/results.sqlite or $HWPROFILES_RESULTS",
     ),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON on stdout (for scripts) instead of a table.")]
+JsonOut = Annotated[
+    Path | None, typer.Option("--json-out", metavar="PATH", help="Also write the results as JSON to this file.")
+]
+
+
+def check_json_flag(as_json: bool, paths: Collection[Path] | None) -> None:
+    """A usage error for ``--json FILE.json``: ``--json`` is a flag now, so the file would be
+    read as a checkpoint; ``--json-out`` writes one."""
+    named = [p for p in paths or () if p.suffix == ".json"]
+    if as_json and named:
+        raise typer.BadParameter(
+            f"--json prints JSON on stdout and takes no file; to write {named[0]} use --json-out {named[0]}",
+            param_hint="--json",
+        )
+
+
 Width = Annotated[float, typer.Option("--width", min=0.05, max=16.0, help="Width multiplier of zoo models.")]
 Storage = Annotated[
     str | None,
@@ -224,7 +242,9 @@ class ModelOptions:
     width: Width = 1.0
     dataset: Annotated[
         str | None,
-        typer.Option("--dataset", help="Dataset of --weights [default: the first checkpoint's, else fashion-mnist]."),
+        typer.Option(
+            "--dataset", help="Dataset of --weights.", show_default="the first checkpoint's, else fashion-mnist"
+        ),
     ] = None
     test_subset: TestSubset = None
     data_root: DataRoot = None
