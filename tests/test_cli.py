@@ -300,7 +300,11 @@ def test_models_lists_the_registered_names_with_what_each_is(cli) -> None:
     result = cli("models")
     assert result.exit_code == 0, result.output
     row = next(line for line in result.stdout.splitlines() if " lenet5 " in line)
-    assert [c.strip() for c in row.strip("│ ").split("│")] == ["lenet5", "LeNet-5 for 28x28 or 32x32 images.", "builtin"]
+    assert [c.strip() for c in row.strip("│ ").split("│")] == [
+        "lenet5",
+        "LeNet-5 for 28x28 or 32x32 images.",
+        "builtin",
+    ]
     assert "torchvision:NAME" in result.stderr
     listed = json.loads(cli("models", "resnet*", "--json").stdout)
     assert [m["name"] for m in listed] == list_models("resnet*") and len(listed) >= 3

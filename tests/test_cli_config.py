@@ -102,7 +102,9 @@ def test_a_missing_config_file_is_named(cli, workdir):
 
 def test_an_empty_config_file_changes_nothing(cli, workdir):
     (workdir / "empty.yaml").write_text("# nothing yet\n")
-    assert ok(cli("demo", "--config", "empty.yaml", "--print-config")).stdout == ok(cli("demo", "--print-config")).stdout
+    assert (
+        ok(cli("demo", "--config", "empty.yaml", "--print-config")).stdout == ok(cli("demo", "--print-config")).stdout
+    )
 
 
 def test_null_means_the_built_in_default(cli, workdir):

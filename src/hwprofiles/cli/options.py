@@ -32,6 +32,8 @@ OUT = Path("hwprofiles-out")
 
 def check_device(value: str) -> str:
     """A device torch knows and this machine has, or a usage error that says which to use."""
+    if value == "cpu":  # always there: no need to import torch (--print-config, study --check stay quick)
+        return value
     import torch
 
     try:

@@ -30,7 +30,10 @@ def study_command(
         Path, typer.Option("--out", "-o", help="Directory for the matrices, checkpoints and summary.")
     ] = opt.OUT / "study",
     check: Annotated[
-        bool, typer.Option("--check", help="Only check the grid file and the names in it, print the grid with every default, and exit.")
+        bool,
+        typer.Option(
+            "--check", help="Only check the grid file and the names in it, print the grid with every default, and exit."
+        ),
     ] = False,
     storage: opt.Storage = None,
     as_json: opt.Json = False,
@@ -39,8 +42,8 @@ def study_command(
     """Train and evaluate a study grid from a YAML file: models x training seeds, each a transfer matrix."""
     from hwprofiles.eval.study import check_names, load_study_grid
 
-    grid = load_study_grid(grid_file)  # a bad file or name fails here, before torch is imported
-    check_names(grid)
+    grid = load_study_grid(grid_file)  # a bad file or name fails here, before anything is trained
+    check_names(grid, str(grid_file))
     if check:
         import yaml
 
@@ -60,6 +63,7 @@ def study_command(
         progress=run.progress,
         device=run.device,
         on_event=lambda message: typer.echo(message, err=as_json),
+        source=str(grid_file),
     )
     if as_json:
         print_json(result.to_dict())

@@ -7,8 +7,6 @@ reused), then every row is evaluated under every evaluation profile over K chip 
 (seeds 0..K-1), each chip instance stored in the results database. The study writes each
 matrix to ``OUT/MODEL-sSEED/`` and, over the training seeds, the mean and spread of every
 cell to ``OUT/study.json`` and ``OUT/study.md``. The grid's format: docs/study-grid.example.yaml.
-
-Loading and checking a grid imports neither torch nor the training code.
 """
 
 from __future__ import annotations
@@ -180,20 +178,26 @@ def _cell(mean: float, std: float | None) -> str:
     return f"{mean:.4f}" if std is None else f"{mean:.4f} ± {std:.4f}"
 
 
-def check_names(grid: StudyGrid) -> None:
-    """Every model and profile the grid names exists (no torch needed).
+def check_names(grid: StudyGrid, source: str = "<grid>") -> None:
+    """Every model and profile the grid names exists (checked before anything is trained).
 
     Raises:
-        UnknownModelError, UnknownProfileError: a name is not known; the message lists close matches.
+        ConfigFileError: a name is not known; the message names ``source``, the field and
+            close matches.
     """
+    from hwprofiles.errors import UnknownNameError
     from hwprofiles.models import get_model_entry
     from hwprofiles.profiles import load_profile
 
-    for model in grid.models:
-        if ":" not in model:  # torchvision:NAME and module:factory are checked when built
-            get_model_entry(model)
-    for name in dict.fromkeys([*(grid.eval_profiles or []), *(grid.train_profiles or [])]):
-        load_profile(name)
+    checks = [("models", name, get_model_entry) for name in grid.models if ":" not in name]
+    # torchvision:NAME and module:factory are checked when built
+    for field in ("train_profiles", "eval_profiles"):
+        checks += [(field, name, load_profile) for name in getattr(grid, field) or []]
+    for field, name, check in checks:
+        try:
+            check(name)
+        except UnknownNameError as exc:
+            raise ConfigFileError(f"{source}: {field}: {exc}") from None
 
 
 def run_study(
@@ -207,13 +211,15 @@ def run_study(
     progress: bool = True,
     device: str = "cpu",
     on_event: Callable[[str], None] = lambda message: None,
+    source: str = "<grid>",
 ) -> StudyResult:
     """Run every (model, training seed) of ``grid`` as a transfer matrix into ``out_dir``.
 
-    Every model and profile name is checked before anything is trained.
+    Every model and profile name is checked before anything is trained; ``source`` (the grid's
+    file) is named in the message if one is not known.
 
     Raises:
-        UnknownModelError, UnknownProfileError: a name of the grid is not known (close matches).
+        ConfigFileError: a name of the grid is not known (with close matches).
     """
     from hwprofiles.data import load_dataset
     from hwprofiles.eval.trained import evaluation_loaders, test_set_id
@@ -221,7 +227,7 @@ def run_study(
     from hwprofiles.profiles import list_profiles
     from hwprofiles.train import TrainConfig
 
-    check_names(grid)
+    check_names(grid, source)
     evals = grid.eval_profiles or list_profiles()
     trains = grid.train_profiles or noisy_profiles()
     out = Path(out_dir)
