@@ -189,8 +189,10 @@ def check_names(grid: StudyGrid, source: str = "<grid>") -> None:
     from hwprofiles.models import get_model_entry
     from hwprofiles.profiles import load_profile
 
-    checks = [("models", name, get_model_entry) for name in grid.models if ":" not in name]
     # torchvision:NAME and module:factory are checked when built
+    checks: list[tuple[str, str, Callable[[str], object]]] = [
+        ("models", name, get_model_entry) for name in grid.models if ":" not in name
+    ]
     for field in ("train_profiles", "eval_profiles"):
         checks += [(field, name, load_profile) for name in getattr(grid, field) or []]
     for field, name, check in checks:
