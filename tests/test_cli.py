@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -249,6 +250,8 @@ def test_every_help_screen_shows_its_defaults_and_flags_plainly(cli) -> None:
         rows = _help_rows(result.stdout)
         assert not [row for row in rows if row.endswith(" .")], (path, rows)
         assert not [row for row in rows if "<bool>" in row], (path, rows)
+        named = set(re.findall(r"\bhwprofiles ([a-z]+)\b", result.stdout))  # "listed by hwprofiles models"
+        assert named <= set(root.commands), (path, named)
         for param in command.params:
             long_names = [o for o in param.opts if o.startswith("--")]
             if not long_names or param.hidden:

@@ -231,7 +231,8 @@ class ModelOptions:
     model: Annotated[
         str | None,
         typer.Option(
-            "--model", help="Architecture of --weights: a zoo name, torchvision:NAME or module:factory (your own)."
+            "--model",
+            help="Architecture of --weights: a zoo name (hwprofiles models), torchvision:NAME or module:factory.",
         ),
     ] = None
     weights: Annotated[

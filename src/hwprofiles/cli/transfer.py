@@ -21,7 +21,9 @@ app = typer.Typer()
 @opt.option_group(opt.RunOptions)
 def transfer_command(
     *,
-    model: Annotated[str, typer.Option("--model")] = "lenet5",
+    model: Annotated[
+        str, typer.Option("--model", help="A zoo model (listed by hwprofiles models) or torchvision:NAME.")
+    ] = "lenet5",
     dataset: opt.Dataset = "fashion-mnist",
     train_profile: Annotated[
         list[str] | None,
