@@ -326,3 +326,16 @@ def test_a_model_registered_as_an_object_is_described_by_its_docstring(cli) -> N
     assert describe(tiny) == "A tiny net."
     assert describe("hwprofiles.models.vgg:vgg11") == "VGG-11 without batch normalisation."
     assert describe("no_such_module_here:f") == "" and describe("hwprofiles.models.vgg:nothing") == ""
+
+
+def test_json_output_is_strict_json_even_for_a_failed_evaluation(capsys: pytest.CaptureFixture[str]) -> None:
+    from hwprofiles.cli.output import print_json
+
+    print_json({"mean": float("nan"), "cells": [1.5, float("inf"), {"ci": (float("-inf"), 0.25)}], "name": "a\x1b"})
+    out = capsys.readouterr().out
+    assert json.loads(out, parse_constant=lambda c: pytest.fail(f"{c} is not JSON")) == {
+        "mean": None,
+        "cells": [1.5, None, {"ci": [None, 0.25]}],
+        "name": "a\x1b",
+    }
+    assert "\x1b" not in out
