@@ -55,6 +55,15 @@ def test_the_command_line_overrides_the_file_and_underscores_are_dashes(cli, wor
     assert printed["epochs"] == 2
 
 
+def test_a_flag_set_in_the_file_is_switched_off_on_the_command_line(cli, workdir):
+    (workdir / "run.yaml").write_text("quiet: true\ndownload: true\n")
+    printed = yaml.safe_load(ok(cli("train", "--config", "run.yaml", "--no-quiet", "--print-config")).stdout)
+    assert (printed["quiet"], printed["download"]) == (False, True)
+    (workdir / "eval.yaml").write_text("conversion: true\n")
+    printed = yaml.safe_load(ok(cli("eval", "--config", "eval.yaml", "--no-conversion", "--print-config")).stdout)
+    assert printed["conversion"] is False
+
+
 def test_repeatable_options_and_arguments_take_lists(cli, workdir):
     (workdir / "eval.yaml").write_text("checkpoints: [a.pt, b.pt]\nprofile: [ideal, gaussian-additive]\nsamples: 3\n")
     printed = yaml.safe_load(ok(cli("eval", "--config", "eval.yaml", "--print-config")).stdout)

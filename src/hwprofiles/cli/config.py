@@ -7,7 +7,9 @@ the dashes in front) to values; a repeatable option or an argument that takes se
 takes a list. The values become the command's defaults (click's ``default_map``), so one
 value has one meaning whether it comes from the file or the command line, and the same
 checks (types, ranges, choices) apply. Precedence: the command line, then an environment
-variable an option reads (``HWPROFILES_STORAGE``), then the file, then the built-in default.
+variable an option reads (``HWPROFILES_STORAGE``), then the file, then the built-in default;
+a flag the file sets is switched off by its ``--no-`` form. Paths in the file are read from
+the working directory, as on the command line.
 
 Nothing here imports torch.
 """

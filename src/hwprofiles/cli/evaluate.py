@@ -36,7 +36,7 @@ def eval_command(
     conversion: Annotated[
         bool,
         typer.Option(
-            "--conversion",
+            "--conversion/--no-conversion",
             help="Also list, per model, every matrix layer: converted to its noisy twin, or left float and why.",
         ),
     ] = False,

@@ -82,7 +82,7 @@ DataRoot = Annotated[
     str | None, typer.Option("--data-root", help="A torchvision dataset root (or a folder of IDX files).")
 ]
 Download = Annotated[
-    bool, typer.Option("--download", help="Download the dataset through torchvision (needs internet).")
+    bool, typer.Option("--download/--no-download", help="Download the dataset through torchvision (needs internet).")
 ]
 Dataset = Annotated[str, typer.Option("--dataset", help="fashion-mnist, mnist, cifar10, cifar100, svhn or synthetic.")]
 TestSubset = Annotated[
@@ -159,7 +159,7 @@ class RunOptions:
     device: Annotated[
         str, typer.Option("--device", callback=check_device, help="torch device: cpu, cuda or cuda:N.")
     ] = "cpu"
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False
+    quiet: Annotated[bool, typer.Option("--quiet/--no-quiet", "-q", help="No progress bars.")] = False
 
     @property
     def progress(self) -> bool:

@@ -61,7 +61,9 @@ def train_command(
             "--out", "-o", help="Checkpoint path.", show_default="hwprofiles-out/checkpoints/MODEL-METHOD-sSEED.pt"
         ),
     ] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint at --out.")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume/--no-resume", help="Continue from the checkpoint at --out.")
+    ] = False,
     run: opt.RunOptions,
     nproc: Annotated[
         int,
