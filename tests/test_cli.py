@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -219,3 +220,122 @@ def test_python_dash_m_runs_the_cli(run_module) -> None:
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: no profile named 'nope'")
     assert "Traceback" not in proc.stderr
+
+
+def _commands(command, path=()):
+    """Every leaf command under ``command``, with the words that reach it."""
+    subcommands = getattr(command, "commands", {})
+    if not subcommands:
+        yield path, command
+    for name, sub in subcommands.items():
+        yield from _commands(sub, (*path, name))
+
+
+def _help_rows(text: str) -> list[str]:
+    """The lines of a help screen without the box drawing, whitespace collapsed."""
+    return [" ".join(line.strip("│╭╮╰╯─ ").removeprefix("* ").split()) for line in text.splitlines()]
+
+
+def test_every_help_screen_shows_its_defaults_and_flags_plainly(cli) -> None:
+    import typer.main
+
+    from hwprofiles.cli import app
+
+    root = typer.main.get_command(app)
+    commands = list(_commands(root))
+    assert {"train", "eval", "study", "models"} <= {path[0] for path, _ in commands}
+    for path, command in commands:
+        result = cli(*path, "--help", env={"COLUMNS": "400"})  # one row per option
+        assert result.exit_code == 0, result.output
+        rows = _help_rows(result.stdout)
+        assert not [row for row in rows if row.endswith(" .")], (path, rows)
+        assert not [row for row in rows if "<bool>" in row], (path, rows)
+        named = set(re.findall(r"\bhwprofiles ([a-z]+)\b", result.stdout))  # "listed by hwprofiles models"
+        assert named <= set(root.commands), (path, named)
+        for param in command.params:
+            long_names = [o for o in param.opts if o.startswith("--")]
+            if not long_names or param.hidden:
+                continue
+            row = next(r for r in rows if r.split(" ", 1)[0] == long_names[0])
+            shows = isinstance(param.show_default, str) or (
+                param.show_default is not False
+                and not getattr(param, "is_flag", False)
+                and param.default not in (None, [], ())
+            )
+            if shows:
+                assert "[default: " in row, (path, row)
+
+
+def test_help_stays_torch_free_and_names_config_and_completion(tmp_path: Path, subprocess_env) -> None:
+    script = (
+        "import sys\n"
+        "from hwprofiles.cli import main\n"
+        "for args in [['--help'], ['train', '--help'], ['eval', '--help'], ['study', '--help'], ['models']]:\n"
+        "    assert main(args) == 0, args\n"
+        "print('torch' in sys.modules, file=sys.stderr)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=subprocess_env(COLUMNS="200"), timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == "False"
+    assert "--install-completion" in proc.stdout and "--show-completion" in proc.stdout
+    assert "--config" in proc.stdout and "--print-config" in proc.stdout
+
+
+def test_shell_completion_completes_commands_and_options(cli) -> None:
+    script = cli("--show-completion", "bash")
+    assert script.exit_code == 0 and "_HWPROFILES_COMPLETE=complete_bash" in script.stdout
+    env = {"_HWPROFILES_COMPLETE": "complete_bash", "COMP_WORDS": "hwprofiles tr", "COMP_CWORD": "1"}
+    from typer.testing import CliRunner
+
+    from hwprofiles.cli import app
+
+    completed = CliRunner().invoke(app, [], env=env, prog_name="hwprofiles")
+    assert completed.stdout.split() == ["train", "transfer"]
+    env.update(COMP_WORDS="hwprofiles train --print-c", COMP_CWORD="2")
+    assert CliRunner().invoke(app, [], env=env, prog_name="hwprofiles").stdout.split() == ["--print-config"]
+
+
+def test_models_lists_the_registered_names_with_what_each_is(cli) -> None:
+    from hwprofiles.models import list_models
+
+    result = cli("models")
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.stdout.splitlines() if " lenet5 " in line)
+    assert [c.strip() for c in row.strip("│ ").split("│")] == [
+        "lenet5",
+        "LeNet-5 for 28x28 or 32x32 images.",
+        "builtin",
+    ]
+    assert "torchvision:NAME" in result.stderr
+    listed = json.loads(cli("models", "resnet*", "--json").stdout)
+    assert [m["name"] for m in listed] == list_models("resnet*") and len(listed) >= 3
+    assert all(m["description"].startswith("ResNet-") and m["owner"] == "builtin" for m in listed)
+    assert json.loads(cli("models", "nothing*", "--json").stdout) == []
+
+
+def test_a_model_registered_as_an_object_is_described_by_its_docstring(cli) -> None:
+    from hwprofiles.cli.models import describe
+
+    def tiny(**kwargs):
+        """A tiny net.
+
+        More words."""
+
+    assert describe(tiny) == "A tiny net."
+    assert describe("hwprofiles.models.vgg:vgg11") == "VGG-11 without batch normalisation."
+    assert describe("no_such_module_here:f") == "" and describe("hwprofiles.models.vgg:nothing") == ""
+
+
+def test_json_output_is_strict_json_even_for_a_failed_evaluation(capsys: pytest.CaptureFixture[str]) -> None:
+    from hwprofiles.cli.output import print_json
+
+    print_json({"mean": float("nan"), "cells": [1.5, float("inf"), {"ci": (float("-inf"), 0.25)}], "name": "a\x1b"})
+    out = capsys.readouterr().out
+    assert json.loads(out, parse_constant=lambda c: pytest.fail(f"{c} is not JSON")) == {
+        "mean": None,
+        "cells": [1.5, None, {"ci": [None, 0.25]}],
+        "name": "a\x1b",
+    }
+    assert "\x1b" not in out

@@ -67,7 +67,7 @@ def test_train_eval_sweep_and_export(cli, workdir):
             "-k",
             "2",
             "--quiet",
-            "--json",
+            "--json-out",
             "eval.json",
         )
     )
@@ -77,14 +77,24 @@ def test_train_eval_sweep_and_export(cli, workdir):
     }
     assert all(r["n"] == 2 and r["ci_low"] <= r["mean"] <= r["ci_high"] for r in rows)
     assert "95% CI" in result.stdout
+    # --json: the same rows as one JSON document on stdout, nothing else there.
+    as_json = ok(
+        cli("eval", "clean.pt", "nit.pt", "qat.pt", "-p", "gaussian-additive", "-p", "rram-hfox", "-k", "2", "--json")
+    )
+    assert json.loads(as_json.stdout) == rows
+    # --json is a flag now: a file after it is refused with the option that writes one.
+    moved = cli("eval", "clean.pt", "-p", "ideal", "--json", "e.json")
+    assert moved.exit_code == 2 and "--json-out e.json" in " ".join(moved.stderr.replace("│", " ").split())
+    assert not (workdir / "e.json").exists()
 
     result = ok(cli("sweep", "clean.pt", "nit.pt", "--points", "5", "-k", "2", "--quiet", "-o", "sw"))
     assert "midpoint" in result.stdout and "halfway from clean accuracy to chance" in result.stdout
     report = json.loads((workdir / "sw" / "sweep-noise-gaussian-additive.json").read_text())
     assert len(report["models"]["clean"]["points"]) == 5
     assert (workdir / "sw" / "sweep-noise-gaussian-additive.png").stat().st_size > 1000
-    ok(cli("sweep", "clean.pt", "--over", "time", "-p", "pcm-joshi2020", "-k", "1", "--quiet", "-o", "sw"))
+    printed = ok(cli("sweep", "clean.pt", "--over", "time", "-p", "pcm-joshi2020", "-k", "1", "--json", "-o", "sw"))
     times = json.loads((workdir / "sw" / "sweep-time-pcm-joshi2020.json").read_text())
+    assert json.loads(printed.stdout) == times and "written to" in printed.stderr
     assert [p["x"] for p in times["models"]["clean"]["points"]] == [1.0, 3600.0, 86400.0, 2592000.0, 31536000.0]
     ok(cli("sweep", "clean.pt", "--over", "layer", "-p", "gaussian-additive", "-k", "1", "--quiet", "-o", "sw"))
     layers = json.loads((workdir / "sw" / "sweep-layer-gaussian-additive.json").read_text())["models"]["clean"][
@@ -121,9 +131,10 @@ def test_transfer_writes_matrix_files(cli, workdir):
     for name in ("transfer.csv", "transfer.md", "transfer.png", "transfer-efficiency.png"):
         assert (workdir / "tr" / name).stat().st_size > 0
     # A second run reuses the finished checkpoints and the stored chip instances.
-    again = ok(cli(*args))
-    assert again.stdout.count("reusing finished checkpoint") == 5
+    again = ok(cli(*args, "--json"))
+    assert again.stderr.count("reusing finished checkpoint") == 5
     assert json.loads((workdir / "tr" / "transfer.json").read_text())["accuracy"] == data["accuracy"]
+    assert json.loads(again.stdout) == json.loads((workdir / "tr" / "transfer.json").read_text())
 
 
 def test_missing_data_says_where_it_looked_and_how_to_get_it(cli, workdir, monkeypatch):

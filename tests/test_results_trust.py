@@ -281,7 +281,7 @@ def test_sweep_keeps_every_checkpoint_of_one_method(cli, workdir, checkpoints):
     ok(cli("sweep", "a.pt", "qat1.pt", "qat4.pt", "--points", "3", "-k", "2", "--quiet", "-o", "sw"))
     report = json.loads((workdir / "sw" / "sweep-noise-gaussian-additive.json").read_text())
     assert sorted(report["models"]) == ["clean", "qat[act_scale=1]", "qat[act_scale=4]"]
-    ok(cli("eval", "qat1.pt", "qat4.pt", "qat4.pt", "-p", "ideal", "-k", "1", "--quiet", "--json", "e.json"))
+    ok(cli("eval", "qat1.pt", "qat4.pt", "qat4.pt", "-p", "ideal", "-k", "1", "--quiet", "--json-out", "e.json"))
     labels = [r["trained"] for r in json.loads((workdir / "e.json").read_text())]
     assert labels == ["qat[act_scale=1]", "qat[act_scale=4]", "qat[act_scale=4]#2"]
 
@@ -321,12 +321,12 @@ def test_weights_trained_elsewhere_are_evaluated_and_swept(cli, workdir, synthet
             "-k",
             "1",
             "--quiet",
-            "--json",
+            "--json-out",
             "w.json",
         )
     )
     shutil.copy(checkpoints["a"], workdir / "a.pt")
-    ok(cli("eval", "a.pt", "-p", "ideal", "-k", "1", "--quiet", "--json", "a.json"))
+    ok(cli("eval", "a.pt", "-p", "ideal", "-k", "1", "--quiet", "--json-out", "a.json"))
     mine, theirs = (json.loads((workdir / f).read_text())[0] for f in ("w.json", "a.json"))
     assert mine["trained"] == "weights:w.pt" and mine["mean"] == theirs["mean"]
 

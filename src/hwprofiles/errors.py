@@ -180,6 +180,11 @@ class DistributedTrainingError(HwProfilesError, RuntimeError):
     """Data-parallel training cannot start, or one of its processes failed."""
 
 
+class ConfigFileError(HwProfilesError, ValueError):
+    """A command's config file (``--config``) or a study grid file holds an unknown key or a
+    value of the wrong type."""
+
+
 class PluginWarning(UserWarning):
     """A plugin was left out (it failed to load), or one of its hooks gave something unusable.
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
 def progress_bar(*, enabled: bool = True, status_field: str = "state") -> Progress:
     """A bar with a bold description, done / total, the time left, and a status text
     read from each task's field ``status_field``."""
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     return Progress(
@@ -25,6 +26,7 @@ def progress_bar(*, enabled: bool = True, status_field: str = "state") -> Progre
         TimeRemainingColumn(),
         TextColumn(f"{{task.fields[{status_field}]}}"),
         disable=not enabled,
+        console=Console(stderr=True),  # stdout is for results (--json)
     )
 
 

@@ -278,7 +278,10 @@ def export_results(path: str | Path | None, table: str = "evals", fmt: str = "cs
     """
     path = Path(path) if path is not None else default_db_path()
     if not path.is_file():  # exporting must never create an empty database at a mistyped path
-        raise ResultsStoreError(f"{path}: no such results database. Give the file your runs wrote with --results.")
+        raise ResultsStoreError(
+            f"{path}: no such results database. Give the file your runs wrote with --results; "
+            "train, eval, sweep, transfer and study make one there (--results PATH)."
+        )
     store = ResultsStore(path)
     try:
         return export_rows(store.rows(table), fmt)

@@ -10,10 +10,13 @@ Commands::
     hwprofiles profiles import --from aihwkit FILE [--name NAME] [--lenient]
     hwprofiles profiles export NAME...|all --to DIR [--format yaml|aihwkit]
     hwprofiles profiles fit CSV --name NAME [--out FILE] [--plot PNG]
-    hwprofiles plugins
-    hwprofiles train | eval | sweep | transfer | demo  [OPTIONS]
+    hwprofiles plugins [--json]
+    hwprofiles models [PATTERN] [--json]
+    hwprofiles train | eval | sweep | transfer | demo  [--config FILE] [--print-config] [OPTIONS]
+    hwprofiles eval | sweep | transfer ... --json
+    hwprofiles study GRID [--check] [--json]
     hwprofiles results export [--format csv|json|parquet]
-    hwprofiles --version
+    hwprofiles --version | --install-completion | --show-completion
 
 Exit codes follow ``diff`` and ``grep``: 0 when all is well; 1 when a command ran
 and found something invalid (``validate``, ``list`` over a library holding a
@@ -32,8 +35,8 @@ unnoticed.
 
 The package: :mod:`~hwprofiles.cli.root` builds the app from one module per command
 (or group of commands), each a thin layer over a library function; they share
-:mod:`~hwprofiles.cli.output` (printing) and :mod:`~hwprofiles.cli.options` (the options
-of the experiment commands). Only the commands that need torch (training, evaluation)
+:mod:`~hwprofiles.cli.output` (printing), :mod:`~hwprofiles.cli.options` (the options
+of the experiment commands) and :mod:`~hwprofiles.cli.config` (``--config`` files). Only the commands that need torch (training, evaluation)
 import it, inside their functions, so that ``hwprofiles profiles list`` stays quick.
 """
 

@@ -8,11 +8,13 @@ from typing import Annotated
 import typer
 
 from hwprofiles.cli import options as opt
+from hwprofiles.cli.config import configurable
 
 app = typer.Typer()
 
 
 @app.command("demo")
+@configurable
 @opt.option_group(opt.RunOptions, omit=("results",))
 def demo_command(
     *,
@@ -22,7 +24,10 @@ def demo_command(
     data_root: opt.DataRoot = None,
     download: opt.Download = False,
     quick: Annotated[
-        bool, typer.Option("--quick", help="A much smaller run (synthetic data, one small model) to check the set-up.")
+        bool,
+        typer.Option(
+            "--quick/--no-quick", help="A much smaller run (synthetic data, one small model) to check the set-up."
+        ),
     ] = False,
     storage: opt.Storage = None,
     run: opt.RunOptions,

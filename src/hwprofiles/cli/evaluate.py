@@ -3,18 +3,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import json
 from typing import Annotated
 
 import typer
 
 from hwprofiles.cli import options as opt
-from hwprofiles.cli.output import console, report_failures, table
+from hwprofiles.cli.config import configurable
+from hwprofiles.cli.output import console, print_json, report_failures, table
 
 app = typer.Typer()
 
 
 @app.command("eval")
+@configurable
 @opt.option_group(opt.ModelOptions)
 @opt.option_group(opt.RunOptions)
 def eval_command(
@@ -29,11 +31,12 @@ def eval_command(
     t_inference: Annotated[
         float | None, typer.Option("--t-inference", min=0, help="Seconds since programming.")
     ] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the results as JSON here.")] = None,
+    as_json: opt.Json = False,
+    json_out: opt.JsonOut = None,
     conversion: Annotated[
         bool,
         typer.Option(
-            "--conversion",
+            "--conversion/--no-conversion",
             help="Also list, per model, every matrix layer: converted to its noisy twin, or left float and why.",
         ),
     ] = False,
@@ -45,6 +48,7 @@ def eval_command(
     from hwprofiles.eval.trained import evaluation_loaders
     from hwprofiles.progress import ChipProgress
 
+    opt.check_json_flag(as_json, source.checkpoints)
     names = opt.profile_names(profile)
     splits, models = source.load()
     runner = run.runner()
@@ -72,14 +76,17 @@ def eval_command(
             on_progress=bar.counts,
             stats=stats,
         )
-    summary = table("model", "profile", "mean acc", "std", "95% CI", "K")
-    summary.title = f"accuracy over {samples} chip instances"
-    for trained, name, s in report.rows:
-        summary.add_row(
-            trained.label, name, f"{s.mean:.4f}", f"{s.std:.4f}", f"[{s.ci_low:.4f}, {s.ci_high:.4f}]", str(s.n)
-        )
-    console().print(summary)
+    if as_json:
+        print_json(json.loads(report.to_json()))
+    else:
+        summary = table("model", "profile", "mean acc", "std", "95% CI", "K")
+        summary.title = f"accuracy over {samples} chip instances"
+        for trained, name, s in report.rows:
+            summary.add_row(
+                trained.label, name, f"{s.mean:.4f}", f"{s.std:.4f}", f"[{s.ci_low:.4f}, {s.ci_high:.4f}]", str(s.n)
+            )
+        console().print(summary)
     if json_out:
         report.write_json(json_out)
-        typer.echo(f"results written to {json_out}")
+        typer.echo(f"results written to {json_out}", err=as_json)
     report_failures(stats)

@@ -32,6 +32,8 @@ OUT = Path("hwprofiles-out")
 
 def check_device(value: str) -> str:
     """A device torch knows and this machine has, or a usage error that says which to use."""
+    if value == "cpu":  # always there: no need to import torch (--print-config, study --check stay quick)
+        return value
     import torch
 
     try:
@@ -80,7 +82,7 @@ DataRoot = Annotated[
     str | None, typer.Option("--data-root", help="A torchvision dataset root (or a folder of IDX files).")
 ]
 Download = Annotated[
-    bool, typer.Option("--download", help="Download the dataset through torchvision (needs internet).")
+    bool, typer.Option("--download/--no-download", help="Download the dataset through torchvision (needs internet).")
 ]
 Dataset = Annotated[str, typer.Option("--dataset", help="fashion-mnist, mnist, cifar10, cifar100, svhn or synthetic.")]
 TestSubset = Annotated[
@@ -92,10 +94,28 @@ Samples = Annotated[
 ResultsDb = Annotated[
     Path | None,
     typer.Option(
-        "--results", help="SQLite results database [default: hwprofiles-out/results.sqlite or $HWPROFILES_RESULTS]."
+        "--results",
+        help="SQLite results database.",
+        show_default="hwprofiles-out/results.sqlite or $HWPROFILES_RESULTS",
     ),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON on stdout (for scripts) instead of a table.")]
+JsonOut = Annotated[
+    Path | None, typer.Option("--json-out", metavar="PATH", help="Also write the results as JSON to this file.")
+]
+
+
+def check_json_flag(as_json: bool, paths: Collection[Path] | None) -> None:
+    """A usage error for ``--json FILE.json``: ``--json`` is a flag now, so the file would be
+    read as a checkpoint; ``--json-out`` writes one."""
+    named = [p for p in paths or () if p.suffix == ".json"]
+    if as_json and named:
+        raise typer.BadParameter(
+            f"--json prints JSON on stdout and takes no file; to write {named[0]} use --json-out {named[0]}",
+            param_hint="--json",
+        )
+
+
 Width = Annotated[float, typer.Option("--width", min=0.05, max=16.0, help="Width multiplier of zoo models.")]
 Storage = Annotated[
     str | None,
@@ -139,7 +159,7 @@ class RunOptions:
     device: Annotated[
         str, typer.Option("--device", callback=check_device, help="torch device: cpu, cuda or cuda:N.")
     ] = "cpu"
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False
+    quiet: Annotated[bool, typer.Option("--quiet/--no-quiet", "-q", help="No progress bars.")] = False
 
     @property
     def progress(self) -> bool:
@@ -211,7 +231,8 @@ class ModelOptions:
     model: Annotated[
         str | None,
         typer.Option(
-            "--model", help="Architecture of --weights: a zoo name, torchvision:NAME or module:factory (your own)."
+            "--model",
+            help="Architecture of --weights: a zoo name (hwprofiles models), torchvision:NAME or module:factory.",
         ),
     ] = None
     weights: Annotated[
@@ -224,7 +245,9 @@ class ModelOptions:
     width: Width = 1.0
     dataset: Annotated[
         str | None,
-        typer.Option("--dataset", help="Dataset of --weights [default: the first checkpoint's, else fashion-mnist]."),
+        typer.Option(
+            "--dataset", help="Dataset of --weights.", show_default="the first checkpoint's, else fashion-mnist"
+        ),
     ] = None
     test_subset: TestSubset = None
     data_root: DataRoot = None

@@ -53,10 +53,23 @@ def print_json(value: Any) -> None:
     """``value`` as indented JSON on stdout (the ``--json`` form of a command's table).
 
     Strings are written as JSON escapes them, so text from files cannot reach the terminal
-    as control characters."""
+    as control characters. A number that is not finite (the accuracy of a failed
+    evaluation) is written as ``null``: ``NaN`` is not JSON, and strict readers refuse it."""
     import json
 
-    typer.echo(json.dumps(value, indent=2, ensure_ascii=True))
+    typer.echo(json.dumps(_finite(value), indent=2, ensure_ascii=True, allow_nan=False))
+
+
+def _finite(value: Any) -> Any:
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 def console() -> Console:

@@ -140,7 +140,7 @@ def profiles_import(
         str, typer.Option("--from", metavar="FORMAT", help="profiles, or aihwkit (inference settings as a dict).")
     ] = "profiles",
     name: Annotated[
-        str | None, typer.Option("--name", help="--from aihwkit: the profile's name [default: the file's stem].")
+        str | None, typer.Option("--name", help="--from aihwkit: the profile's name.", show_default="the file's stem")
     ] = None,
     lenient: Annotated[
         bool, typer.Option("--lenient", help="--from aihwkit: drop fields that cannot be translated, with warnings.")
@@ -222,10 +222,10 @@ def profiles_fit(
     ],
     name: Annotated[str, typer.Option("--name", help="The fitted profile's name.")],
     g_max_us: Annotated[
-        float | None, typer.Option("--g-max-us", min=0, help="g_max in uS [default: the largest target].")
+        float | None, typer.Option("--g-max-us", min=0, help="g_max in uS.", show_default="the largest target")
     ] = None,
     units: Annotated[
-        str | None, typer.Option("--units", help="uS, nS or S [default: the file's '# units:' line, else uS].")
+        str | None, typer.Option("--units", help="uS, nS or S.", show_default="the file's '# units:' line, else uS")
     ] = None,
     out: Annotated[
         Path | None,

@@ -17,7 +17,7 @@ def results_export(
     fmt: Annotated[str, typer.Option("--format", help="csv, json or parquet (needs pyarrow).")] = "csv",
     table: Annotated[str, typer.Option("--table", help="evals or runs.")] = "evals",
     results: opt.ResultsDb = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write [default: stdout].")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write.", show_default="stdout")] = None,
 ) -> None:
     """Export every stored run or evaluation, one self-describing row each (keys, hashes, labels, ISO times)."""
     from hwprofiles.io import write_bytes, write_text

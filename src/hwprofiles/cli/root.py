@@ -1,7 +1,7 @@
 """The root ``hwprofiles`` command: global options, error handling, and every sub-command.
 
-The commands live in modules of their own (profiles, plugins, train, evaluate, sweep,
-transfer, demo, results); this module imports them, never the other way round.
+The commands live in modules of their own (profiles, plugins, models, train, evaluate,
+sweep, transfer, study, demo, results); this module imports them, never the other way round.
 """
 
 from __future__ import annotations
@@ -15,15 +15,38 @@ import typer
 from typer.core import TyperGroup
 
 import hwprofiles
-from hwprofiles.cli import demo, evaluate, plugins, profiles, results, sweep, train, transfer
+from hwprofiles.cli import demo, evaluate, models, plugins, profiles, results, study, sweep, train, transfer
 from hwprofiles.cli.output import EXIT_ERROR, EXIT_INVALID, print_error, print_note
 from hwprofiles.errors import FloatLayerWarning, HwProfilesError, PluginWarning
 
 PROG = "hwprofiles"
 
 
+def plain_flags(command: Any) -> None:
+    """Show a flag (``--quiet``, ``--help``) in help as a flag, with no ``<bool>`` value after
+    it, in ``command`` and every command below it."""
+    from typer import Context
+
+    params = list(command.params)
+    help_option = command.get_help_option(Context(command))  # made on first use; flag it too
+    for param in [*params, *([help_option] if help_option is not None else [])]:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        plain_flags(sub)
+
+
 class _Group(TyperGroup):
     """The root group: turns a :class:`HwProfilesError` from any command into an error block."""
+
+    _flags_plain = False
+
+    def get_params(self, ctx: Any) -> Any:
+        # The first call comes after typer has added its completion options, before any help is shown.
+        if not self._flags_plain:
+            self._flags_plain = True
+            plain_flags(self)
+        return super().get_params(ctx)
 
     def invoke(self, ctx: Any) -> Any:
         with warnings.catch_warnings():
@@ -50,11 +73,10 @@ app = typer.Typer(
     cls=_Group,
     help="Hardware profiles and noise models for analog AI accelerators.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_show_locals=False,
 )
 # Commands show in this order: the single ones, then the groups.
-for commands in (plugins.app, train.app, evaluate.app, sweep.app, transfer.app, demo.app):
+for commands in (plugins.app, models.app, train.app, evaluate.app, sweep.app, transfer.app, study.app, demo.app):
     app.add_typer(commands)
 app.add_typer(profiles.app, name="profiles")
 app.add_typer(results.app, name="results")

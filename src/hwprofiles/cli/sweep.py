@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from hwprofiles.cli import options as opt
-from hwprofiles.cli.output import console, report_failures, table
+from hwprofiles.cli.config import configurable
+from hwprofiles.cli.output import console, print_json, report_failures, table
 
 if TYPE_CHECKING:  # pragma: no cover
     from hwprofiles.eval.sweep import SweepReport
@@ -18,6 +19,7 @@ app = typer.Typer()
 
 
 @app.command("sweep")
+@configurable
 @opt.option_group(opt.ModelOptions)
 @opt.option_group(opt.RunOptions)
 def sweep_command(
@@ -36,6 +38,7 @@ def sweep_command(
     ] = None,
     samples: opt.Samples = 5,
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the plot and JSON.")] = opt.OUT / "sweeps",
+    as_json: opt.Json = False,
     run: opt.RunOptions,
 ) -> None:
     """Accuracy against noise scale (with the midpoint), time since programming, or per layer."""
@@ -72,8 +75,11 @@ def sweep_command(
             stats=stats,
         )
     report.write(out, dataset=splits.name)
-    _print_report(report)
-    typer.echo(f"plot and JSON written to {out}/sweep-{over}-{report.profile}*")
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        _print_report(report)
+    typer.echo(f"plot and JSON written to {out}/sweep-{over}-{report.profile}*", err=as_json)
     report_failures(stats)
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from hwprofiles.cli import options as opt
+from hwprofiles.cli.config import configurable
 
 app = typer.Typer()
 
@@ -21,7 +22,7 @@ class MethodOptions:
     method: Annotated[str, typer.Option("--method", help="clean, qat, qat-learned, nit or vant.")] = "clean"
     profile: Annotated[str | None, typer.Option("--profile", help="Training profile of nit/vant.")] = None
     noise_scale: Annotated[
-        float | None, typer.Option("--noise-scale", min=0, help="Training noise scale [default: the profile's].")
+        float | None, typer.Option("--noise-scale", min=0, help="Training noise scale.", show_default="the profile's")
     ] = None
     schedule: Annotated[
         opt.Schedule,
@@ -42,13 +43,14 @@ class MethodOptions:
 
 
 @app.command("train")
+@configurable
 @opt.option_group(MethodOptions)
 @opt.option_group(opt.TrainingOptions)
 @opt.option_group(opt.RunOptions, omit=("executor", "ray_address"))
 def train_command(
     *,
     model: Annotated[
-        str, typer.Option("--model", help="A zoo model (hwprofiles models) or torchvision:NAME.")
+        str, typer.Option("--model", help="A zoo model (listed by hwprofiles models) or torchvision:NAME.")
     ] = "lenet5",
     dataset: opt.Dataset = "fashion-mnist",
     method_options: MethodOptions,
@@ -56,10 +58,12 @@ def train_command(
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out", "-o", help="Checkpoint path [default: hwprofiles-out/checkpoints/MODEL-METHOD-sSEED.pt]."
+            "--out", "-o", help="Checkpoint path.", show_default="hwprofiles-out/checkpoints/MODEL-METHOD-sSEED.pt"
         ),
     ] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint at --out.")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume/--no-resume", help="Continue from the checkpoint at --out.")
+    ] = False,
     run: opt.RunOptions,
     nproc: Annotated[
         int,

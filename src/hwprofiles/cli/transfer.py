@@ -2,30 +2,37 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from hwprofiles.cli import options as opt
-from hwprofiles.cli.output import report_failures
+from hwprofiles.cli.config import configurable
+from hwprofiles.cli.output import print_json, report_failures
 
 app = typer.Typer()
 
 
 @app.command("transfer")
+@configurable
 @opt.option_group(opt.TrainingOptions, defaults={"epochs": 3})
 @opt.option_group(opt.RunOptions)
 def transfer_command(
     *,
-    model: Annotated[str, typer.Option("--model")] = "lenet5",
+    model: Annotated[
+        str, typer.Option("--model", help="A zoo model (listed by hwprofiles models) or torchvision:NAME.")
+    ] = "lenet5",
     dataset: opt.Dataset = "fashion-mnist",
     train_profile: Annotated[
         list[str] | None,
-        typer.Option("--train-profile", help="NIT training profile (repeatable) [default: every profile with noise]."),
+        typer.Option(
+            "--train-profile", help="NIT training profile (repeatable).", show_default="every profile with noise"
+        ),
     ] = None,
     eval_profile: Annotated[
-        list[str] | None, typer.Option("--eval-profile", help="Evaluation profile (repeatable) [default: all].")
+        list[str] | None, typer.Option("--eval-profile", help="Evaluation profile (repeatable).", show_default="all")
     ] = None,
     mixed: Annotated[
         list[str] | None,
@@ -53,6 +60,7 @@ def transfer_command(
     ] = None,
     out: Annotated[Path, typer.Option("--out", "-o")] = opt.OUT / "transfer",
     storage: opt.Storage = None,
+    as_json: opt.Json = False,
     run: opt.RunOptions,
 ) -> None:
     """Train clean, QAT and NIT under each training profile; evaluate all under every profile."""
@@ -88,8 +96,11 @@ def transfer_command(
         test_set=test_set_id(splits, training.test_subset),
         progress=run.progress,
         device=run.device,
-        on_event=typer.echo,
+        on_event=lambda message: typer.echo(message, err=as_json),
     )
-    typer.echo(result.to_markdown())
-    typer.echo(f"CSV, JSON, Markdown and heatmaps written to {out}")
+    if as_json:
+        print_json(json.loads(result.to_json()))
+    else:
+        typer.echo(result.to_markdown())
+    typer.echo(f"CSV, JSON, Markdown and heatmaps written to {out}", err=as_json)
     report_failures(stats)

@@ -186,6 +186,7 @@ def train(
     resumed_from = start_epoch
     net = model if rank is None else ddp.wrap(model, rank)
 
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     bar = Progress(
@@ -196,6 +197,7 @@ def train(
         TextColumn("{task.fields[stats]}"),
         disable=not (progress and main),
         transient=False,
+        console=Console(stderr=True),  # stdout is for results (--json)
     )
     test_acc = history[-1]["test_accuracy"] if history else float("nan")
     with bar:
