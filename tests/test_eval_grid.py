@@ -158,7 +158,8 @@ def test_bad_arguments_are_refused_before_anything_is_measured():
             evaluate(model, data, "gaussian-additive", samples=1, t_inference_s=t)
     assert evaluate(model, data, "gaussian-additive", samples=1, t_inference_s=0.0).t_inference_s == 0.0
     with pytest.raises(
-        HwProfilesError, match="profile 'pcm-joshi2020' sets its DAC input bounds or ADC ranges from data: pass calibration="
+        HwProfilesError,
+        match="profile 'pcm-joshi2020' sets its DAC input bounds or ADC ranges from data: pass calibration=",
     ):
         evaluate(model, data, "pcm-joshi2020", samples=1)
     with pytest.raises(HwProfilesError, match="no noisy layer named '2'; the layers are: <input>, 0, 1"):

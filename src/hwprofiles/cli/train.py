@@ -20,7 +20,14 @@ class MethodOptions:
     that only ``train`` takes."""
 
     method: Annotated[str, typer.Option("--method", help="clean, qat, qat-learned, nit or vant.")] = "clean"
-    profile: Annotated[str | None, typer.Option("--profile", help="Training profile of nit/vant.")] = None
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile",
+            help="Training profile of nit/vant; several as NAME,NAME:WEIGHT,... or all (each step under one, "
+            "sampled by weight).",
+        ),
+    ] = None
     noise_scale: Annotated[
         float | None, typer.Option("--noise-scale", min=0, help="Training noise scale.", show_default="the profile's")
     ] = None
