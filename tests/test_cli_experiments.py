@@ -103,6 +103,13 @@ def test_train_eval_sweep_and_export(cli, workdir):
     assert "<input>" in layers and len(layers) > 5
     assert (workdir / "sw" / "sweep-layer-gaussian-additive-clean.png").exists()
 
+    # batch norm re-estimated on each chip: other results, keyed by the data it was re-estimated on
+    before = len(json.loads(ok(cli("results", "export", "--format", "json")).stdout))
+    ok(cli("eval", "clean.pt", "-p", "gaussian-additive", "-k", "2", "--quiet", "--recalibrate-bn"))
+    evals = json.loads(ok(cli("results", "export", "--format", "json")).stdout)
+    recalibrated = [r for r in evals if r["bn_recalibration_hash"]]
+    assert len(evals) == before + 2 and len(recalibrated) == 2 and {r["seed"] for r in recalibrated} == {0, 1}
+
     exported = ok(cli("results", "export", "--format", "json"))
     evals = json.loads(exported.stdout)
     assert len(evals) >= 12 and {"checkpoint", "eval_profile", "seed", "accuracy"} <= set(evals[0])

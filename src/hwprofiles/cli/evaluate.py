@@ -40,6 +40,7 @@ def eval_command(
             help="Also list, per model, every matrix layer: converted to its noisy twin, or left float and why.",
         ),
     ] = False,
+    recalibrate_bn: opt.RecalibrateBn = False,
     run: opt.RunOptions,
 ) -> None:
     """Accuracy of checkpoints (or weights trained elsewhere) under profiles, over K chip instances."""
@@ -69,6 +70,7 @@ def eval_command(
                 t_inference_s=t_inference,
                 test_set=source.test_set(splits),
                 device=run.device,
+                recalibrate_bn=recalibrate_bn,
             ),
             store=run.store(),
             executor=runner,

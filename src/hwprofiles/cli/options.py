@@ -78,6 +78,14 @@ def profile_names(names: list[str] | None) -> list[str]:
 
 
 # Options of more than one command or group.
+RecalibrateBn = Annotated[
+    bool,
+    typer.Option(
+        "--recalibrate-bn/--no-recalibrate-bn",
+        help="Re-estimate batch-norm statistics on each chip instance from a few training batches before "
+        "measuring it, as a chip can in its digital periphery (part of each result's key).",
+    ),
+]
 DataRoot = Annotated[
     str | None, typer.Option("--data-root", help="A torchvision dataset root (or a folder of IDX files).")
 ]

@@ -39,6 +39,7 @@ def sweep_command(
     samples: opt.Samples = 5,
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the plot and JSON.")] = opt.OUT / "sweeps",
     as_json: opt.Json = False,
+    recalibrate_bn: opt.RecalibrateBn = False,
     run: opt.RunOptions,
 ) -> None:
     """Accuracy against noise scale (with the midpoint), time since programming, or per layer."""
@@ -73,6 +74,7 @@ def sweep_command(
             device=run.device,
             executor=runner,
             stats=stats,
+            recalibrate_bn=recalibrate_bn,
         )
     report.write(out, dataset=splits.name)
     if as_json:

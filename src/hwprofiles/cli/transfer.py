@@ -61,6 +61,7 @@ def transfer_command(
     out: Annotated[Path, typer.Option("--out", "-o")] = opt.OUT / "transfer",
     storage: opt.Storage = None,
     as_json: opt.Json = False,
+    recalibrate_bn: opt.RecalibrateBn = False,
     run: opt.RunOptions,
 ) -> None:
     """Train clean, QAT and NIT under each training profile; evaluate all under every profile."""
@@ -96,6 +97,7 @@ def transfer_command(
         test_set=test_set_id(splits, training.test_subset),
         progress=run.progress,
         device=run.device,
+        recalibrate_bn=recalibrate_bn,
         on_event=lambda message: typer.echo(message, err=as_json),
     )
     if as_json:

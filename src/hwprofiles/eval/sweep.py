@@ -89,11 +89,21 @@ def sweep_requests(
     samples: int,
     test_set: str,
     device: str = "cpu",
+    recalibrate_bn: bool = False,
 ) -> list[EvalRequest]:
     """One evaluation request per grid point of a sweep over ``over``."""
     axis = {"noise": "noise_scale", "time": "t_inference_s"}.get(over, "only_layer")
     return [
-        checkpoint_request(trained, profile, loaders, samples=samples, test_set=test_set, device=device, **{axis: x})
+        checkpoint_request(
+            trained,
+            profile,
+            loaders,
+            samples=samples,
+            test_set=test_set,
+            device=device,
+            recalibrate_bn=recalibrate_bn,
+            **{axis: x},
+        )  # fmt: skip
         for x in points
     ]
 
@@ -239,6 +249,7 @@ def run_sweep(
     chance: float = 0.1,
     on_sample: Callable[[], None] | None = None,
     device: str = "cpu",
+    recalibrate_bn: bool = False,
     executor: Executor | None = None,
     on_progress: Callable[[int, int, int], None] | None = None,
     stats: GridStats | None = None,
@@ -263,6 +274,7 @@ def run_sweep(
         chance: the accuracy of guessing, the floor of the midpoint.
         on_sample, on_progress, stats: as :func:`hwprofiles.eval.grid.run_requests` takes them.
         device: torch device to run on.
+        recalibrate_bn: re-estimate batch norm on each chip instance (see :func:`checkpoint_request`).
         executor: where the evaluations run (default: this process).
 
     Raises:
@@ -283,7 +295,15 @@ def run_sweep(
         points = list(grid) if grid is not None and over != "layer" else sweep_points(trained, prof, over, loaders)
         plan.append((trained, points, len(requests)))
         requests += sweep_requests(
-            trained, prof, over, points, loaders, samples=samples, test_set=test_set, device=device
+            trained,
+            prof,
+            over,
+            points,
+            loaders,
+            samples=samples,
+            test_set=test_set,
+            device=device,
+            recalibrate_bn=recalibrate_bn,
         )
         if over == "noise":
             requests.append(checkpoint_request(trained, "ideal", loaders, samples=1, test_set=test_set, device=device))

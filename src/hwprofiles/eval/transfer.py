@@ -125,10 +125,12 @@ def run_transfer(
     executor: Executor | None = None,
     stats: GridStats | None = None,
     storage: str | Path | Storage | None = None,
+    recalibrate_bn: bool = False,
 ) -> TransferResult:
     """Train (or reuse finished checkpoints of) every row, evaluate it under every column.
 
-    ``mixed_profiles`` adds a row per set of profiles trained under at once (see
+    ``recalibrate_bn`` re-estimates batch norm on every chip of the matrix (see
+    :func:`~hwprofiles.eval.chips.checkpoint_request`). ``mixed_profiles`` adds a row per set of profiles trained under at once (see
     :func:`transfer_configs`). ``extra_models`` (e.g. weights trained elsewhere, :func:`hwprofiles.eval.chips.load_weights`)
     are evaluated as further rows.
 
@@ -232,8 +234,15 @@ def run_transfer(
     pairs = [(model, col) for model in models for col in eval_profiles]
     requests = [
         checkpoint_request(
-            model, col, loaders, samples=samples, noise_scale=scales[col], test_set=test_set, device=device
-        )
+            model,
+            col,
+            loaders,
+            samples=samples,
+            noise_scale=scales[col],
+            test_set=test_set,
+            device=device,
+            recalibrate_bn=recalibrate_bn,
+        )  # fmt: skip
         for model, col in pairs
     ]
     with ChipProgress("evaluating chip instances", len(requests) * samples, enabled=progress) as bar:
