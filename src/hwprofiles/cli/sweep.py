@@ -10,6 +10,7 @@ import typer
 
 from hwprofiles.cli import options as opt
 from hwprofiles.cli.output import console, report_failures, table
+from hwprofiles.cli.tracking_options import TrackingOptions
 
 if TYPE_CHECKING:  # pragma: no cover
     from hwprofiles.eval.sweep import SweepReport
@@ -20,6 +21,7 @@ app = typer.Typer()
 @app.command("sweep")
 @opt.option_group(opt.ModelOptions)
 @opt.option_group(opt.RunOptions)
+@opt.option_group(TrackingOptions)
 def sweep_command(
     *,
     profile: Annotated[str, typer.Option("--profile", "-p", help="The profile to sweep.")] = "gaussian-additive",
@@ -37,6 +39,8 @@ def sweep_command(
     samples: opt.Samples = 5,
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the plot and JSON.")] = opt.OUT / "sweeps",
     run: opt.RunOptions,
+    tracking: TrackingOptions,
+    ctx: typer.Context,
 ) -> None:
     """Accuracy against noise scale (with the midpoint), time since programming, or per layer."""
     import hwprofiles
@@ -44,6 +48,7 @@ def sweep_command(
     from hwprofiles.eval.sweep import SWEEPS, log_grid, run_sweep
     from hwprofiles.eval.trained import evaluation_loaders
     from hwprofiles.progress import ChipProgress
+    from hwprofiles.tracking.grids import log_sweep
 
     if over not in SWEEPS:
         raise typer.BadParameter(f"use {', '.join(SWEEPS)}", param_hint="--over")
@@ -52,6 +57,8 @@ def sweep_command(
     swept = hwprofiles.load_profile(profile)  # an unknown name fails before any model is loaded
     splits, models = source.load()
     runner = run.runner()
+    params = {"profile": swept.name, "over": over, "models": [t.label for t in models], "samples": samples}
+    tracker = tracking.start(ctx, f"sweep-{over}-{swept.name}", out, params={**params, "noise_scale": noise_scale})
     stats = GridStats()
     with ChipProgress(f"{over} sweep under {swept.name}", None, enabled=run.progress) as bar:
         report = run_sweep(
@@ -71,7 +78,9 @@ def sweep_command(
             executor=runner,
             stats=stats,
         )
-    report.write(out, dataset=splits.name)
+    for path in report.write(out, dataset=splits.name).values():
+        tracker.log_artifact(path, "sweep")
+    log_sweep(tracker, report)
     _print_report(report)
     typer.echo(f"plot and JSON written to {out}/sweep-{over}-{report.profile}*")
     report_failures(stats)
