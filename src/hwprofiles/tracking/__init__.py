@@ -45,7 +45,7 @@ class Tracker(Protocol):
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Numbers by name; ``step`` orders a series (the epoch, a grid point)."""
 
-    def log_artifact(self, path: Path, folder: str = "") -> None:
+    def log_artifact(self, path: str | Path, folder: str = "") -> None:
         """A file the run wrote (a checkpoint, a plot), kept with the run under ``folder``."""
 
     def log_text(self, text: str, name: str) -> None:
@@ -91,7 +91,7 @@ class Trackers:
         for tracker in self.trackers:
             tracker.log_metrics(metrics, step)
 
-    def log_artifact(self, path: Path, folder: str = "") -> None:
+    def log_artifact(self, path: str | Path, folder: str = "") -> None:
         for tracker in self.trackers:
             tracker.log_artifact(path, folder)
 

@@ -89,7 +89,7 @@ class MLflowTracker:
         for i in range(0, len(values), BATCH["metrics"]):
             self.client.log_batch(self.run_id, metrics=values[i : i + BATCH["metrics"]])
 
-    def log_artifact(self, path: Path, folder: str = "") -> None:
+    def log_artifact(self, path: str | Path, folder: str = "") -> None:
         self.client.log_artifact(self.run_id, str(path), folder or None)
 
     def log_text(self, text: str, name: str) -> None:

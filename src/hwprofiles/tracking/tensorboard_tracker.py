@@ -54,7 +54,7 @@ class TensorBoardTracker:
         for name, value in metrics.items():
             self.writer.add_scalar(name, float(value), global_step=step)
 
-    def log_artifact(self, path: Path, folder: str = "") -> None:
+    def log_artifact(self, path: str | Path, folder: str = "") -> None:
         self.writer.add_text(f"files/{folder}" if folder else "files", str(Path(path).resolve()))
 
     def log_text(self, text: str, name: str) -> None:
