@@ -211,3 +211,71 @@ def test_train_calls_on_epoch_after_each_checkpoint(tmp_path, synthetic):
     result = train(config, path, progress=False, data=synthetic, on_epoch=on_epoch)
     assert [entry for entry, _ in seen] == result.history
     assert [epoch for _, epoch in seen] == [1, 2]
+
+
+class Recorder:
+    """A Tracker that keeps what it is told (the protocol is all a tracker needs)."""
+
+    def __init__(self):
+        self.metrics: dict[str, list[tuple[int | None, float]]] = {}
+        self.texts: dict[str, str] = {}
+
+    def log_params(self, params):
+        pass
+
+    def log_metrics(self, metrics, step=None):
+        for name, value in metrics.items():
+            self.metrics.setdefault(name, []).append((step, value))
+
+    def log_artifact(self, path, folder=""):
+        pass
+
+    def log_text(self, text, name):
+        self.texts[name] = text
+
+    def close(self, failed=False):
+        pass
+
+
+def test_a_transfer_matrix_is_logged_cell_by_cell_with_its_efficiency():
+    from hwprofiles.eval.summary import Summary
+    from hwprofiles.eval.transfer_report import TransferResult
+    from hwprofiles.tracking.grids import log_transfer
+
+    rows, cols = ["clean", "nit:pcm"], ["ideal", "pcm"]
+    cells = {
+        (r, c): Summary(0.1 * (i + 1) + 0.2 * j, 0.01, 0.05, 0.9, 3)
+        for i, r in enumerate(rows)
+        for j, c in enumerate(cols)
+    }
+    result = TransferResult(rows, cols, cells, {"ideal": 1.0, "pcm": 1.0}, "published")
+    recorder = Recorder()
+    log_transfer(recorder, result)
+    for (r, c), cell in cells.items():
+        assert recorder.metrics[f"transfer/{r}/{c}/mean"] == [(None, pytest.approx(cell.mean))]
+    # efficiency: each row's accuracy under pcm over that of the model trained under pcm
+    assert recorder.metrics["transfer/clean/pcm/efficiency"] == [(None, pytest.approx(0.3 / 0.4))]
+    assert "transfer/clean/ideal/efficiency" not in recorder.metrics  # nothing was trained under ideal
+    assert json.loads(recorder.texts["transfer.json"]) == json.loads(result.to_json())
+
+
+def test_a_layer_sweep_is_logged_per_layer():
+    from hwprofiles.eval.summary import EvaluationResult
+    from hwprofiles.eval.sweep import SweepReport
+    from hwprofiles.tracking.grids import log_sweep
+
+    layers = {"conv1": EvaluationResult(0.8, 0.01, 0.7, 0.9, 2), "fc": EvaluationResult(0.6, 0.02, 0.5, 0.7, 2)}
+    report = SweepReport("pcm", "layer", 2, 5.0, 0.1, layers={"m": layers}, checkpoints={"m": "m.pt"})
+    recorder = Recorder()
+    log_sweep(recorder, report)
+    assert recorder.metrics["sweep/m/conv1/mean"] == [(None, 0.8)] and recorder.metrics["sweep/m/fc/ci_low"] == [
+        (None, 0.5)
+    ]
+    assert "sweep-layer-pcm.json" in recorder.texts
+
+
+def test_mlflow_metric_names_keep_to_what_mlflow_accepts():
+    from hwprofiles.tracking.mlflow_tracker import metric_name
+
+    assert metric_name("transfer/nit:pcm-joshi2020/ideal/mean") == "transfer/nit_pcm-joshi2020/ideal/mean"
+    assert metric_name("/a//b/../c") == "a/b/_./c"
