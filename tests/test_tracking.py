@@ -279,3 +279,20 @@ def test_mlflow_metric_names_keep_to_what_mlflow_accepts():
 
     assert metric_name("transfer/nit:pcm-joshi2020/ideal/mean") == "transfer/nit_pcm-joshi2020/ideal/mean"
     assert metric_name("/a//b/../c") == "a/b/_./c"
+
+
+@pytest.mark.slow
+def test_a_data_parallel_run_reports_each_epoch_once(workdir, run_module):
+    # the callback stays in the launching process, which hears of the epochs when the ranks are done
+    proc = run_module(*TRAIN, "--epochs", "2", "--nproc", "2", "-o", "m.pt", "--log", "tensorboard",
+                      env={"OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(hwprofiles_src()))})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    history = history_of(workdir / "m.pt")
+    assert scalars(workdir)["test_accuracy"] == [(h["epoch"], pytest.approx(h["test_accuracy"])) for h in history]
+    assert len(history) == 2
+
+
+def hwprofiles_src() -> Path:
+    import hwprofiles
+
+    return Path(hwprofiles.__file__).resolve().parents[1]
