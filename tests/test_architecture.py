@@ -28,7 +28,7 @@ LAYERS = [
     ("profiles", ["profiles"]),
     ("noise kinds", ["noise"]),
     ("twins", ["nn"]),
-    ("experiments", ["train", "eval", "executors", "results", "data", "fit", "aihwkit_bridge", "testing"]),
+    ("experiments", ["train", "eval", "executors", "results", "data", "fit", "aihwkit_bridge", "testing", "tracking"]),
     ("applications", ["cli", "__main__", "demo"]),
 ]
 

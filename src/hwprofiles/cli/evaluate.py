@@ -11,6 +11,7 @@ import typer
 from hwprofiles.cli import options as opt
 from hwprofiles.cli.config import configurable
 from hwprofiles.cli.output import console, print_json, report_failures, table
+from hwprofiles.cli.tracking_options import TrackingOptions
 
 app = typer.Typer()
 
@@ -19,6 +20,7 @@ app = typer.Typer()
 @configurable
 @opt.option_group(opt.ModelOptions)
 @opt.option_group(opt.RunOptions)
+@opt.option_group(TrackingOptions)
 def eval_command(
     *,
     profile: Annotated[
@@ -42,12 +44,15 @@ def eval_command(
     ] = False,
     recalibrate_bn: opt.RecalibrateBn = False,
     run: opt.RunOptions,
+    tracking: TrackingOptions,
+    ctx: typer.Context,
 ) -> None:
     """Accuracy of checkpoints (or weights trained elsewhere) under profiles, over K chip instances."""
     from hwprofiles.eval.chips import CheckpointSettings, evaluate_models
     from hwprofiles.eval.grid import GridStats
     from hwprofiles.eval.trained import evaluation_loaders
     from hwprofiles.progress import ChipProgress
+    from hwprofiles.tracking.grids import log_evaluation
 
     opt.check_json_flag(as_json, source.checkpoints)
     names = opt.profile_names(profile)
@@ -58,6 +63,10 @@ def eval_command(
 
         for trained in models:
             typer.echo(f"{trained.label} under {names[0]}:\n{conversion_report(trained.model, names[0])}\n")
+    params = {"profiles": names, "models": [t.label for t in models], "samples": samples, "noise_scale": noise_scale}
+    tracker = tracking.start(
+        ctx, "eval", json_out.parent if json_out else opt.OUT, params={**params, "t_inference_s": t_inference}
+    )
     stats = GridStats()
     with ChipProgress("chip instances", len(models) * len(names) * samples, enabled=run.progress) as bar:
         report = evaluate_models(
@@ -88,6 +97,7 @@ def eval_command(
                 trained.label, name, f"{s.mean:.4f}", f"{s.std:.4f}", f"[{s.ci_low:.4f}, {s.ci_high:.4f}]", str(s.n)
             )
         console().print(summary)
+    log_evaluation(tracker, report)
     if json_out:
         report.write_json(json_out)
         typer.echo(f"results written to {json_out}", err=as_json)

@@ -11,6 +11,7 @@ import typer
 from hwprofiles.cli import options as opt
 from hwprofiles.cli.config import configurable
 from hwprofiles.cli.output import console, print_json, report_failures, table
+from hwprofiles.cli.tracking_options import TrackingOptions
 
 if TYPE_CHECKING:  # pragma: no cover
     from hwprofiles.eval.sweep import SweepReport
@@ -22,6 +23,7 @@ app = typer.Typer()
 @configurable
 @opt.option_group(opt.ModelOptions)
 @opt.option_group(opt.RunOptions)
+@opt.option_group(TrackingOptions)
 def sweep_command(
     *,
     profile: Annotated[str, typer.Option("--profile", "-p", help="The profile to sweep.")] = "gaussian-additive",
@@ -41,6 +43,8 @@ def sweep_command(
     as_json: opt.Json = False,
     recalibrate_bn: opt.RecalibrateBn = False,
     run: opt.RunOptions,
+    tracking: TrackingOptions,
+    ctx: typer.Context,
 ) -> None:
     """Accuracy against noise scale (with the midpoint), time since programming, or per layer."""
     import hwprofiles
@@ -48,6 +52,7 @@ def sweep_command(
     from hwprofiles.eval.sweep import SWEEPS, log_grid, run_sweep
     from hwprofiles.eval.trained import evaluation_loaders
     from hwprofiles.progress import ChipProgress
+    from hwprofiles.tracking.grids import log_sweep
 
     if over not in SWEEPS:
         raise typer.BadParameter(f"use {', '.join(SWEEPS)}", param_hint="--over")
@@ -56,6 +61,8 @@ def sweep_command(
     swept = hwprofiles.load_profile(profile)  # an unknown name fails before any model is loaded
     splits, models = source.load()
     runner = run.runner()
+    params = {"profile": swept.name, "over": over, "models": [t.label for t in models], "samples": samples}
+    tracker = tracking.start(ctx, f"sweep-{over}-{swept.name}", out, params={**params, "noise_scale": noise_scale})
     stats = GridStats()
     with ChipProgress(f"{over} sweep under {swept.name}", None, enabled=run.progress) as bar:
         report = run_sweep(
@@ -76,7 +83,9 @@ def sweep_command(
             stats=stats,
             recalibrate_bn=recalibrate_bn,
         )
-    report.write(out, dataset=splits.name)
+    for path in report.write(out, dataset=splits.name).values():
+        tracker.log_artifact(path, "sweep")
+    log_sweep(tracker, report)
     if as_json:
         print_json(report.to_dict())
     else:

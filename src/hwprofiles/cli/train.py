@@ -10,6 +10,7 @@ import typer
 
 from hwprofiles.cli import options as opt
 from hwprofiles.cli.config import configurable
+from hwprofiles.cli.tracking_options import TrackingOptions
 
 app = typer.Typer()
 
@@ -54,6 +55,7 @@ class MethodOptions:
 @opt.option_group(MethodOptions)
 @opt.option_group(opt.TrainingOptions)
 @opt.option_group(opt.RunOptions, omit=("executor", "ray_address"))
+@opt.option_group(TrackingOptions)
 def train_command(
     *,
     model: Annotated[
@@ -80,6 +82,8 @@ def train_command(
             help="Train data-parallel in N processes on this machine (CUDA: one GPU each); --batch-size stays the global batch.",
         ),
     ] = 1,
+    tracking: TrackingOptions,
+    ctx: typer.Context,
 ) -> None:
     """Train a model clean, with QAT, or with noise injection under a profile."""
     from hwprofiles.eval.trained import record_run
@@ -89,8 +93,12 @@ def train_command(
     config = training.config(model=model, dataset=dataset, **method_options.settings())
     name = f"{model.replace(':', '-')}-{config.label.replace(':', '-')}-s{config.seed}.pt"
     path = out or opt.OUT / "checkpoints" / name
-    result = train(config, path, resume=resume, device=run.device, progress=run.progress, nproc=nproc)
+    tracker = tracking.start(ctx, path.stem, path.parent, params=config.to_dict())
+    result = train(
+        config, path, resume=resume, device=run.device, progress=run.progress, nproc=nproc, on_epoch=tracker.log_epoch
+    )
     if result.rank != 0:  # under torchrun every process runs this command; rank 0 reports
         return
     record_run(run.store(), path, result.test_accuracy)
+    tracker.log_artifact(path, "checkpoints")
     typer.echo(f"test accuracy {result.test_accuracy:.4f}; checkpoint written to {path}")

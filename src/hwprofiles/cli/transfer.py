@@ -11,6 +11,7 @@ import typer
 from hwprofiles.cli import options as opt
 from hwprofiles.cli.config import configurable
 from hwprofiles.cli.output import print_json, report_failures
+from hwprofiles.cli.tracking_options import TrackingOptions
 
 app = typer.Typer()
 
@@ -19,6 +20,7 @@ app = typer.Typer()
 @configurable
 @opt.option_group(opt.TrainingOptions, defaults={"epochs": 3})
 @opt.option_group(opt.RunOptions)
+@opt.option_group(TrackingOptions)
 def transfer_command(
     *,
     model: Annotated[
@@ -63,11 +65,14 @@ def transfer_command(
     as_json: opt.Json = False,
     recalibrate_bn: opt.RecalibrateBn = False,
     run: opt.RunOptions,
+    tracking: TrackingOptions,
+    ctx: typer.Context,
 ) -> None:
     """Train clean, QAT and NIT under each training profile; evaluate all under every profile."""
     from hwprofiles.eval.grid import GridStats
     from hwprofiles.eval.trained import evaluation_loaders, load_weights, test_set_id
     from hwprofiles.eval.transfer import noisy_profiles, run_transfer
+    from hwprofiles.tracking.grids import log_transfer
 
     evals = opt.profile_names(eval_profile)
     trains = train_profile or noisy_profiles()
@@ -77,6 +82,10 @@ def transfer_command(
     # The runs train on these splits (loaded with --download above), so their configs leave
     # download off: a run resumes only under the config that wrote it, with --download or not.
     base = training.config(model=model, dataset=dataset, download=False)
+    params = {**base.to_dict(), "train_profiles": trains, "eval_profiles": evals, "samples": samples}
+    tracker = tracking.start(
+        ctx, "transfer", out, params={**params, "scale_mode": scale_mode, "target_drop": target_drop}
+    )
     stats = GridStats()
     result = run_transfer(
         base,
@@ -104,5 +113,6 @@ def transfer_command(
         print_json(json.loads(result.to_json()))
     else:
         typer.echo(result.to_markdown())
+    log_transfer(tracker, result)
     typer.echo(f"CSV, JSON, Markdown and heatmaps written to {out}", err=as_json)
     report_failures(stats)

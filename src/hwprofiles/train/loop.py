@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 import platform
-from collections.abc import Sized
+from collections.abc import Callable, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -107,6 +107,7 @@ def train(
     progress: bool = True,
     data: Any = None,
     nproc: int = 1,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
     _rank: Any = None,
 ) -> TrainResult:
     """Train ``config`` and write a checkpoint after every epoch (atomically).
@@ -124,6 +125,10 @@ def train(
         progress: show a progress bar.
         data: already loaded dataset splits (default: load ``config.dataset``).
         nproc: training processes to start on this machine (CUDA: one GPU each).
+        on_epoch: called with each epoch's entry of the history (epoch, train_loss,
+            train_accuracy, test_accuracy) once its checkpoint is written, e.g. to record
+            it with an experiment tracker (:mod:`hwprofiles.tracking`); by the process
+            that writes the checkpoint only.
 
     Raises:
         TrainingDivergedError: the loss became NaN.
@@ -136,7 +141,14 @@ def train(
     """
     if _rank is None and (nproc != 1 or os.environ.get("WORLD_SIZE", "1") != "1"):
         return _train_data_parallel(
-            config, checkpoint, resume=resume, device=device, progress=progress, data=data, nproc=nproc
+            config,
+            checkpoint,
+            resume=resume,
+            device=device,
+            progress=progress,
+            data=data,
+            nproc=nproc,
+            on_epoch=on_epoch,
         )
     from hwprofiles.data import load_dataset, make_loaders
 
@@ -285,6 +297,8 @@ def train(
                         },
                     },
                 )
+                if on_epoch is not None:
+                    on_epoch(dict(history[-1]))
     if rank is not None:
         ddp.barrier(rank)  # every rank returns once the last checkpoint is written
     return TrainResult(
@@ -297,7 +311,15 @@ def train(
 
 
 def _train_data_parallel(
-    config: TrainConfig, checkpoint: str | Path, *, resume: bool, device: str, progress: bool, data: Any, nproc: int
+    config: TrainConfig,
+    checkpoint: str | Path,
+    *,
+    resume: bool,
+    device: str,
+    progress: bool,
+    data: Any,
+    nproc: int,
+    on_epoch: Callable[[dict[str, float]], None] | None,
 ) -> TrainResult:
     """Start ``nproc`` processes here, or join the run of an outside launcher (torchrun)."""
     world = ddp.env_world_size()
@@ -308,11 +330,23 @@ def _train_data_parallel(
             )
         ddp.check_request(int(os.environ.get("LOCAL_WORLD_SIZE", world)), device)  # GPUs are per machine
         rank = ddp.rank_from_env(device)
-        return train(config, checkpoint, resume=resume, device=device, progress=progress, data=data, _rank=rank)
+        return train(
+            config,
+            checkpoint,
+            resume=resume,
+            device=device,
+            progress=progress,
+            data=data,
+            on_epoch=on_epoch,
+            _rank=rank,
+        )
     ddp.check_request(nproc, device)
     done = ddp.launch(
         nproc, train, config=config, checkpoint=checkpoint, resume=resume, device=device, progress=progress, data=data
     )
+    if on_epoch is not None:  # the callback stays in this process: it hears of the epochs once they are done
+        for entry in done["history"][done["resumed_from_epoch"] :]:
+            on_epoch(dict(entry))
     return TrainResult(
         checkpoint=Path(checkpoint),
         test_accuracy=done["test_accuracy"],
