@@ -133,7 +133,7 @@ def test_an_evaluation_grid_is_logged_cell_by_cell_in_both_trackers(cli, workdir
     ok(
         cli(
             "eval", "m.pt", "-p", "ideal", "-p", "gaussian-additive", "-k", "2", "--quiet",
-            "--json", "res/eval.json", "--log", "mlflow", "--log", "tensorboard", "--log-uri", uri,
+            "--json-out", "res/eval.json", "--log", "mlflow", "--log", "tensorboard", "--log-uri", uri,
         )
     )  # fmt: skip
     rows = json.loads((workdir / "res" / "eval.json").read_text())

@@ -165,8 +165,11 @@ PrintConfig = Annotated[
 def configurable(command: Command) -> Command:
     """Give a command ``--config FILE`` and ``--print-config`` (put it above ``option_group``)."""
     signature = inspect.signature(command, eval_str=True)
+    # typer fills only one parameter annotated typer.Context: share the command's own, if it has one
+    own = next((p.name for p in signature.parameters.values() if p.annotation is typer.Context), None)
+    context_name = own or "config_context"
     added = [
-        inspect.Parameter("config_context", KEYWORD_ONLY, annotation=typer.Context),
+        *([] if own else [inspect.Parameter("config_context", KEYWORD_ONLY, annotation=typer.Context)]),
         inspect.Parameter("config", KEYWORD_ONLY, default=None, annotation=ConfigFile),
         inspect.Parameter("print_config", KEYWORD_ONLY, default=False, annotation=PrintConfig),
     ]
@@ -178,10 +181,10 @@ def configurable(command: Command) -> Command:
 
     @functools.wraps(command)
     def with_config(**kwargs: Any) -> Any:
-        ctx = kwargs.pop("config_context")
+        ctx = kwargs[context_name] if own else kwargs.pop(context_name)
         kwargs.pop("config")
         if kwargs.pop("print_config"):
-            typer.echo(dump_config(ctx, kwargs), nl=False)
+            typer.echo(dump_config(ctx, {k: v for k, v in kwargs.items() if k != own}), nl=False)
             return None
         return command(**kwargs)
 

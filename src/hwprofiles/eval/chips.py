@@ -28,6 +28,7 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
+import torch
 import torch.nn as nn
 
 from hwprofiles.eval.grid import EvalRequest, prepare, run_request, run_requests
@@ -38,7 +39,7 @@ from hwprofiles.profiles import Profile
 if TYPE_CHECKING:  # pragma: no cover
     from typing_extensions import Unpack
 
-    from hwprofiles.eval.grid import EvalSettings, GridOptions
+    from hwprofiles.eval.grid import GridOptions
     from hwprofiles.results import ResultsStore
 
 __all__ = [
@@ -60,6 +61,22 @@ __all__ = [
 
 CALIBRATION_BATCHES = 4
 BN_RECALIBRATION_BATCHES = 4  # training batches each chip re-estimates batch norm on (--recalibrate-bn)
+
+
+class EvalSettings(TypedDict, total=False):
+    """How one evaluation runs: the keyword arguments of :func:`hwprofiles.eval.grid.prepare` (and so of
+    :func:`hwprofiles.evaluate`), each described there."""
+
+    samples: int
+    calibration: Iterable[Any] | None
+    noise_scale: float | None
+    t_inference_s: float | None
+    only_layer: str | None
+    labels: dict[str, Any] | None
+    description: dict[str, Any] | None
+    model_hash: str | None
+    device: str | torch.device
+    bn_recalibration: Iterable[Any] | None
 
 
 def evaluate(

@@ -88,27 +88,16 @@ class EvalRequest:
     # them (see hwprofiles.executors.Shareable): one model is often evaluated many times.
     def large_parts(self) -> dict[str, Any]:
         """The parts worth sending once per run: the model, the test batches, the calibration inputs."""
-        return {"model": self.model, "batches": self.batches, "calibration": self.calibration}
+        return {
+            "model": self.model,
+            "batches": self.batches,
+            "calibration": self.calibration,
+            "bn_batches": self.bn_batches,
+        }
 
     def with_parts(self, parts: dict[str, Any]) -> EvalRequest:
         """A copy with ``parts`` (named as in :meth:`large_parts`) in place of its own."""
         return replace(self, **parts)
-
-
-class EvalSettings(TypedDict, total=False):
-    """How one evaluation runs: the keyword arguments of :func:`prepare` (and so of
-    :func:`hwprofiles.evaluate`), each described there."""
-
-    samples: int
-    calibration: Iterable[Any] | None
-    noise_scale: float | None
-    t_inference_s: float | None
-    only_layer: str | None
-    labels: dict[str, Any] | None
-    description: dict[str, Any] | None
-    model_hash: str | None
-    device: str | torch.device
-    bn_recalibration: Iterable[Any] | None
 
 
 def _inputs(batch: Any) -> torch.Tensor:
@@ -177,26 +166,22 @@ def prepare(
         "data": data_hash,
         "calibration": batches_digest(calibration_inputs) if calibration_inputs else "",
     }
-    bn_inputs = [_inputs(b) for b in bn_recalibration] if bn_recalibration is not None else []
+    bn_inputs = [] if bn_recalibration is None else [_inputs(b) for b in bn_recalibration]
     if bn_recalibration is not None and not bn_inputs:
         raise ValueError("bn_recalibration needs at least one batch of training inputs")
-    if bn_inputs:
-        hashes["bn_recalibration"] = batches_digest(bn_inputs)
-    device_type = torch.device(device).type
-    keys = [
-        EvalKey(
-            model=hashes["model"],
-            profile=hashes["profile"],
-            data=hashes["data"],
-            calibration=hashes["calibration"],
-            seed=seed,
-            layer=only_layer or "",
-            batch_size=batch_size,
-            device=device_type,
-            bn_recalibration=hashes.get("bn_recalibration", ""),
-        )
-        for seed in range(samples)
-    ]
+    hashes["bn_recalibration"] = batches_digest(bn_inputs) if bn_inputs else ""
+    first = EvalKey(
+        hashes["model"],
+        hashes["profile"],
+        hashes["data"],
+        hashes["calibration"],
+        seed=0,
+        layer=only_layer or "",
+        batch_size=batch_size,
+        device=torch.device(device).type,
+        bn_recalibration=hashes["bn_recalibration"],
+    )
+    keys = [replace(first, seed=seed) for seed in range(samples)]
     return EvalRequest(
         model,
         batches,
