@@ -182,7 +182,11 @@ def test_unknown_profile_and_method_are_clean_errors(cli, workdir):
 def test_demo_quick_writes_a_report(cli, workdir):
     result = ok(cli("demo", "--quick", "-k", "2", "--quiet", "-o", "demo"))
     report = (workdir / "demo" / "report.md").read_text()
-    assert "| trained \\ evaluated |" in report and "nit:pcm-joshi2020" in report
+    assert "| trained \\ evaluated |" in report and "nit:gaussian-additive" in report and "nit:all" in report
+    # it opens with the finding: every model's midpoint, and accuracies with their intervals over chips
+    finding = report.split("## What this shows", 1)[1].split("## Summary", 1)[0]
+    assert all(f"for {row}" in finding for row in ("clean", "qat", "nit:gaussian-additive", "nit:all"))
+    assert "95% interval over 2 chips" in finding and "Trained under every profile at once, nit:all" in finding
     assert (workdir / "demo" / "lenet5" / "transfer.png").exists()
     assert (workdir / "demo" / "sweep-gaussian-additive-lenet5.png").exists()
     assert "report written to" in result.stdout

@@ -19,7 +19,19 @@ app = typer.Typer()
 def demo_command(
     *,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = opt.OUT / "demo",
-    nit_profile: Annotated[str, typer.Option("--nit-profile", help="The profile NIT trains under.")] = "pcm-joshi2020",
+    nit_profile: Annotated[
+        str, typer.Option("--nit-profile", help="The profile NIT trains under.")
+    ] = "gaussian-additive",
+    nit_scale: Annotated[
+        float | None, typer.Option("--nit-scale", min=0, help="NIT's training noise scale.", show_default="5")
+    ] = 5.0,
+    mixed: Annotated[
+        str | None,
+        typer.Option(
+            "--mixed",
+            help="Also train NIT under these profiles at once (NAME,NAME:WEIGHT,... or all; none: no such row).",
+        ),
+    ] = "all",
     samples: opt.Samples = 3,
     data_root: opt.DataRoot = None,
     download: opt.Download = False,
@@ -38,6 +50,8 @@ def demo_command(
     report = run_demo(
         out,
         nit_profile=nit_profile,
+        nit_scale=nit_scale,
+        mixed=None if mixed in (None, "", "none") else mixed,
         samples=samples,
         data_root=data_root,
         download=download,

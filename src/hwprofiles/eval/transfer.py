@@ -90,15 +90,18 @@ def transfer_configs(
     scales: dict[str, float],
     qat: bool = True,
     mixed_profiles: Sequence[str] = (),
+    train_noise_scale: float | None = None,
 ) -> list[TrainConfig]:
-    """The runs of a transfer experiment: clean, QAT, NIT under each training profile, and
-    NIT under each set of profiles in ``mixed_profiles`` (``NAME,NAME:WEIGHT,...`` or
-    ``all``; each profile of a set at its published noise scale)."""
+    """The runs of a transfer experiment: clean, QAT, NIT under each training profile (at its
+    column's scale, or at ``train_noise_scale`` when given), and NIT under each set of
+    profiles in ``mixed_profiles`` (``NAME,NAME:WEIGHT,...`` or ``all``; each profile of a
+    set at its published noise scale)."""
     configs = [replace(base, method="clean", profile=None, noise_scale=None)]
     if qat:
         configs.append(replace(base, method="qat", profile=None, noise_scale=None))
     for name in train_profiles:
-        configs.append(replace(base, method="nit", profile=name, noise_scale=scales.get(name)))
+        scale = scales.get(name) if train_noise_scale is None else train_noise_scale
+        configs.append(replace(base, method="nit", profile=name, noise_scale=scale))
     for spec in mixed_profiles:
         configs.append(replace(base, method="nit", profile=spec, noise_scale=None))
     return configs
@@ -126,10 +129,12 @@ def run_transfer(
     stats: GridStats | None = None,
     storage: str | Path | Storage | None = None,
     recalibrate_bn: bool = False,
+    train_noise_scale: float | None = None,
 ) -> TransferResult:
     """Train (or reuse finished checkpoints of) every row, evaluate it under every column.
 
-    ``recalibrate_bn`` re-estimates batch norm on every chip of the matrix (see
+    ``train_noise_scale`` trains the NIT rows at that noise scale instead of their
+    column's. ``recalibrate_bn`` re-estimates batch norm on every chip of the matrix (see
     :func:`~hwprofiles.eval.chips.checkpoint_request`). ``mixed_profiles`` adds a row per set of profiles trained under at once (see
     :func:`transfer_configs`). ``extra_models`` (e.g. weights trained elsewhere, :func:`hwprofiles.eval.chips.load_weights`)
     are evaluated as further rows.
@@ -226,7 +231,11 @@ def run_transfer(
 
     models = relabel(
         [clean]
-        + trained_for(transfer_configs(base, train_profiles, scales, mixed_profiles=mixed_profiles)[1:])
+        + trained_for(
+            transfer_configs(
+                base, train_profiles, scales, mixed_profiles=mixed_profiles, train_noise_scale=train_noise_scale
+            )[1:]
+        )
         + list(extra_models)
     )
     rows = [m.label for m in models]
