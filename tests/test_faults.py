@@ -138,6 +138,7 @@ WRITER = textwrap.dedent("""
         id: str
         model: str = "m"; profile: str = "p"; data: str = "d"; calibration: str = ""
         seed: int = 0; layer: str = ""; batch_size: int = 0; device: str = "cpu"; engine_version: int = ENGINE_VERSION
+        bn_recalibration: str = ""
 
     path, who, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
     store = ResultsStore(path)

@@ -242,5 +242,5 @@ def test_the_wheel_runs_in_a_fresh_environment_without_torchvision(dists: dict[s
     out = tmp_path / "demo"
     run(bin_dir / "hwprofiles", "demo", "--quick", "--out", out)
     report = (out / "report.md").read_text()
-    assert "Data: synthetic" in report and "nit:pcm-joshi2020" in report
+    assert "Data: synthetic" in report and "nit:gaussian-additive" in report and "## What this shows" in report
     assert (out / "sweep-gaussian-additive-lenet5.png").stat().st_size > 0
