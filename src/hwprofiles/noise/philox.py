@@ -45,7 +45,7 @@ SIN_POLY = (-1.9515295891e-4, 8.3321608736e-3, -1.6666654611e-1)
 COS_POLY = (2.443315711809948e-5, -1.388731625493765e-3, 4.166664568298827e-2)
 
 GROUP_COUNTERS = 256
-CHUNK_GROUPS = 256  # the torch version works in pieces of this many groups (bounded memory)
+CHUNK_GROUPS = 64  # the torch version works in pieces of this many groups (in the cache, bounded memory)
 
 
 def round_keys(key: int) -> list[tuple[int, int]]:
