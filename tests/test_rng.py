@@ -69,6 +69,16 @@ def test_the_backend_can_be_forced_and_a_wrong_name_is_named(monkeypatch):
         rng.backend()
 
 
+def test_without_numba_the_torch_version_is_chosen_and_forcing_numba_names_the_extra(monkeypatch):
+    monkeypatch.setitem(rng._kernels, "numba", None)  # as if numba could not be imported
+    monkeypatch.delenv(rng.BACKEND_ENV, raising=False)
+    assert rng.backend() == "torch"
+    assert torch.equal(rng.normal(3, 5000), philox.normal(3, 5000))
+    monkeypatch.setenv(rng.BACKEND_ENV, "numba")
+    with pytest.raises(NoiseConfigError, match=r"pip install 'hwprofiles\[fast\]'"):
+        rng.backend()
+
+
 @pytest.mark.parametrize("backend", ["torch", "numba"])
 @pytest.mark.parametrize("multiplicative", [False, True])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

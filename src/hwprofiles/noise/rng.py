@@ -84,13 +84,15 @@ def _executor(workers: int) -> ThreadPoolExecutor:
 
 
 def _in_parallel(numel: int, fill: Callable[[int, int], None]) -> None:
-    """``fill(start, stop)`` over ``[0, numel)``, in contiguous ranges on up to ``torch.get_num_threads()``
-    threads (the numbers do not depend on the ranges)."""
+    """``fill(start, stop)`` over ``[0, numel)`` in contiguous pieces, on up to ``torch.get_num_threads()``
+    threads (the numbers do not depend on the pieces). Four pieces per thread, taken in turn, so
+    that a thread slowed by other work on its core does not hold up the whole draw."""
     workers = min(torch.get_num_threads(), -(-numel // PARALLEL_MIN_ELEMENTS))
     if workers <= 1 or threading.current_thread().name.startswith("hwprofiles-rng"):
         fill(0, numel)
         return
-    step = -(-numel // workers // SPLIT_ALIGN) * SPLIT_ALIGN
+    pieces = min(4 * workers, -(-numel // PARALLEL_MIN_ELEMENTS))
+    step = -(-numel // pieces // SPLIT_ALIGN) * SPLIT_ALIGN
     bounds = [(s, min(s + step, numel)) for s in range(0, numel, step)]
     for future in [_executor(workers).submit(fill, *b) for b in bounds]:
         future.result()
