@@ -7,10 +7,10 @@ and whichever backend computes them:
 
 ``numba``
     the generator compiled and vectorised by numba (the optional ``fast`` extra), about
-    five times faster than torch's ``normal_``; chosen when numba can be imported.
+    twice as fast as torch's ``normal_`` per thread; chosen when numba can be imported.
 ``torch``
-    the same steps in torch operations; bit-identical, several times slower than torch's
-    ``normal_`` (``pip install 'hwprofiles[fast]'`` to speed it up).
+    the same steps in torch operations; bit-identical, but more than ten times slower than
+    torch's ``normal_`` (``pip install 'hwprofiles[fast]'`` to speed it up).
 
 ``HWPROFILES_RNG=numba|torch`` forces one. Float64 draws are the float32 numbers cast
 (standard normals to about 7 digits). Other devices and dtypes draw with ``torch.randn``
