@@ -1,6 +1,6 @@
 """How fast is hwprofiles, against clean PyTorch and against IBM's analog kits? Measured, never asserted.
 
-Five parts, on CPU, Fashion-MNIST-shaped input (batch 256, 1x28x28, 10 classes):
+Six parts, on CPU, Fashion-MNIST-shaped input (batch 256, 1x28x28, 10 classes):
 
 ``overhead``
     noisy / clean time of the forward pass (eval, no_grad) and of a training step
@@ -19,6 +19,10 @@ Five parts, on CPU, Fashion-MNIST-shaped input (batch 256, 1x28x28, 10 classes):
     hwprofiles against aihwkit-lightning on the same torch (2.13.0, which the kit pins), run in
     ``benchmarks/.venv-lightning``: a matched configuration (8-bit DAC and ADC, output bound 10,
     output noise 0.04, additive weight noise 0.0175 of w_max, 512-row tiles).
+``rng``
+    nanoseconds per element of the engine's normal draws (numba and torch versions, fused with
+    the add, on one thread) against torch's ``normal_`` and one elementwise add pass
+    (``benchmarks/rng.py``, 10^7 elements).
 ``aihwkit``
     hwprofiles' pcm-joshi2020 against aihwkit 1.2.0's InferenceRPUConfig with PCMLikeNoiseModel
     (8-bit DAC/ADC, output noise 0.04, weight noise 0.0175, GlobalDriftCompensation, 512-row
@@ -57,6 +61,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import overhead  # noqa: E402  (the colleague benchmark's timing functions)
+import rng as rng_benchmark  # noqa: E402
 
 import hwprofiles  # noqa: E402
 from hwprofiles.io import write_text  # noqa: E402
@@ -64,7 +69,7 @@ from hwprofiles.io import write_text  # noqa: E402
 RESULTS = ROOT / "docs" / "results"
 LIGHTNING_PY = HERE / ".venv-lightning" / "bin" / "python"
 AIHWKIT_PY = HERE / ".venv-aihwkit" / "bin" / "python"
-PARTS = ("overhead", "montecarlo", "memory", "lightning", "aihwkit")
+PARTS = ("overhead", "montecarlo", "memory", "rng", "lightning", "aihwkit")
 TARGET_PROFILES = ("gaussian-additive", "gaussian-multiplicative", "gaussian-combined", "pcm-joshi2020")
 NIT_TARGET = ("gaussian-additive", 1.3)
 LIGHTNING_TARGET = 4.0  # hwprofiles at least 4x faster
@@ -127,6 +132,11 @@ def part_overhead(args: argparse.Namespace, log: Callable[[str], None]) -> dict[
                 f"train step {row['train_step']['ratio']:5.2f}x"
             )
     return {"rows": rows}
+
+
+# -- the noise engine's normal draws ---------------------------------------------------------
+def part_rng(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
+    return rng_benchmark.measure(args.rng_numel, max(args.repeats, 5), max(args.warmup, 1), log)
 
 
 # -- part 4: Monte Carlo cost ----------------------------------------------------------------
@@ -590,6 +600,27 @@ def markdown(result: dict[str, Any]) -> str:
                 f"{fx(f.get('vs_clean'))} | {t.get('peak_increase_mb', float('nan')):.1f} | {fx(t.get('vs_clean'))} |"
             )
         lines.append("")
+    if "rng" in parts:
+        r = parts["rng"]
+        first = r.get("numba_first_call_s")
+        load = r["load_average_1min"]
+        load_text = (
+            f"{load['before']:.2f} before, {load['after']:.2f} after" if isinstance(load, dict) else f"{load:.2f}"
+        )
+        lines += [
+            "## Normal draws (ns per element)",
+            "",
+            f"{r['numel']:,} float32 elements, {r['threads']} threads; numba's first call (compile or cache load): "
+            + ("numba missing" if first is None else f"{first:.2f} s")
+            + f"; 1-minute load average {load_text}.",
+            "",
+            "| draw | ns / element | time / torch normal_ |",
+            "|---|--:|--:|",
+        ]
+        lines += [
+            f"| {row['name']} | {row['ns_per_element']:.2f} | {row['vs_torch_normal']:.2f} |" for row in r["rows"]
+        ]
+        lines.append("")
     for name, title, _other in (
         ("lightning", "2. Against aihwkit-lightning (same torch)", "lightning"),
         ("aihwkit", "3. Against aihwkit 1.2.0 (PCM, t = 1 h)", "aihwkit"),
@@ -680,6 +711,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--mc-profiles", default="gaussian-additive,pcm-joshi2020")
     p.add_argument("--memory-profiles", default="gaussian-additive,pcm-joshi2020")
     p.add_argument("--ks", default="1,4,16,64", help="chip counts of part 4")
+    p.add_argument("--rng-numel", type=int, default=10**7, help="elements per draw of part rng")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=256)
@@ -746,6 +778,7 @@ def main(argv: list[str] | None = None) -> int:
         "overhead": part_overhead,
         "montecarlo": part_montecarlo,
         "memory": part_memory,
+        "rng": part_rng,
         "lightning": part_lightning,
         "aihwkit": part_aihwkit,
     }

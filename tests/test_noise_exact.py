@@ -19,6 +19,7 @@ from helpers import make_profile
 from scipy import stats
 
 import hwprofiles
+from hwprofiles.noise import rng
 from hwprofiles.noise.base import StageContext, WeightState
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -43,7 +44,7 @@ class Draws:
         self.g = torch.Generator().manual_seed(SEED)
 
     def randn(self, *shape: int) -> torch.Tensor:
-        return torch.randn(shape, generator=self.g, dtype=F64)
+        return rng.randn(shape, self.g, device=torch.device("cpu"), dtype=F64)
 
     def rand(self, *shape: int) -> torch.Tensor:
         return torch.rand(shape, generator=self.g, dtype=F64)

@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
 # Bump whenever a noise kind, the analog path or the evaluation changes the numbers
 # it gives for the same inputs: results stored under an older version are then
 # measured afresh instead of being mixed with new ones.
-ENGINE_VERSION = 3  # 3: pcm_drift compensation by summed conductance, truncated photonic gains
+ENGINE_VERSION = 4  # 3: pcm_drift compensation by summed conductance, truncated photonic gains; 4: Philox normals
 
 # Fields of EvalKey added after results schema 2, with the value that leaves them out of the id.
 _LATER_FIELDS = {"bn_recalibration": ""}

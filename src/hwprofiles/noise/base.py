@@ -58,13 +58,14 @@ def reusable(noise: torch.Tensor, y: torch.Tensor) -> bool:
 
 
 def add_scaled(y: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
-    """``y + sigma * noise`` in one pass (noise draws dominate the cost of the Gaussian kinds;
-    this saves a temporary and a pass over memory). ``noise`` must be a fresh draw: it may
-    be overwritten with the result."""
-    out = noise if reusable(noise, y) else None
+    """``y + sigma * noise``, rounded as ``y + (noise * sigma)`` (the order
+    :meth:`StageContext.add_noise` computes in one pass). ``noise`` must be a fresh draw: it
+    may be overwritten with the result."""
     if isinstance(sigma, torch.Tensor):
-        return torch.addcmul(y, sigma, noise, out=out)
-    return torch.add(y, noise, alpha=sigma, out=out)
+        return torch.addcmul(y, sigma, noise, out=noise if reusable(noise, y) else None)
+    if reusable(noise, y):
+        return noise.mul_(sigma).add_(y)
+    return y + noise * sigma
 
 
 @dataclass
@@ -92,9 +93,25 @@ class StageContext:
     layer: str = ""
 
     def randn(self, shape: torch.Size | tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
-        """Standard normal draws of ``shape`` on ``like``'s device and dtype (large CPU draws
-        are split over threads, see :mod:`hwprofiles.noise.rng`)."""
+        """Standard normal draws of ``shape`` on ``like``'s device and dtype (on CPU from the
+        engine's counter-based generator, see :mod:`hwprofiles.noise.rng`)."""
         return rng.randn(shape, self.generator, device=like.device, dtype=like.dtype)
+
+    def add_noise(self, y: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
+        """``y + sigma * z`` for fresh standard normals ``z`` of ``y``'s shape: the numbers of
+        ``add_scaled(y, self.randn(y.shape, like=y), sigma)``, drawn and added in one pass over
+        memory where it can (see :func:`hwprofiles.noise.rng.add_normal`)."""
+        if isinstance(sigma, torch.Tensor):
+            return add_scaled(y, self.randn(y.shape, like=y), sigma)
+        return rng.add_normal(y, sigma, self.generator, multiplicative=False)
+
+    def scale_noise(self, y: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
+        """``y * (1 + sigma * z)`` for fresh standard normals ``z`` of ``y``'s shape, rounded as
+        ``y + y * (z * sigma)``; in one pass where it can, like :meth:`add_noise`."""
+        if isinstance(sigma, torch.Tensor):
+            noise = self.randn(y.shape, like=y)
+            return torch.addcmul(y, y * sigma, noise, out=noise if reusable(noise, y) else None)
+        return rng.add_normal(y, sigma, self.generator, multiplicative=True)
 
     def truncated_randn(self, shape: torch.Size | tuple[int, ...], like: torch.Tensor, bound: float) -> torch.Tensor:
         """Standard normal draws of ``shape`` truncated to ``[-bound, bound]`` (draws beyond

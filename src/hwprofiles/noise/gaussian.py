@@ -6,7 +6,7 @@ import torch
 
 from hwprofiles.entries.base import VarianceAware
 from hwprofiles.entries.gaussian import GaussianAdditive, GaussianCombined, GaussianMultiplicative
-from hwprofiles.noise.base import NoiseKind, StageContext, add_scaled, reusable
+from hwprofiles.noise.base import NoiseKind, StageContext, reusable
 
 
 def sample_sigma(
@@ -21,12 +21,14 @@ def sample_sigma(
 
 
 def scale_by_noise(y: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
-    """``y * (1 + sigma * noise)`` as one fused operation (into ``noise``'s memory when
+    """``y * (1 + sigma * noise)``, rounded as ``y + y * (noise * sigma)`` like
+    :meth:`~hwprofiles.noise.base.StageContext.scale_noise` (into ``noise``'s memory when
     :func:`~hwprofiles.noise.base.reusable`; ``noise`` must be a fresh draw)."""
-    out = noise if reusable(noise, y) else None
     if isinstance(sigma, torch.Tensor):
-        return torch.addcmul(y, y * sigma, noise, out=out)
-    return torch.addcmul(y, y, noise, value=sigma, out=out)
+        return torch.addcmul(y, y * sigma, noise, out=noise if reusable(noise, y) else None)
+    if reusable(noise, y):
+        return noise.mul_(sigma).mul_(y).add_(y)
+    return y + y * (noise * sigma)
 
 
 class GaussianAdditiveNoise(NoiseKind[GaussianAdditive]):
@@ -36,7 +38,7 @@ class GaussianAdditiveNoise(NoiseKind[GaussianAdditive]):
 
     def outputs(self, y: torch.Tensor, ctx: StageContext) -> torch.Tensor:
         sigma = sample_sigma(self.entry.sigma, self.entry.per_sample, y, ctx)
-        return add_scaled(y, ctx.randn(y.shape, like=y), sigma)
+        return ctx.add_noise(y, sigma)
 
 
 class GaussianMultiplicativeNoise(NoiseKind[GaussianMultiplicative]):
@@ -46,7 +48,7 @@ class GaussianMultiplicativeNoise(NoiseKind[GaussianMultiplicative]):
 
     def outputs(self, y: torch.Tensor, ctx: StageContext) -> torch.Tensor:
         sigma = sample_sigma(self.entry.sigma, self.entry.per_sample, y, ctx)
-        return scale_by_noise(y, ctx.randn(y.shape, like=y), sigma)
+        return ctx.scale_noise(y, sigma)
 
 
 class GaussianCombinedNoise(NoiseKind[GaussianCombined]):
@@ -57,5 +59,4 @@ class GaussianCombinedNoise(NoiseKind[GaussianCombined]):
     def outputs(self, y: torch.Tensor, ctx: StageContext) -> torch.Tensor:
         amplitude = sample_sigma(self.entry.amplitude, self.entry.per_sample, y, ctx)
         r = self.entry.ratio
-        y_mult = scale_by_noise(y, ctx.randn(y.shape, like=y), amplitude * (1.0 - r))
-        return add_scaled(y_mult, ctx.randn(y.shape, like=y), amplitude * r)
+        return ctx.add_noise(ctx.scale_noise(y, amplitude * (1.0 - r)), amplitude * r)

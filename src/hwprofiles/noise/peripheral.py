@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from hwprofiles.entries.peripheral import OutputNoise, StuckAt, WeightReadNoise
-from hwprofiles.noise.base import NoiseKind, StageContext, WeightState, add_scaled
+from hwprofiles.noise.base import NoiseKind, StageContext, WeightState
 
 
 class OutputNoiseKind(NoiseKind[OutputNoise]):
@@ -17,7 +17,7 @@ class OutputNoiseKind(NoiseKind[OutputNoise]):
         sigma = self.entry.sigma * ctx.scale
         if self.entry.relative_to == "out_bound":
             sigma *= ctx.out_bound
-        return add_scaled(y, ctx.randn(y.shape, like=y), sigma)
+        return ctx.add_noise(y, sigma)
 
 
 class WeightReadNoiseKind(NoiseKind[WeightReadNoise]):
@@ -26,7 +26,7 @@ class WeightReadNoiseKind(NoiseKind[WeightReadNoise]):
     stages = frozenset({"read"})
 
     def read(self, w: torch.Tensor, ctx: StageContext) -> torch.Tensor:
-        return add_scaled(w, ctx.randn(w.shape, like=w), self.entry.sigma * ctx.scale)
+        return ctx.add_noise(w, self.entry.sigma * ctx.scale)
 
 
 class StuckAtKind(NoiseKind[StuckAt]):
