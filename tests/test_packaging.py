@@ -113,7 +113,7 @@ def test_the_dev_extra_installs_every_extra_and_all_every_feature() -> None:
         return set(re.search(r"\[(.*)\]", self_reference)[1].split(","))  # type: ignore[index]
 
     features = set(extras) - {"dev", "all", "docs"}
-    assert features >= {"vision", "ray", "parquet", "tracking", "fast"}
+    assert features >= {"vision", "ray", "parquet", "tracking"}
     assert included("all") == features
     assert included("dev") == set(extras) - {"dev", "all"}  # `make test` installs .[dev]
     assert all(not re.search(r"==", r) for r in PYPROJECT["dependencies"]), "core dependencies are ranges, not pins"

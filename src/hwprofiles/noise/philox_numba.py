@@ -1,7 +1,7 @@
 """The generator of :mod:`hwprofiles.noise.philox`, compiled by numba and vectorised.
 
-Imported only when a CPU draw first needs it (numba is the optional ``fast`` extra). The
-same IEEE single-precision steps in the same order as the torch version, compiled without
+Imported only when a CPU draw first needs it (numba is a dependency; the torch version
+stands in where it cannot be imported). The same IEEE single-precision steps in the same order as the torch version, compiled without
 fast-math (no reassociation, no fused multiply-add), so the numbers are bit-identical; numba's
 ``error_model="numpy"`` drops the division-by-zero checks that would stop LLVM vectorising.
 

@@ -6,11 +6,11 @@ so one seed gives the same numbers on every machine, with any ``torch.set_num_th
 and whichever backend computes them:
 
 ``numba``
-    the generator compiled and vectorised by numba (the optional ``fast`` extra), about
+    the generator compiled and vectorised by numba (a dependency of hwprofiles), about
     twice as fast as torch's ``normal_`` per thread; chosen when numba can be imported.
 ``torch``
     the same steps in torch operations; bit-identical, but more than ten times slower than
-    torch's ``normal_`` (``pip install 'hwprofiles[fast]'`` to speed it up).
+    torch's ``normal_``: only for where numba cannot be imported (``pip install numba``).
 
 ``HWPROFILES_RNG=numba|torch`` forces one. Float64 draws are the float32 numbers cast
 (standard normals to about 7 digits). Other devices and dtypes draw with ``torch.randn``
@@ -57,7 +57,7 @@ def backend() -> str:
     if _numba_kernels() is not None:
         return "numba"
     if forced == "numba":
-        raise NoiseConfigError(f"{BACKEND_ENV}=numba needs numba: pip install 'hwprofiles[fast]'")
+        raise NoiseConfigError(f"{BACKEND_ENV}=numba needs numba, which cannot be imported here: pip install numba")
     return "torch"
 
 
