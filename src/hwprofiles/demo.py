@@ -217,10 +217,8 @@ def _nit_wins(name: str, result: TransferResult, nit_profile: str) -> str:
     best_other = {c: max(result.cells[(r, c)].mean for r in result.rows) for c in result.cols}
     nit_row = f"nit:{nit_profile}"
     wins = [c for c in result.cols if result.cells[(nit_row, c)].mean >= best_other[c] - 1e-9]
-    return (
-        f"- {name}: NIT under {nit_profile} is the best (or tied) row in {len(wins)} of "
-        f"{len(result.cols)} columns: {', '.join(wins)}."
-    )
+    where = f"{len(wins)} of {len(result.cols)} columns ({', '.join(wins)})" if wins else "no column"
+    return f"- {name}: NIT under {nit_profile} is the best (or tied) row in {where}."
 
 
 def what_this_shows(name: str, sweep: SweepReport, result: TransferResult) -> str:
@@ -252,12 +250,19 @@ def what_this_shows(name: str, sweep: SweepReport, result: TransferResult) -> st
             f"At noise scale {x:.3g}, near the clean model's midpoint, accuracy (95% interval over "
             f"{sweep.samples} chips): " + "; ".join(cells) + "."
         )
-    for row, low, col in result.many_profile_rows():
+    if "ideal" in result.cols:
+        lines.append(
+            "Noise-free (the ideal column): "
+            + "; ".join(f"{r} {result.cells[(r, 'ideal')].mean:.3f}" for r in result.rows)
+            + ": robustness to strong noise costs accuracy where there is little."
+        )
+    for row, _, _ in result.many_profile_rows():
         beats = [c for c in result.cols if result.cells[(row, c)].mean > result.cells[("clean", c)].mean]
-        line = f"Trained under every profile at once, {row} beats the clean model in {len(beats)} of {len(result.cols)} columns"
-        if low is not None:
-            line += f"; its lowest ratio to the model trained under a column's profile alone is {low:.3f} ({col})"
-        lines.append(line + ".")
+        lines.append(
+            f"Trained under every profile at once, {row} beats the clean model under "
+            + (f"{len(beats)} of {len(result.cols)} profiles ({', '.join(beats)})" if beats else "no profile")
+            + "."
+        )
     lines.append(
         "One training seed per model: differences within a few points may not hold for other seeds "
         "(benchmarks/reproduce_study.py states the study's claims with intervals over seeds)."
