@@ -219,7 +219,7 @@ def test_a_layer_sweep_puts_noise_in_each_layer_in_turn():
     assert (
         list(layers)
         == ["<input>", "0", "1"]
-        == sweep_points(model, hwprofiles.load_profile("gaussian-additive"), "layer", LOADERS)
+        == sweep_points(model, hwprofiles.load_profile("gaussian-additive"), "layer")
     )
     for name, r in layers.items():
         assert r.accuracies == evaluated(model.model, "gaussian-additive", samples=2, only_layer=name)

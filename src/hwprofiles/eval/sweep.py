@@ -68,7 +68,7 @@ def midpoint(scales: Sequence[float], accuracies: Sequence[float], clean: float,
     return None
 
 
-def sweep_points(trained: Trained, profile: Profile, over: str, loaders: Any) -> list[Any]:
+def sweep_points(trained: Trained, profile: Profile, over: str) -> list[Any]:
     """The default grid of a sweep: noise scales, times since programming, or layer names."""
     from hwprofiles.nn.convert import noisy_layer_names
 
@@ -167,7 +167,7 @@ def sweep_layers(
     trained: Trained, profile: Profile, loaders: Any, **options: Unpack[SweepOptions]
 ) -> dict[str, EvaluationResult]:
     """Accuracy with noise in one layer at a time (Walking Noise), at the profile's noise scale."""
-    layers = sweep_points(trained, profile, "layer", loaders)
+    layers = sweep_points(trained, profile, "layer")
     return dict(_sweep(trained, profile, "layer", layers, loaders, options))
 
 
@@ -292,7 +292,7 @@ def run_sweep(
     plan: list[tuple[Trained, list[Any], int]] = []  # model, its points, where its requests start
     requests: list[EvalRequest] = []
     for trained in models:
-        points = list(grid) if grid is not None and over != "layer" else sweep_points(trained, prof, over, loaders)
+        points = list(grid) if grid is not None and over != "layer" else sweep_points(trained, prof, over)
         plan.append((trained, points, len(requests)))
         requests += sweep_requests(
             trained,
