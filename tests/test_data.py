@@ -349,6 +349,15 @@ def test_missing_torchvision_dataset_message(tmp_path: Path, isolated: Path) -> 
 
 
 # ------------------------------------------------------- torchvision-backed datasets
+def _has_torchvision() -> bool:
+    try:
+        import torchvision  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+needs_torchvision = pytest.mark.skipif(not _has_torchvision(), reason="torchvision (the vision extra) is not installed")
 
 
 class FakeCIFAR10:
@@ -369,6 +378,7 @@ class FakeSVHN:
         self.labels = np.arange(n) % 10
 
 
+@needs_torchvision
 @pytest.mark.parametrize(
     ("name", "cls", "files"),
     [("cifar10", FakeCIFAR10, ["cifar-10-batches-py/"]), ("svhn", FakeSVHN, ["train_32x32.mat", "test_32x32.mat"])],
@@ -390,6 +400,7 @@ def test_torchvision_datasets_load_into_normalised_tensors(
     assert torch.allclose(std, torch.ones(3, dtype=torch.float64), atol=1e-5)
 
 
+@needs_torchvision
 def test_corrupt_torchvision_dataset_is_named(tmp_path: Path) -> None:
     (tmp_path / "cifar-10-batches-py").mkdir()  # present but empty: torchvision calls it corrupt
     with pytest.raises(DataNotFoundError, match="cannot be read") as info:
@@ -397,6 +408,7 @@ def test_corrupt_torchvision_dataset_is_named(tmp_path: Path) -> None:
     assert str(tmp_path / "cifar-10-batches-py") in str(info.value)
 
 
+@needs_torchvision
 def test_download_saves_into_root_and_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import torchvision.datasets
 
@@ -416,6 +428,7 @@ def test_download_saves_into_root_and_loads(tmp_path: Path, monkeypatch: pytest.
     assert splits.source == str(tmp_path / "FashionMNIST" / "raw") and len(splits.train) == 60
 
 
+@needs_torchvision
 def test_failed_download_is_reported_with_the_places(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import torchvision.datasets
 
