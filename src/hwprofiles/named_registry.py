@@ -36,6 +36,17 @@ from hwprofiles.errors import DuplicateNameError, PluginError, UnknownNameError
 T = TypeVar("T")
 
 
+def did_you_mean(name: str, choices: list[str], shown: Callable[[str], str] = repr) -> str:
+    """`` Did you mean 'a', 'b'?`` for the close matches of ``name`` among ``choices``
+    (each written by ``shown``), or "" when there are none.
+
+    >>> did_you_mean("squar", ["square", "circle"])
+    " Did you mean 'square'?"
+    """
+    close = difflib.get_close_matches(name, choices, n=3)
+    return f" Did you mean {', '.join(shown(c) for c in close)}?" if close else ""
+
+
 def import_target(spec: str) -> Any:
     """The object a ``"module:attr"`` string names (``attr`` may be dotted).
 
@@ -249,8 +260,7 @@ class Registry(Generic[T]):
 
         name = printable(str(name))
         valid = sorted(self._entries)
-        close = difflib.get_close_matches(name, valid, n=3)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        hint = did_you_mean(name, valid)
         listing = ", ".join(valid) if valid else "none"
         message = f"unknown {self.what} '{name}'.{hint} Valid {self.what}s: {listing}"
         return f"{message}; {self.hint}" if self.hint else f"{message}."

@@ -16,7 +16,6 @@ Nothing here imports torch.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import inspect
 from collections.abc import Callable, Mapping
@@ -27,6 +26,7 @@ from typing import Annotated, Any, TypeVar, cast
 import typer
 
 from hwprofiles.errors import ConfigFileError
+from hwprofiles.named_registry import did_you_mean
 from hwprofiles.untrusted import printable, read_yaml_file
 
 KEYWORD_ONLY = inspect.Parameter.KEYWORD_ONLY
@@ -76,8 +76,7 @@ def parse_config(ctx: Any, source: str, data: Any) -> dict[str, Any]:
         name = key.replace("_", "-")
         param = params.get(name)
         if param is None:
-            close = difflib.get_close_matches(name, list(params), n=3)
-            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            hint = did_you_mean(name, list(params))
             raise ConfigFileError(
                 f"{source}: {key}: {command} has no option --{name}.{hint} Its options are listed by {command} --help."
             )

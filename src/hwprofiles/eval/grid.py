@@ -218,10 +218,11 @@ def measure(
     if request.calibration:
         calibrate(noisy, [x.to(request.device) for x in request.calibration])
     accuracies = []
+    bn_batches = [x.to(request.device) for x in request.bn_batches]
     for seed in seeds:
         program(noisy, seed=seed, t_inference_s=request.t_inference_s)
-        if request.bn_batches:  # on this chip, as the chip would (statistics reset each time)
-            recalibrate_batchnorm(noisy, [x.to(request.device) for x in request.bn_batches])
+        if bn_batches:  # on this chip, as the chip would (statistics reset each time)
+            recalibrate_batchnorm(noisy, bn_batches)
         # accuracy reads any iterable of (inputs, labels) batches, a list among them
         accuracies.append(accuracy(noisy, cast(Any, request.batches), request.device))
         if on_chip is not None:

@@ -7,11 +7,11 @@ can route ``torchvision:`` names here without importing them. torchvision is opt
 
 from __future__ import annotations
 
-import difflib
 import math
 from typing import TYPE_CHECKING, Any
 
 from hwprofiles.errors import HwProfilesError, UnknownModelError
+from hwprofiles.named_registry import did_you_mean
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch.nn as nn
@@ -66,8 +66,7 @@ def torchvision_model(
         )
     valid = tvm.list_models(module=tvm)  # classification models only
     if name not in valid:
-        close = difflib.get_close_matches(name, valid, n=3)
-        hint = f" Did you mean {', '.join(repr(TORCHVISION_PREFIX + c) for c in close)}?" if close else ""
+        hint = did_you_mean(name, valid, lambda c: repr(TORCHVISION_PREFIX + c))
         raise UnknownModelError(
             f"unknown torchvision classification model '{name}'.{hint} Valid names: {', '.join(valid)}."
         )

@@ -68,6 +68,17 @@ def add_scaled(y: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor | float
     return y + noise * sigma
 
 
+def scale_by_noise(y: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
+    """``y * (1 + sigma * noise)``, rounded as ``y + y * (noise * sigma)`` like
+    :meth:`StageContext.scale_noise` (into ``noise``'s memory when :func:`reusable`; ``noise``
+    must be a fresh draw)."""
+    if isinstance(sigma, torch.Tensor):
+        return torch.addcmul(y, y * sigma, noise, out=noise if reusable(noise, y) else None)
+    if reusable(noise, y):
+        return noise.mul_(sigma).mul_(y).add_(y)
+    return y + y * (noise * sigma)
+
+
 @dataclass
 class StageContext:
     """What a stage may need to know beyond the tensor it transforms.
@@ -101,17 +112,16 @@ class StageContext:
         """``y + sigma * z`` for fresh standard normals ``z`` of ``y``'s shape: the numbers of
         ``add_scaled(y, self.randn(y.shape, like=y), sigma)``, drawn and added in one pass over
         memory where it can (see :func:`hwprofiles.noise.rng.add_normal`)."""
-        if isinstance(sigma, torch.Tensor):
-            return add_scaled(y, self.randn(y.shape, like=y), sigma)
-        return rng.add_normal(y, sigma, self.generator, multiplicative=False)
+        if not isinstance(sigma, torch.Tensor) and rng.fusable(y):
+            return rng.add_normal(y, sigma, self.generator, multiplicative=False)
+        return add_scaled(y, self.randn(y.shape, like=y), sigma)  # into the draw's memory where it may
 
     def scale_noise(self, y: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
         """``y * (1 + sigma * z)`` for fresh standard normals ``z`` of ``y``'s shape, rounded as
         ``y + y * (z * sigma)``; in one pass where it can, like :meth:`add_noise`."""
-        if isinstance(sigma, torch.Tensor):
-            noise = self.randn(y.shape, like=y)
-            return torch.addcmul(y, y * sigma, noise, out=noise if reusable(noise, y) else None)
-        return rng.add_normal(y, sigma, self.generator, multiplicative=True)
+        if not isinstance(sigma, torch.Tensor) and rng.fusable(y):
+            return rng.add_normal(y, sigma, self.generator, multiplicative=True)
+        return scale_by_noise(y, self.randn(y.shape, like=y), sigma)
 
     def truncated_randn(self, shape: torch.Size | tuple[int, ...], like: torch.Tensor, bound: float) -> torch.Tensor:
         """Standard normal draws of ``shape`` truncated to ``[-bound, bound]`` (draws beyond

@@ -6,7 +6,7 @@ import torch
 
 from hwprofiles.entries.base import VarianceAware
 from hwprofiles.entries.gaussian import GaussianAdditive, GaussianCombined, GaussianMultiplicative
-from hwprofiles.noise.base import NoiseKind, StageContext, reusable
+from hwprofiles.noise.base import NoiseKind, StageContext, scale_by_noise  # noqa: F401  (re-exported)
 
 
 def sample_sigma(
@@ -18,17 +18,6 @@ def sample_sigma(
         return sigma * ctx.scale
     z = ctx.randn((y.shape[0],) + (1,) * (y.dim() - 1), like=y)
     return sigma * (per_sample.alpha + per_sample.theta * z.abs()) * ctx.scale
-
-
-def scale_by_noise(y: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
-    """``y * (1 + sigma * noise)``, rounded as ``y + y * (noise * sigma)`` like
-    :meth:`~hwprofiles.noise.base.StageContext.scale_noise` (into ``noise``'s memory when
-    :func:`~hwprofiles.noise.base.reusable`; ``noise`` must be a fresh draw)."""
-    if isinstance(sigma, torch.Tensor):
-        return torch.addcmul(y, y * sigma, noise, out=noise if reusable(noise, y) else None)
-    if reusable(noise, y):
-        return noise.mul_(sigma).mul_(y).add_(y)
-    return y + y * (noise * sigma)
 
 
 class GaussianAdditiveNoise(NoiseKind[GaussianAdditive]):

@@ -127,13 +127,18 @@ def randn(
     return normal(draw_key(generator), numel).view(shape).to(dtype)
 
 
+def fusable(y: torch.Tensor) -> bool:
+    """Whether :func:`add_normal` can draw and combine in one pass: ``y`` is a CPU float tensor
+    that needs no gradient."""
+    return y.device.type == "cpu" and y.dtype in FAST_DTYPES and not (torch.is_grad_enabled() and y.requires_grad)
+
+
 def add_normal(y: torch.Tensor, sigma: float, generator: torch.Generator, *, multiplicative: bool) -> torch.Tensor:
     """``y + z sigma`` (or ``y + y (z sigma)`` when ``multiplicative``) for fresh standard normals
     ``z`` of ``y``'s shape drawn as :func:`randn` draws them: the same numbers as drawing ``z``
     and combining, rounded step by step. One pass over memory with the numba backend when ``y``
     is a CPU float tensor that needs no gradient; ``y`` itself is never changed."""
-    fusable = y.device.type == "cpu" and y.dtype in FAST_DTYPES and not (torch.is_grad_enabled() and y.requires_grad)
-    if not fusable:
+    if not fusable(y):
         z = randn(y.shape, generator, device=y.device, dtype=y.dtype)
         t = z * sigma
         return y + y * t if multiplicative else y + t

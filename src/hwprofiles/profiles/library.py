@@ -13,7 +13,6 @@ make the library refuse to guess.
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import os
 import threading
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from hwprofiles import plugins
 from hwprofiles.errors import PluginHookError, ProfileError, UnknownProfileError, YamlError
+from hwprofiles.named_registry import did_you_mean
 from hwprofiles.profiles.schema import PROFILE_FILE_SUFFIXES, PROFILE_SUFFIXES, Profile, read_profile_file
 from hwprofiles.untrusted import printable, read_yaml_file
 
@@ -213,8 +213,7 @@ def load_profile(name_or_path: str | Path | Profile) -> Profile:
     library = profile_library()
     source = library.get(text)
     if source is None:
-        close = difflib.get_close_matches(text, list(library), n=3)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        hint = did_you_mean(text, list(library))
         raise UnknownProfileError(
             f"no profile named '{text}'.{hint} Known profiles: {', '.join(library)}. "
             f"Add directories with {PATH_ENV} or --profiles-dir."

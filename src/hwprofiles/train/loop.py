@@ -168,7 +168,8 @@ def train(
     model = prepare_for_training(build_base_model(config, splits.in_channels, splits.num_classes), config).to(device)
     n_train = len(cast(Sized, splits.train))
     steps_per_epoch = math.ceil(n_train / config.batch_size)
-    noise = config.training_method.noise_schedule(model, config, steps_per_epoch)  # None: trains without noise
+    method = config.training_method
+    noise = method.noise_schedule(model, config, steps_per_epoch)  # None: trains without noise
     optimizer, scheduler = _optimizer(model, config, config.epochs * steps_per_epoch)
     start_epoch, history = 0, []
     if resume and checkpoint.exists():
@@ -227,7 +228,7 @@ def train(
             loss_sum = correct = seen = 0.0
             for step, (x, y) in enumerate(train_loader):
                 if noise is not None:
-                    config.training_method.select_noise(model, config, epoch * steps_per_epoch + step, own_seed)
+                    method.select_noise(model, config, epoch * steps_per_epoch + step, own_seed)
                     if noise.ramp_steps:
                         set_noise_scale(model, noise.at(epoch * steps_per_epoch + step))
                 x, y = x.to(device), y.to(device)
@@ -265,7 +266,7 @@ def train(
                 bar.update(task, advance=1, stats=f"loss {loss_sum / seen:.3f} acc {correct / seen:.3f}")
             if main:
                 if noise is not None:
-                    config.training_method.select_noise(model, config, None, 0)
+                    method.select_noise(model, config, None, 0)
                     program(model, seed=0)  # report accuracy on one fixed chip of the training profile
                 test_acc = accuracy(model, test_loader, device)
             if rank is not None:
