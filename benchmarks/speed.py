@@ -71,7 +71,6 @@ LIGHTNING_PY = HERE / ".venv-lightning" / "bin" / "python"
 AIHWKIT_PY = HERE / ".venv-aihwkit" / "bin" / "python"
 PARTS = ("overhead", "montecarlo", "memory", "rng", "lightning", "aihwkit")
 TARGET_PROFILES = ("gaussian-additive", "gaussian-multiplicative", "gaussian-combined", "pcm-joshi2020")
-NIT_TARGET = ("gaussian-additive", 1.3)
 LIGHTNING_TARGET = 4.0  # hwprofiles at least 4x faster
 
 
@@ -124,8 +123,6 @@ def part_overhead(args: argparse.Namespace, log: Callable[[str], None]) -> dict[
         )
         for profile_name in profiles:
             row = overhead.measure(model_name, profile_name, ns)
-            if profile_name == NIT_TARGET[0]:
-                row["nit_target"] = {"max_ratio": NIT_TARGET[1], "met": row["train_step"]["ratio"] <= NIT_TARGET[1]}
             rows.append(row)
             log(
                 f"overhead {model_name:12s} {profile_name:24s} forward {row['forward']['ratio']:5.2f}x  "
@@ -550,18 +547,10 @@ def markdown(result: dict[str, Any]) -> str:
             "|---|---|--:|--:|---|:-:|",
         ]
         for r in parts["overhead"]["rows"]:
-            goals, met = [], []
-            if "target" in r:
-                goals.append(f"{r['target']['label']} <= {r['target']['max_ratio']:g}x")
-                met.append(
-                    f"{'yes' if r['target']['forward_met'] else 'NO'} / {'yes' if r['target']['train_step_met'] else 'NO'}"
-                )
-            if "nit_target" in r:
-                goals.append(f"NIT step <= {r['nit_target']['max_ratio']:g}x")
-                met.append(f"NIT: {'yes' if r['nit_target']['met'] else 'NO'}")
+            met = f"{overhead.verdict(r, 'forward')} / {overhead.verdict(r, 'train_step')}" if "target" in r else ""
             lines.append(
                 f"| {r['model']} | {r['profile']} | {r['forward']['ratio']:.2f}x | {r['train_step']['ratio']:.2f}x "
-                f"| {'; '.join(goals)} | {'; '.join(met)} |"
+                f"| {overhead.target_text(r)} | {met} |"
             )
         lines.append("")
     if "montecarlo" in parts:
