@@ -700,21 +700,23 @@ class Study:
                 "transfer_efficiency": result.efficiency(),
                 "files": {k: self.relative(Path(v)) for k, v in paths.items()},
             }
-        stress = {p for p in profiles if hwprofiles.load_profile(p).stress}
-        kept = {k: v for k, v in per_seed.items() if int(k) in seeds}
-        self.report["transfer"][arch] = {
-            "width": b.widths[arch],
-            "epochs": b.transfer_epochs,
-            "test_images": len(splits.test),
-            "samples": b.transfer_samples,
-            "scale_mode": self.args.transfer_scales,
-            "seeds": kept,
-            "over_seeds": transfer_over_seeds(kept, stress),
-            "regenerate": self.command(["--archs", arch, "--only", "transfer"]),
-            "elapsed_min": (time.time() - started) / 60,
-        }
-        self.done["transfer"].add(arch)
-        self.write()
+            # Written after every seed: an interrupted run shows the seeds it finished.
+            stress = {p for p in profiles if hwprofiles.load_profile(p).stress}
+            kept = {k: v for k, v in per_seed.items() if int(k) in seeds}
+            self.report["transfer"][arch] = {
+                "width": b.widths[arch],
+                "epochs": b.transfer_epochs,
+                "test_images": len(splits.test),
+                "samples": b.transfer_samples,
+                "scale_mode": self.args.transfer_scales,
+                "seeds_planned": seeds,
+                "seeds": kept,
+                "over_seeds": transfer_over_seeds(kept, stress),
+                "regenerate": self.command(["--archs", arch, "--only", "transfer"]),
+                "elapsed_min": (time.time() - started) / 60,
+            }
+            self.done["transfer"].add(arch)
+            self.write()
         worst = self.report["transfer"][arch]["over_seeds"]["claim3_worst"]
         w = "undefined" if worst is None else f"{worst['mean']:.3f} (per seed: {', '.join(worst['where'])})"
         self.log(f"transfer {arch}: worst single-profile NIT efficiency {w}")
@@ -912,7 +914,9 @@ def markdown(report: dict[str, Any]) -> str:
         lines += [
             "",
             f"## Transfer matrix: {arch} (width {t['width']:g}, {t.get('epochs', b['transfer_epochs'])} epochs, "
-            f"{t.get('test_images', b['transfer_test_subset'] or 'all')} test images, {n} seed(s))",
+            f"{t.get('test_images', b['transfer_test_subset'] or 'all')} test images, {n} seed(s)"
+            + (f" of {len(t['seeds_planned'])} planned" if len(t.get("seeds_planned", [])) > n else "")
+            + ")",
             "",
             "Transfer efficiency: accuracy / accuracy of the NIT model trained under the column's profile; "
             f"mean over seeds. Stress profiles: {', '.join(o['stress_profiles']) or 'none'}.",
