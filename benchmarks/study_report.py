@@ -61,7 +61,7 @@ def markdown(report: dict[str, Any]) -> str:
         "and at other bit widths where listed; `qat-learned a0=` starts LSQ steps there. Claims 1 and 2 use "
         "the 8-bit constant-step model with the best mean accuracy over the grid, averaged over seeds (one choice "
         "for all seeds). NIT: trained at fixed sigmas and, as the study trains at sigma_train = sigma_test, at "
-        "each seed's QAT midpoint (`nit at QAT midpoint`); noise ramped from 0 over the first quarter of training.",
+        "each seed's QAT midpoint (`nit at QAT midpoint`); noise ramped from 0 over the first max(1, epochs // 4) epochs.",
         f"- Machine: {m['platform']}, {m['cpu_count']} CPUs ({m['cpus_available']} available), torch {m['torch']}, "
         f"{m['date']}.",
         "",
