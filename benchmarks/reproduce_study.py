@@ -577,8 +577,8 @@ class Study:
             path,
             xlabel="sigma of additive Gaussian noise (= 0.1 x noise_scale of gaussian-additive)",
             title=(
-                f"{arch} x{b.widths[arch]:g}, {b.dataset}, budget {b.name}: accuracy vs sigma "
-                f"(mean of {len(seed_entries(entry))} training seed(s), band: 95% interval over seeds; K={b.samples})"
+                f"{arch} x{b.widths[arch]:g}, {b.dataset}, budget {b.name}: accuracy vs sigma\n"
+                f"mean of {len(seed_entries(entry))} training seed(s), band: 95% interval over seeds; K={b.samples}"
             ),
             chance=chance,
             midpoints=mids,

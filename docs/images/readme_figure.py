@@ -1,6 +1,7 @@
-"""Draw the README's figure from committed results: LeNet-5 of the seed study at the ``small``
-budget (docs/results/study-small/study.json), clean vs QAT vs NIT under additive Gaussian
-noise, with the plotting code the demo and the study use (hwprofiles.eval.plots.plot_curves).
+"""Draw the README's figure from committed results: LeNet-5 of the seed study at the ``medium``
+budget (docs/results/study-medium/study.json: 3 training seeds), clean vs QAT vs NIT under
+additive Gaussian noise, each curve the mean over the training seeds with its 95% interval
+over them, with the plotting code the demo and the study use (hwprofiles.eval.plots.plot_curves).
 
     python docs/images/readme_figure.py   # writes docs/images/nit-vs-qat-lenet5.png
 """
@@ -17,7 +18,7 @@ from hwprofiles.eval.plots import plot_curves
 from hwprofiles.eval.summary import Summary
 
 HERE = Path(__file__).resolve().parent
-STUDY = HERE.parent / "results" / "study-small" / "study.json"
+STUDY = HERE.parent / "results" / "study-medium" / "study.json"
 OUT = HERE / "nit-vs-qat-lenet5.png"
 WIDTH = 640  # pixels: small enough for the README's first screen
 
@@ -25,21 +26,29 @@ WIDTH = 640  # pixels: small enough for the README's first screen
 def main() -> None:
     study = json.loads(STUDY.read_text(encoding="utf-8"))
     lenet = study["architectures"]["lenet5"]
-    nit = lenet["nit_at_qat_midpoint"]  # the NIT model trained at QAT's midpoint sigma
-    shown = {"clean": "clean", lenet["best_qat"]: "QAT 8-bit (best scale)", nit: f"NIT ({nit[4:]})"}
-    curves = {
-        label: [(p["sigma"], Summary(p["mean"], p["std"], p["ci_low"], p["ci_high"], p["n"])) for p in m["curve"]]
-        for key, label in shown.items()
-        for m in [lenet["models"][key]]
+    agg = lenet["over_seeds"]  # per model: the curve and midpoint over the training seeds
+    qat = lenet["best_qat"]
+    shown = {
+        "clean": "clean",
+        qat: f"QAT 8-bit, constant step {qat.split('=')[1]}",
+        "nit sigma=1": "NIT at sigma 1",
+        "nit at QAT midpoint": "NIT at QAT's midpoint",
     }
-    midpoints = {label: lenet["midpoints"][key] for key, label in shown.items()}
+    curves = {
+        label: [
+            (p["sigma"], Summary(p["mean"], p["std"], max(0.0, p["ci_low"]), min(1.0, p["ci_high"]), p["n"]))
+            for p in agg[key]["curve"]
+        ]
+        for key, label in shown.items()
+    }
+    midpoints = {label: agg[key]["midpoint_sigma"]["mean"] for key, label in shown.items()}
     budget = study["budget"]
     with tempfile.TemporaryDirectory() as tmp:
         drawn = plot_curves(
             curves,
             Path(tmp) / "figure.png",
             xlabel="sigma of additive Gaussian noise on the input and every layer output",
-            title=f"LeNet-5, Fashion-MNIST: accuracy over {budget['samples']} chip instances (dotted: midpoints)",
+            title=f"LeNet-5, Fashion-MNIST: {len(budget['seeds'])} training seeds x {budget['samples']} chips",
             chance=0.1,
             midpoints=midpoints,
         )
