@@ -582,6 +582,7 @@ class Study:
             ),
             chance=chance,
             midpoints=mids,
+            ylabel="test accuracy (mean over seeds, 95% interval)",
         )
         return self.relative(path)
 

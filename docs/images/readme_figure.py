@@ -51,6 +51,7 @@ def main() -> None:
             title=f"LeNet-5, Fashion-MNIST: {len(budget['seeds'])} training seeds x {budget['samples']} chips",
             chance=0.1,
             midpoints=midpoints,
+            ylabel="test accuracy (mean over seeds, 95% interval)",
         )
         image = Image.open(drawn).convert("RGB")
         image = image.resize((WIDTH, round(image.height * WIDTH / image.width)), Image.Resampling.LANCZOS)

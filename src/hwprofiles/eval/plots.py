@@ -36,8 +36,10 @@ def plot_curves(
     logx: bool = True,
     chance: float | None = None,
     midpoints: Mapping[str, float | None] | None = None,
+    ylabel: str = "test accuracy (mean, 95% CI)",
 ) -> Path:
-    """Accuracy against a swept quantity, one line per model, with 95% CI bands."""
+    """Accuracy against a swept quantity, one line per model, with 95% CI bands (``ylabel``
+    says over what: chip instances by default)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for label, points in curves.items():
@@ -54,7 +56,7 @@ def plot_curves(
     if logx:
         ax.set_xscale("log")
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("test accuracy (mean, 95% CI)")
+    ax.set_ylabel(ylabel)
     ax.set_ylim(0, 1)
     ax.set_title(title)
     ax.grid(alpha=0.3)
