@@ -13,6 +13,7 @@ from study_claims import (
     LEARNED,
     NIT_AT_QAT_MIDPOINT,
     TRANSFER_THRESHOLD,
+    judge,
     over_seeds,
     seed_entries,
     transfer_over_seeds,
@@ -27,6 +28,12 @@ def ivt(iv: dict[str, Any] | None, digits: int = 3, percent: bool = False) -> st
     if iv["n"] < 2:
         return f"{f(iv['mean'])} (1 seed)"
     return f"{f(iv['mean'])} [{f(iv['ci_low'])}, {f(iv['ci_high'])}]"
+
+
+def target(iv: dict[str, Any] | None) -> str:
+    """The many-profile row's target (>= TRANSFER_THRESHOLD in every column), judged as a claim."""
+    verdict = judge(iv, TRANSFER_THRESHOLD - 1e-12)
+    return verdict.replace("held", "met").replace("did NOT hold", "not met")
 
 
 def upgrade_transfer(t: dict[str, Any], stress: set[str]) -> dict[str, Any]:
@@ -98,7 +105,10 @@ def markdown(report: dict[str, Any]) -> str:
         for row, mv in v["many_profile"].items():
             lines.append(
                 f"  - `{row}` (trained under every profile at once; target >= {TRANSFER_THRESHOLD} in every column): "
-                f"worst efficiency {ivt(mv['worst'])}, without the stress profiles {ivt(mv['worst_without_stress'])}."
+                f"worst efficiency {ivt(mv['worst'])}"
+                + (f" (per seed: {'; '.join(mv['worst']['where'])})" if mv["worst"] else "")
+                + f": **{target(mv['worst'])}**; without the stress profiles "
+                f"{ivt(mv['worst_without_stress'])}: **{target(mv['worst_without_stress'])}**."
             )
     missing = [a for a in b["widths"] if a not in report["architectures"]]
     missing += [f"transfer {a}" for a in b["transfer_archs"] if a not in report.get("transfer", {})]
