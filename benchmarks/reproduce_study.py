@@ -653,20 +653,13 @@ class Study:
         profiles = self.transfer_profiles()
         train_profiles = [p for p in profiles if hwprofiles.load_profile(p).noise]
         seeds = b.transfer_seeds if b.transfer_seeds is not None else b.seeds
+        transfer = dataclasses.replace(
+            b, epochs=b.transfer_epochs, train_subset=b.transfer_train_subset, test_subset=b.transfer_test_subset
+        )
         entry = self.report["transfer"].get(arch, {})
         per_seed: dict[str, Any] = dict(entry.get("seeds", {}))
         for seed in seeds:
-            base = TrainConfig(
-                model=arch,
-                dataset=b.dataset,
-                epochs=b.transfer_epochs,
-                batch_size=b.batch_size,
-                seed=seed,
-                width=b.widths[arch],
-                train_subset=b.transfer_train_subset,
-                test_subset=b.transfer_test_subset,
-                data_root=self.args.data_root,
-            )
+            base = self.config(transfer, arch, "clean", seed)  # run_transfer sets each row's method
             self.log(
                 f"[bold]transfer {arch} seed {seed}[/bold]: {len(train_profiles) + 3} training runs x {len(profiles)} "
                 f"profiles x {b.transfer_samples} chips"
