@@ -643,6 +643,10 @@ class Study:
         shipped = {p.stem for p in (ROOT / "profiles").glob("*.yaml")}
         return [p for p in hwprofiles.list_profiles() if p in shipped]
 
+    def stress_profiles(self) -> set[str]:
+        """The transfer profiles marked ``stress`` (claim 3 is also judged without them)."""
+        return {p for p in self.transfer_profiles() if hwprofiles.load_profile(p).stress}
+
     def run_transfer(self, arch: str) -> None:
         """The transfer matrix of ``arch`` for every transfer seed, with the many-profile NIT
         row (``nit:all``), and its cells and claim 3 over the seeds."""
@@ -653,6 +657,7 @@ class Study:
         splits, loaders, test_set = self.data(b.transfer_train_subset, b.transfer_test_subset)
         profiles = self.transfer_profiles()
         train_profiles = [p for p in profiles if hwprofiles.load_profile(p).noise]
+        stress = self.stress_profiles()
         seeds = b.transfer_seeds if b.transfer_seeds is not None else b.seeds
         transfer = dataclasses.replace(
             b, epochs=b.transfer_epochs, train_subset=b.transfer_train_subset, test_subset=b.transfer_test_subset
@@ -696,7 +701,6 @@ class Study:
                 "files": {k: self.relative(Path(v)) for k, v in paths.items()},
             }
             # Written after every seed: an interrupted run shows the seeds it finished.
-            stress = {p for p in profiles if hwprofiles.load_profile(p).stress}
             kept = {k: v for k, v in per_seed.items() if int(k) in seeds}
             self.report["transfer"][arch] = {
                 "width": b.widths[arch],
@@ -875,7 +879,7 @@ def main(argv: list[str] | None = None) -> int:
         f"(= noise_scale {study.scales[0]:.3g} .. {study.scales[-1]:.3g} of {PROFILE})"
     )
     if args.only == "report":
-        stress = {p for p in study.transfer_profiles() if hwprofiles.load_profile(p).stress}
+        stress = study.stress_profiles()
         for arch, entry in study.report["architectures"].items():
             entry["over_seeds"] = over_seeds(entry)
             entry["figure"] = study.plot(arch, entry, 1.0 / 10)

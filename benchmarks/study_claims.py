@@ -8,7 +8,7 @@ when that interval lies wholly on one side of the claim's threshold; otherwise i
 "within noise". Midpoints are compared on a log scale (they span four decades), as the
 ratio QAT / clean of the same training seed.
 
-Pure functions of the study's JSON: no torch, no training, so the verdicts can be
+Pure functions of the study's JSON: no training, no evaluation, so the verdicts can be
 recomputed from ``study.json`` alone and are unit-tested.
 """
 
@@ -17,6 +17,8 @@ from __future__ import annotations
 import math
 import re
 from typing import Any
+
+from hwprofiles.eval.summary import summarize
 
 DEEP = ("vgg11", "resnet20", "resnet18", "mobilenetv2")
 LEARNED = 0.2  # a model whose peak accuracy is below this (2x chance) did not learn; no midpoint
@@ -28,23 +30,10 @@ NIT_AT_QAT_MIDPOINT = "nit at QAT midpoint"  # trained at sigma_train = sigma_te
 def interval(
     values: list[float], confidence: float = 0.95, bounds: tuple[float, float] | None = None
 ) -> dict[str, Any] | None:
-    """Mean, sample std and Student-t interval of the mean, clipped to ``bounds`` if given
-    (accuracies: (0, 1)); None for no values. With one value the interval is that value
-    (n = 1 says there is no spread to judge)."""
-    if not values:
-        return None
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return {"mean": mean, "std": 0.0, "ci_low": mean, "ci_high": mean, "n": 1}
-    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    from scipy import stats
-
-    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
-    low, high = mean - half, mean + half
-    if bounds is not None:
-        low, high = max(bounds[0], low), min(bounds[1], high)
-    return {"mean": mean, "std": std, "ci_low": low, "ci_high": high, "n": n}
+    """Mean, sample std and Student-t interval of the mean (:func:`hwprofiles.eval.summarize`),
+    clipped to ``bounds`` if given (accuracies: (0, 1)); None for no values. With one value the
+    interval is that value (n = 1 says there is no spread to judge)."""
+    return summarize(values, confidence, bounds=bounds).as_dict() if values else None
 
 
 def accuracy_interval(values: list[float]) -> dict[str, Any] | None:

@@ -37,8 +37,12 @@ class Summary:
         return f"{self.mean:.4f} [{self.ci_low:.4f}, {self.ci_high:.4f}]"
 
 
-def summarize(accuracies: Sequence[float], confidence: float = 0.95) -> Summary:
-    """Mean, sample std and a Student-t confidence interval of the mean, clipped to [0, 1]."""
+def summarize(
+    accuracies: Sequence[float], confidence: float = 0.95, bounds: tuple[float, float] | None = (0.0, 1.0)
+) -> Summary:
+    """Mean, sample std and a Student-t confidence interval of the mean, clipped to
+    ``bounds`` ([0, 1], an accuracy's range; None for figures without one, such as a
+    log-ratio or an error reduction)."""
     from scipy import stats
 
     values = [float(a) for a in accuracies]
@@ -49,8 +53,10 @@ def summarize(accuracies: Sequence[float], confidence: float = 0.95) -> Summary:
     std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
     if std == 0:
         return Summary(mean, 0.0, mean, mean, n)
-    low, high = stats.t.interval(confidence, n - 1, loc=mean, scale=std / math.sqrt(n))
-    return Summary(mean, std, max(0.0, float(low)), min(1.0, float(high)), n)
+    low, high = (float(v) for v in stats.t.interval(confidence, n - 1, loc=mean, scale=std / math.sqrt(n)))
+    if bounds is not None:
+        low, high = max(bounds[0], low), min(bounds[1], high)
+    return Summary(mean, std, low, high, n)
 
 
 @dataclass(frozen=True)
