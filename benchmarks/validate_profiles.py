@@ -15,6 +15,11 @@ flagged: fix the profile (usually its periphery) or mark it ``stress: true``.
     python benchmarks/validate_profiles.py --budget quick       # minutes: ResNet-20 x0.5, 6k images
     python benchmarks/validate_profiles.py --budget medium      # hours: ResNet-20, all 60k images, 3 seeds
     python benchmarks/validate_profiles.py --profile sram-cim-8bit --profile rram-hfox
+    python benchmarks/validate_profiles.py --ablate   # also: where each flagged profile's points go
+
+``--ablate`` evaluates each flagged profile's NIT models again under the pieces of the profile
+(its periphery alone, the periphery with each noise entry, the noise alone;
+:func:`hwprofiles.profiles.pieces.pieces`), so a fix can aim at the part that costs the points.
 
 Checkpoints and chip results are kept under ``--work`` (default hwprofiles-out/validation):
 an interrupted run resumes where it stopped. Results: ``--out`` (default
@@ -27,7 +32,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import os
 import statistics
 import sys
@@ -36,13 +40,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from scipy import stats
 
 import hwprofiles
 from hwprofiles.data import load_dataset
 from hwprofiles.eval import evaluate_checkpoint, load_trained
+from hwprofiles.eval.summary import summarize
 from hwprofiles.eval.trained import evaluation_loaders, test_set_id
 from hwprofiles.io import write_text
+from hwprofiles.profiles.pieces import pieces
 from hwprofiles.results import ResultsStore
 from hwprofiles.train import TrainConfig, train
 
@@ -64,12 +69,9 @@ BUDGETS = {
 
 
 def mean_interval(values: list[float]) -> tuple[float, float, float]:
-    """Mean and 95% Student-t interval over seeds (the mean alone for one seed)."""
-    m = statistics.fmean(values)
-    if len(values) < 2:
-        return m, m, m
-    half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
-    return m, m - half, m + half
+    """Mean and 95% Student-t interval over seeds, clipped to [0, 1] (the mean alone for one seed)."""
+    summary = summarize(values)
+    return summary.mean, summary.ci_low, summary.ci_high
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-gap", type=float, default=0.05, help="Flag profiles whose NIT model loses more.")
     parser.add_argument("--work", type=Path, default=Path("hwprofiles-out/validation"))
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--ablate", action="store_true", help="Evaluate each flagged profile's NIT models under its pieces too."
+    )
     args = parser.parse_args(argv)
     budget = BUDGETS[args.budget]
     overrides = {f: getattr(args, f) for f in ("epochs", "seeds", "chips", "width") if getattr(args, f) is not None}
@@ -145,6 +150,18 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
         print(f"{name}: float {ref[0]:.3f}, NIT {nit[0]:.3f} (gap {100 * gap:.1f} points)", flush=True)
+        if args.ablate and gap > args.max_gap:
+            rows[-1]["pieces"] = []
+            for label, piece in pieces(hwprofiles.load_profile(name)):
+                accs = [
+                    evaluate_checkpoint(
+                        trained("nit", name, s), piece, loaders, samples=budget.chips, store=store, test_set=test_set
+                    ).mean
+                    for s in seeds
+                ]
+                acc = statistics.fmean(accs)
+                rows[-1]["pieces"].append({"piece": label, "accuracy": acc, "per_seed": accs})
+                print(f"  {label}: {acc:.3f} ({100 * (ref[0] - acc):.1f} points below float)", flush=True)
 
     conditions = (
         f"{budget.epochs} epochs, width {budget.width:g}, "
@@ -175,6 +192,21 @@ def main(argv: list[str] | None = None) -> int:
             f"| {r['profile']} | {r['float_accuracy']:.3f} | {r['nit_accuracy']:.3f}{interval} | "
             f"{r['gap_points']:.1f} | {'yes' if r['within_max_gap'] else '**no**: fix or mark stress'} |"
         )
+    ablated = [r for r in rows if "pieces" in r]
+    if ablated:
+        lines += [
+            "",
+            "## Where the points go",
+            "",
+            "Each flagged profile's NIT model(s) under pieces of the profile (mean over training seeds).",
+            "",
+            "| profile | piece | accuracy | points below float |",
+            "|---|---|---|---|",
+        ]
+        for r in ablated:
+            for p in r["pieces"]:
+                below = 100 * (r["float_accuracy"] - p["accuracy"])
+                lines.append(f"| {r['profile']} | {p['piece']} | {p['accuracy']:.3f} | {below:.1f} |")
     write_text(out / "validation.md", "\n".join(lines) + "\n")
     print(f"\nwrote {out / 'validation.json'} and {out / 'validation.md'}\n")
     for r in rows:

@@ -40,3 +40,15 @@ def test_validation_reports_each_profile_against_float_and_resumes(tmp_path: Pat
         again.returncode == 0
         and json.loads((tmp_path / "out" / "validation.json").read_text())["profiles"] == (report["profiles"])
     )
+    # --ablate: each flagged profile's NIT models again under its pieces; the whole profile
+    # is the same evaluation as the main figure, so it comes from the store unchanged
+    ablated = subprocess.run([*args, "--ablate", "--max-gap", "-1"], capture_output=True, text=True, timeout=600)
+    assert ablated.returncode == 0, ablated.stderr[-2000:]
+    rows = json.loads((tmp_path / "out" / "validation.json").read_text())["profiles"]
+    for row in rows:
+        whole = row["pieces"][0]
+        assert whole["piece"] == "full profile" and whole["accuracy"] == pytest.approx(row["nit_accuracy"])
+        assert all(len(p["per_seed"]) == 2 for p in row["pieces"])
+    hfox = {p["piece"] for p in rows[1]["pieces"]}
+    assert "periphery only (DAC, tiles, ADC)" in hfox and "noise only (no DAC, ADC, tiles)" in hfox
+    assert "## Where the points go" in (tmp_path / "out" / "validation.md").read_text()
