@@ -47,6 +47,13 @@ Budgets (training seeds as listed; chip instances seeds 0..K-1):
     python benchmarks/reproduce_study.py --budget medium   # all of Fashion-MNIST, 3 seeds, about 5 h on 2 CPU cores
     python benchmarks/reproduce_study.py --budget full --device cuda --dataset cifar10 --data-root DIR  # a GPU
 
+On a machine whose jobs must stay short, run the ``full`` budget in parts: every epoch is
+checkpointed atomically and every chip instance stored the moment it is measured, so a run
+stopped anywhere loses at most the epoch or chip in flight. Nine-minute parts, again and
+again until one finishes (``timeout`` exits 124 when it stopped one)::
+
+    while timeout 9m python benchmarks/reproduce_study.py --budget full --device cuda; [ $? = 124 ]; do :; done
+
 Everything measured goes to a SQLite results store (``hwprofiles-out/study-BUDGET/results.sqlite``)
 and checkpoints are reused when finished, so an interrupted run resumes where it stopped.
 Figures, JSON and Markdown go to ``docs/results/study-BUDGET/``. ``--archs`` and ``--only``
@@ -240,7 +247,9 @@ BUDGETS: dict[str, Budget] = {
         train_subset=None,
         test_subset=None,
         widths={"lenet5": 1.0, "vgg11": 1.0, "resnet20": 1.0, "resnet18": 1.0, "mobilenetv2": 1.0},
-        qat_scales=[0.5, 1.0, 2.0, 4.0, 8.0],
+        qat_scales=[0.5, 2.0, 8.0, 32.0, 128.0, 256.0],  # the study's range for ResNet-18
+        qat_bits={4: [1.0, 16.0], 16: [1.0, 16.0]},
+        qat_learned=[1.0],
         nit_scales=[1.0, 3.0, 10.0, 30.0, 100.0],
         grid_points=17,
         samples=10,
@@ -251,7 +260,8 @@ BUDGETS: dict[str, Budget] = {
         transfer_test_subset=None,
         transfer_samples=10,
         note="the study's scale: full data sets, 100 epochs, 3 training seeds, 17 sigma points (quarter decades), "
-        "K = 10; meant for a GPU",
+        "K = 10, QAT steps 0.5..256 at 8 bits, 1 and 16 at 4 and 16 bits, learned QAT; meant for a GPU, in parts "
+        "(every epoch and chip instance is kept, so a run stopped anywhere resumes)",
     ),
 }
 
