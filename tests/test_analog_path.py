@@ -139,6 +139,41 @@ def test_converters_pass_gradients_straight_through_inside_the_bound(convert: st
     assert x.grad.tolist() == [0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0]
 
 
+@pytest.mark.parametrize("qmin, qmax", [(-127, 127), (-7, 7), (-1, 1), (0, 255), (0, 15)])
+@pytest.mark.parametrize("scale", [1e-4, 0.0123, 1 / 127, 0.5, 3.0, 77.7])
+def test_fake_quantize_gives_torchs_numbers_and_gradient(scale: float, qmin: int, qmax: int) -> None:
+    """The CPU fast path against torch.fake_quantize_per_tensor_affine, bit for bit: random
+    values, every step, every tie between steps (rounded half to even), both sides of the
+    range, zeros and infinities."""
+    steps = torch.arange(qmin - 3, qmax + 4, dtype=torch.float32)
+    step32 = float(torch.tensor(scale, dtype=torch.float32))
+    x = torch.cat(
+        [
+            torch.randn(20_000, generator=gen(int(scale * 1e4) + qmax)) * scale * (qmax - qmin) / 2,
+            steps * step32,
+            (steps + 0.5) * step32,
+            torch.tensor([0.0, -0.0, math.inf, -math.inf]),
+        ]
+    )
+    reference = torch.fake_quantize_per_tensor_affine(x, scale, 0, qmin, qmax)
+    with torch.no_grad():
+        assert torch.equal(analog.fake_quantize(x, scale, qmin, qmax), reference)
+    a = x[:-2].clone().requires_grad_(True)  # gradients of finite values
+    b = x[:-2].clone().requires_grad_(True)
+    out_a = analog.fake_quantize(a, scale, qmin, qmax)
+    out_b = torch.fake_quantize_per_tensor_affine(b, scale, 0, qmin, qmax)
+    assert torch.equal(out_a, out_b)
+    weights = torch.randn(out_a.shape, generator=gen(1))
+    (out_a * weights).sum().backward()
+    (out_b * weights).sum().backward()
+    assert torch.equal(a.grad, b.grad)
+
+
+def test_fake_quantize_keeps_a_nan_visible() -> None:
+    # torch's kernel turns NaN into the lowest level, which hides a broken activation
+    assert math.isnan(float(analog.fake_quantize(torch.tensor([math.nan]), 0.1, -7, 7)[0]))
+
+
 def test_adc_bound_per_row_scales_with_the_rows_in_use() -> None:
     assert analog.adc_bound(ADC(bound=0.5, per_row=True), 150) == 75.0
     assert analog.adc_bound(ADC(bound=0.5, per_row=False), 150) == 0.5

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
+import numpy as np
 import torch
 
 from hwprofiles.profiles import ADC, DAC
@@ -53,6 +55,39 @@ def _signed_levels(bits: int) -> int:
     return max(1, 2 ** (bits - 1) - 1)
 
 
+def _quantised_steps(x: torch.Tensor, scale: float) -> torch.Tensor:
+    """``round(x / scale)`` as torch's fake-quantize kernel computes it: times the float32
+    reciprocal of the float32 scale, rounded half to even (a new tensor)."""
+    inverse = float(np.float32(1.0) / np.float32(scale))
+    return torch.mul(x, inverse).round_()
+
+
+class _FakeQuantize(torch.autograd.Function):
+    """The straight-through gradient of fake quantisation: passed where the step was not clipped."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, scale: float, qmin: int, qmax: int) -> torch.Tensor:
+        q = _quantised_steps(x, scale)
+        ctx.save_for_backward((q >= qmin) & (q <= qmax))
+        return q.clamp_(qmin, qmax).mul_(scale)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:
+        (passed,) = ctx.saved_tensors
+        return grad * passed, None, None, None
+
+
+def fake_quantize(x: torch.Tensor, scale: float, qmin: int, qmax: int) -> torch.Tensor:
+    """``torch.fake_quantize_per_tensor_affine(x, scale, 0, qmin, qmax)``: the same numbers and
+    gradient, about 3x faster on CPU float32 (whose fused kernel runs element by element;
+    here four vectorised passes). A NaN stays NaN (torch's kernel turns it into ``qmin``)."""
+    if x.device.type != "cpu" or x.dtype != torch.float32:
+        return torch.fake_quantize_per_tensor_affine(x, scale, 0, qmin, qmax)
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _FakeQuantize.apply(x, scale, qmin, qmax)
+    return _quantised_steps(x, scale).clamp_(qmin, qmax).mul_(scale)
+
+
 def dac(x: torch.Tensor, spec: DAC, bound: float) -> torch.Tensor:
     """Clip to [-bound, bound] and quantise to ``spec.bits`` (straight-through gradient).
 
@@ -61,7 +96,7 @@ def dac(x: torch.Tensor, spec: DAC, bound: float) -> torch.Tensor:
     if spec.bits is None:
         return x.clamp(-bound, bound)
     levels = _signed_levels(spec.bits)
-    return torch.fake_quantize_per_tensor_affine(x, bound / levels, 0, -levels, levels)
+    return fake_quantize(x, bound / levels, -levels, levels)
 
 
 def adc_bound(spec: ADC, rows: int) -> float:
@@ -74,7 +109,7 @@ def adc(y: torch.Tensor, spec: ADC, bound: float) -> torch.Tensor:
     if spec.bits is None:
         return y.clamp(-bound, bound)
     levels = _signed_levels(spec.bits)
-    return torch.fake_quantize_per_tensor_affine(y, bound / levels, 0, -levels, levels)
+    return fake_quantize(y, bound / levels, -levels, levels)
 
 
 def n_tiles(fan_in: int, rows: int | None) -> int:
@@ -140,6 +175,7 @@ __all__ = [
     "channel_view",
     "conv_tiles",
     "dac",
+    "fake_quantize",
     "linear_tiles",
     "n_tiles",
     "pad_dim",

@@ -45,6 +45,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from hwprofiles.nn import analog
 from hwprofiles.nn.swap import TwinMixin, excluded, model_device, swap_modules
 
 BITS_RANGE = (2, 16)
@@ -233,7 +234,7 @@ class _QatActMixin(QatMixin):
             return torch._fake_quantize_learnable_per_tensor_affine(
                 y, scale, torch.zeros_like(scale), 0, q, _lsq_grad_factor(y, q)
             )
-        return torch.fake_quantize_per_tensor_affine(y, float(c.act_scale), 0, 0, q)
+        return analog.fake_quantize(y, float(c.act_scale), 0, q)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.quantize(super().forward(x))
