@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from hwprofiles.nn import analog
+from hwprofiles.noise import rng
 from hwprofiles.profiles import ADC, DAC
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -139,10 +140,22 @@ def test_converters_pass_gradients_straight_through_inside_the_bound(convert: st
     assert x.grad.tolist() == [0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0]
 
 
+@pytest.fixture(params=["numba", "torch"])
+def quantise_with(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both no-grad paths of analog.fake_quantize: the numba kernel and the torch passes."""
+    if request.param == "torch":
+        monkeypatch.setitem(analog._kernels, "numba", None)
+    else:
+        assert analog._numba_kernels() is not None
+    return str(request.param)
+
+
 @pytest.mark.parametrize("qmin, qmax", [(-127, 127), (-7, 7), (-1, 1), (0, 255), (0, 15)])
 @pytest.mark.parametrize("scale", [1e-4, 0.0123, 1 / 127, 0.5, 3.0, 77.7])
-def test_fake_quantize_gives_torchs_numbers_and_gradient(scale: float, qmin: int, qmax: int) -> None:
-    """The CPU fast path against torch.fake_quantize_per_tensor_affine, bit for bit: random
+def test_fake_quantize_gives_torchs_numbers_and_gradient(
+    quantise_with: str, scale: float, qmin: int, qmax: int
+) -> None:
+    """The CPU fast paths against torch.fake_quantize_per_tensor_affine, bit for bit: random
     values, every step, every tie between steps (rounded half to even), both sides of the
     range, zeros and infinities."""
     steps = torch.arange(qmin - 3, qmax + 4, dtype=torch.float32)
@@ -169,9 +182,17 @@ def test_fake_quantize_gives_torchs_numbers_and_gradient(scale: float, qmin: int
     assert torch.equal(a.grad, b.grad)
 
 
-def test_fake_quantize_keeps_a_nan_visible() -> None:
+def test_fake_quantize_keeps_a_nan_visible(quantise_with: str) -> None:
     # torch's kernel turns NaN into the lowest level, which hides a broken activation
     assert math.isnan(float(analog.fake_quantize(torch.tensor([math.nan]), 0.1, -7, 7)[0]))
+
+
+def test_fake_quantize_splits_a_large_tensor_over_threads_with_the_same_numbers() -> None:
+    x = torch.randn(3 * rng.PARALLEL_MIN_ELEMENTS + 5, generator=gen(4))
+    reference = torch.fake_quantize_per_tensor_affine(x, 0.01, 0, -127, 127)
+    torch.set_num_threads(2)  # the one_thread fixture restores one thread
+    with torch.no_grad():
+        assert torch.equal(analog.fake_quantize(x, 0.01, -127, 127), reference)
 
 
 def test_adc_bound_per_row_scales_with_the_rows_in_use() -> None:

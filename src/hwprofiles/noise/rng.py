@@ -83,7 +83,7 @@ def _executor(workers: int) -> ThreadPoolExecutor:
         return _pool
 
 
-def _in_parallel(numel: int, fill: Callable[[int, int], None]) -> None:
+def in_parallel(numel: int, fill: Callable[[int, int], None]) -> None:
     """``fill(start, stop)`` over ``[0, numel)`` in contiguous pieces, on up to ``torch.get_num_threads()``
     threads (the numbers do not depend on the pieces). Four pieces per thread, taken in turn, so
     that a thread slowed by other work on its core does not hold up the whole draw."""
@@ -111,7 +111,7 @@ def normal(key: int, numel: int) -> torch.Tensor:
         return philox.normal(key, numel)
     out = torch.empty(numel, dtype=torch.float32)
     array = out.numpy()
-    _in_parallel(numel, lambda start, stop: kernels.fill(array, array, 0.0, 0, key, start, stop))
+    in_parallel(numel, lambda start, stop: kernels.fill(array, array, 0.0, 0, key, start, stop))
     return out
 
 
@@ -149,7 +149,7 @@ def add_normal(y: torch.Tensor, sigma: float, generator: torch.Generator, *, mul
     source = y.detach().contiguous()
     out = torch.empty_like(source)
     ys, outs, mode = source.view(-1).numpy(), out.view(-1).numpy(), 2 if multiplicative else 1
-    _in_parallel(y.numel(), lambda start, stop: kernels.fill(outs, ys, sigma, mode, key, start, stop))
+    in_parallel(y.numel(), lambda start, stop: kernels.fill(outs, ys, sigma, mode, key, start, stop))
     return out
 
 

@@ -1,0 +1,30 @@
+"""Fake quantisation in one pass over memory, compiled by numba (see :func:`hwprofiles.nn.analog.fake_quantize`).
+
+The float32 steps of torch's fake-quantize kernel in its order, compiled without fast-math,
+so the numbers are bit-identical: times the float32 reciprocal of the step, rounded half to
+even, clipped to ``[qmin, qmax]`` (a NaN stays NaN), times the step. Imported only when a CPU
+quantisation first needs it; functions release the GIL, so :func:`hwprofiles.noise.rng.in_parallel`
+runs disjoint ranges on several threads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(nogil=True, cache=True, fastmath=False, error_model="numpy", boundscheck=False)
+def _quantise(out, x, inverse, step, qmin, qmax, start, stop):
+    for i in range(start, stop):
+        q = np.rint(x[i] * inverse)
+        if q < qmin:
+            q = qmin
+        elif q > qmax:
+            q = qmax
+        out[i] = q * step
+
+
+def quantise(out: np.ndarray, x: np.ndarray, scale: float, qmin: int, qmax: int, start: int, stop: int) -> None:
+    """Elements ``start .. stop-1`` of the flat float32 arrays: ``out = fake_quantize(x)`` (``out`` may be ``x``)."""
+    f32 = np.float32
+    _quantise(out, x, f32(1.0) / f32(scale), f32(scale), f32(qmin), f32(qmax), start, stop)
