@@ -99,6 +99,13 @@ def test_drawing_and_adding_in_one_pass_gives_the_numbers_of_drawing_then_adding
     with_grad = y.clone().requires_grad_()
     through_autograd = rng.add_normal(with_grad, 0.3, torch.Generator().manual_seed(2), multiplicative=multiplicative)
     assert torch.equal(through_autograd.detach(), separate)
+    # the gradient is that of the two steps through autograd, bit for bit
+    upstream = torch.randn(y.shape, dtype=dtype, generator=torch.Generator().manual_seed(5))
+    through_autograd.backward(upstream)
+    two_steps = y.clone().requires_grad_()
+    t = rng.randn(y.shape, torch.Generator().manual_seed(2), device=CPU, dtype=dtype) * 0.3  # z was overwritten
+    (two_steps + two_steps * t if multiplicative else two_steps + t).backward(upstream)
+    assert torch.equal(with_grad.grad, two_steps.grad)
 
 
 def test_stage_context_adds_noise_with_autograd_and_without():

@@ -27,6 +27,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
+from typing import Any
 
 import torch
 
@@ -129,15 +130,17 @@ def randn(
 
 def fusable(y: torch.Tensor) -> bool:
     """Whether :func:`add_normal` can draw and combine in one pass: ``y`` is a CPU float tensor
-    that needs no gradient."""
-    return y.device.type == "cpu" and y.dtype in FAST_DTYPES and not (torch.is_grad_enabled() and y.requires_grad)
+    (with or without gradient)."""
+    return y.device.type == "cpu" and y.dtype in FAST_DTYPES
 
 
 def add_normal(y: torch.Tensor, sigma: float, generator: torch.Generator, *, multiplicative: bool) -> torch.Tensor:
     """``y + z sigma`` (or ``y + y (z sigma)`` when ``multiplicative``) for fresh standard normals
     ``z`` of ``y``'s shape drawn as :func:`randn` draws them: the same numbers as drawing ``z``
     and combining, rounded step by step. One pass over memory with the numba backend when ``y``
-    is a CPU float tensor that needs no gradient; ``y`` itself is never changed."""
+    is a CPU float tensor; ``y`` itself is never changed. Under autograd the gradient is that of
+    the two steps (``y``'s passes unchanged, or times ``1 + z sigma``, ``z`` drawn again from its
+    key rather than kept)."""
     if not fusable(y):
         z = randn(y.shape, generator, device=y.device, dtype=y.dtype)
         t = z * sigma
@@ -146,11 +149,35 @@ def add_normal(y: torch.Tensor, sigma: float, generator: torch.Generator, *, mul
     kernels = _numba_kernels() if backend() == "numba" else None
     if kernels is None:
         return philox.combine(y, philox.normal(key, y.numel()).view(y.shape), sigma, multiplicative)
+    if torch.is_grad_enabled() and y.requires_grad:
+        return _AddNormal.apply(y, sigma, key, multiplicative)
+    return _add_normal(kernels, y, sigma, key, multiplicative)
+
+
+def _add_normal(kernels: ModuleType, y: torch.Tensor, sigma: float, key: int, multiplicative: bool) -> torch.Tensor:
     source = y.detach().contiguous()
     out = torch.empty_like(source)
     ys, outs, mode = source.view(-1).numpy(), out.view(-1).numpy(), 2 if multiplicative else 1
     in_parallel(y.numel(), lambda start, stop: kernels.fill(outs, ys, sigma, mode, key, start, stop))
     return out
+
+
+class _AddNormal(torch.autograd.Function):
+    """The fused draw under autograd: gradients of ``y + t`` and ``y + y t`` (``t = z sigma``)."""
+
+    @staticmethod
+    def forward(ctx: Any, y: torch.Tensor, sigma: float, key: int, multiplicative: bool) -> torch.Tensor:
+        ctx.sigma, ctx.key, ctx.multiplicative = sigma, key, multiplicative
+        kernels = _numba_kernels()
+        assert kernels is not None
+        return _add_normal(kernels, y, sigma, key, multiplicative)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, None, None, None]:
+        if not ctx.multiplicative:
+            return grad, None, None, None
+        t = normal(ctx.key, grad.numel()).view(grad.shape).to(grad.dtype) * ctx.sigma
+        return grad + grad * t, None, None, None
 
 
 def truncated_randn(
