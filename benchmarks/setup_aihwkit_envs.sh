@@ -15,7 +15,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(dirname "$HERE")"
 WHICH="${1:-all}"
 # hwprofiles' own dependencies, except torch/torchvision, which each environment pins itself.
-HWPROFILES_DEPS=(pluggy "pydantic>=2.5,<3" scipy PyYAML typer rich matplotlib numpy)
+HWPROFILES_DEPS=(pluggy "pydantic>=2.5,<3" scipy PyYAML typer rich matplotlib numpy numba fsspec)
 
 find_python() {  # a usable interpreter for a version, also through pyenv's install directory
     local version="$1" override="$2"
