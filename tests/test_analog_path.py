@@ -15,6 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from hwprofiles.lazy import optional_modules
 from hwprofiles.nn import analog
 from hwprofiles.noise import rng
 from hwprofiles.profiles import ADC, DAC
@@ -144,7 +145,7 @@ def test_converters_pass_gradients_straight_through_inside_the_bound(convert: st
 def quantise_with(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Both no-grad paths of analog.fake_quantize: the numba kernel and the torch passes."""
     if request.param == "torch":
-        monkeypatch.setitem(analog._kernels, "numba", None)
+        monkeypatch.setitem(optional_modules, analog.NUMBA_KERNELS, None)
     else:
         assert analog._numba_kernels() is not None
     return str(request.param)

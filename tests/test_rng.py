@@ -9,6 +9,7 @@ from scipy import stats
 
 import hwprofiles
 from hwprofiles.errors import NoiseConfigError
+from hwprofiles.lazy import optional_modules
 from hwprofiles.noise import philox, rng
 from hwprofiles.noise.base import StageContext, add_scaled
 from hwprofiles.noise.gaussian import scale_by_noise
@@ -70,7 +71,7 @@ def test_the_backend_can_be_forced_and_a_wrong_name_is_named(monkeypatch):
 
 
 def test_without_numba_the_torch_version_is_chosen_and_forcing_numba_names_the_extra(monkeypatch):
-    monkeypatch.setitem(rng._kernels, "numba", None)  # as if numba could not be imported
+    monkeypatch.setitem(optional_modules, rng.NUMBA_KERNELS, None)  # as if numba could not be imported
     monkeypatch.delenv(rng.BACKEND_ENV, raising=False)
     assert rng.backend() == "torch"
     assert torch.equal(rng.normal(3, 5000), philox.normal(3, 5000))

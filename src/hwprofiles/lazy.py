@@ -12,7 +12,22 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping, MutableMapping
+from types import ModuleType
 from typing import Any
+
+optional_modules: dict[str, ModuleType | None] = {}  # what optional_module found (None: not importable)
+
+
+def optional_module(name: str) -> ModuleType | None:
+    """The module ``name``, imported on first use, or None where it cannot be imported: an
+    optional compiled backend (the numba kernels) that has a slower fallback beside it. A test
+    sets its entry in :data:`optional_modules` to None to run the fallback."""
+    if name not in optional_modules:
+        try:
+            optional_modules[name] = importlib.import_module(name)
+        except ImportError:
+            optional_modules[name] = None
+    return optional_modules[name]
 
 
 def lazy_attribute(package: str, lazy: Mapping[str, str], namespace: MutableMapping[str, Any], name: str) -> Any:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from hwprofiles.lazy import optional_module
 from hwprofiles.noise import rng
 from hwprofiles.profiles import ADC, DAC
 
@@ -100,17 +101,10 @@ def fake_quantize(x: torch.Tensor, scale: float, qmin: int, qmax: int) -> torch.
 
 def _numba_kernels() -> ModuleType | None:
     """The one-pass kernel, or None where numba cannot be imported (four torch passes instead)."""
-    if "numba" not in _kernels:
-        try:
-            from hwprofiles.nn import quantize_numba
-        except ImportError:
-            _kernels["numba"] = None
-        else:
-            _kernels["numba"] = quantize_numba
-    return _kernels["numba"]
+    return optional_module(NUMBA_KERNELS)
 
 
-_kernels: dict[str, ModuleType | None] = {}
+NUMBA_KERNELS = "hwprofiles.nn.quantize_numba"
 
 
 def dac(x: torch.Tensor, spec: DAC, bound: float) -> torch.Tensor:

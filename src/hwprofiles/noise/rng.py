@@ -32,6 +32,7 @@ from typing import Any
 import torch
 
 from hwprofiles.errors import NoiseConfigError
+from hwprofiles.lazy import optional_module
 from hwprofiles.noise import philox
 
 BACKEND_ENV = "HWPROFILES_RNG"
@@ -43,7 +44,7 @@ SPLIT_ALIGN = 4 * philox.GROUP_COUNTERS  # threads split at group boundaries: no
 _pool: ThreadPoolExecutor | None = None
 _pool_workers = 0
 _pool_lock = threading.Lock()
-_kernels: dict[str, ModuleType | None] = {}
+NUMBA_KERNELS = "hwprofiles.noise.philox_numba"
 
 
 def backend() -> str:
@@ -63,14 +64,7 @@ def backend() -> str:
 
 
 def _numba_kernels() -> ModuleType | None:
-    if "numba" not in _kernels:
-        try:
-            from hwprofiles.noise import philox_numba
-        except ImportError:
-            _kernels["numba"] = None
-        else:
-            _kernels["numba"] = philox_numba
-    return _kernels["numba"]
+    return optional_module(NUMBA_KERNELS)
 
 
 def _executor(workers: int) -> ThreadPoolExecutor:
