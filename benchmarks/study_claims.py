@@ -195,8 +195,14 @@ def claim1(entry: dict[str, Any]) -> dict[str, Any]:
     reversed_ = [k for k, v in per_scale.items() if v["verdict"].startswith("did NOT hold")]
     noise = [k for k, v in per_scale.items() if v["verdict"].startswith("within noise")]
     reductions = [e["qat_vs_clean"]["relative_error_reduction"] for e in seeds.values() if e.get("qat_vs_clean")]
+    failed = [
+        f"{k} ({len(seeds) - v['learned_in']} of {len(seeds)})"
+        for k, v in per_scale.items()
+        if v["verdict"].startswith("did not learn")
+    ]
     parts = [f"QAT worse at {', '.join(reversed_)}"] if reversed_ else []
     parts += [f"within noise at {', '.join(noise)}"] if noise else []
+    parts += [f"not judged where seeds did not learn: {', '.join(failed)}"] if failed else []
     if not any(v["log10_ratio"] for v in per_scale.values()):
         verdict = "n/a (no QAT model learned and reached a midpoint in every seed)"
     elif held:

@@ -88,6 +88,7 @@ def test_claim1_is_judged_for_every_qat_setting_paired_by_seed() -> None:
     assert per["qat a=512"]["verdict"] == "did not learn in 1 seed(s)"
     assert out["held_at"] == ["qat a=4"] and out["reversed_at"] == ["qat a=1"]
     assert out["verdict"].startswith("held at qat a=4") and "QAT worse at qat a=1" in out["verdict"]
+    assert "not judged where seeds did not learn: qat a=512 (1 of 3)" in out["verdict"]
 
 
 def test_the_qat_model_of_claims_1_and_2_is_chosen_over_all_seeds() -> None:
