@@ -212,7 +212,7 @@ BUDGETS: dict[str, Budget] = {
         transfer_samples=5,
         overrides={
             "resnet20": {
-                "epochs": 4,
+                "epochs": 5,  # 4 gave 0.886 (seed 0, clean), short of the 0.89 every clean model must reach
                 "test_subset": 2000,
                 "qat_scales": [0.5, 4.0],
                 "qat_bits": {},
@@ -235,7 +235,7 @@ BUDGETS: dict[str, Budget] = {
             "3 training seeds per configuration on all 60,000 training images; LeNet-5 (8 epochs, swept on 5,000 "
             "test images) with the QAT scale curve 0.25..512 at 8 bits and two scales at 4 and 16 bits, learned QAT, "
             "NIT at sigma 0.3, 1 and at QAT's midpoint; VGG-11 without batch norm at width 0.25 (6 epochs) and "
-            "ResNet-20 at width 0.5 (4 epochs), swept on 2,000 test images, QAT at two steps (VGG-11 0.5 and 2, "
+            "ResNet-20 at width 0.5 (5 epochs), swept on 2,000 test images, QAT at two steps (VGG-11 0.5 and 2, "
             "ResNet-20 0.5 and 4), NIT at QAT's midpoint; 17 sigma points, K = 5; transfer matrices with the many-profile row (LeNet-5: 3 seeds, "
             "5 epochs; ResNet-20: 1 seed, 3 epochs; 2,000 test images). Resumable parts, about 5 hours on 2 CPU cores"
         ),
