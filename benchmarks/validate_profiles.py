@@ -127,16 +127,15 @@ def main(argv: list[str] | None = None) -> int:
         evaluate_checkpoint(trained("clean", None, s), "ideal", loaders, samples=1, store=store, test_set=test_set).mean
         for s in seeds
     ]
+    ref = mean_interval(float_acc)
     rows = []
     for name in names:
+        models = [trained("nit", name, s) for s in seeds]  # loaded once: the pieces below reuse them
         per_seed = []
-        for s in seeds:
-            result = evaluate_checkpoint(
-                trained("nit", name, s), name, loaders, samples=budget.chips, store=store, test_set=test_set
-            )
+        for s, model in zip(seeds, models):
+            result = evaluate_checkpoint(model, name, loaders, samples=budget.chips, store=store, test_set=test_set)
             per_seed.append({"seed": s, "mean": result.mean, "chip_interval": [result.ci_low, result.ci_high]})
         nit = mean_interval([p["mean"] for p in per_seed])
-        ref = mean_interval(float_acc)
         gap = ref[0] - nit[0]
         rows.append(
             {
@@ -155,9 +154,9 @@ def main(argv: list[str] | None = None) -> int:
             for label, piece in pieces(hwprofiles.load_profile(name)):
                 accs = [
                     evaluate_checkpoint(
-                        trained("nit", name, s), piece, loaders, samples=budget.chips, store=store, test_set=test_set
+                        model, piece, loaders, samples=budget.chips, store=store, test_set=test_set
                     ).mean
-                    for s in seeds
+                    for model in models
                 ]
                 acc = statistics.fmean(accs)
                 rows[-1]["pieces"].append({"piece": label, "accuracy": acc, "per_seed": accs})

@@ -144,7 +144,7 @@ def add_normal(y: torch.Tensor, sigma: float, generator: torch.Generator, *, mul
     if kernels is None:
         return philox.combine(y, philox.normal(key, y.numel()).view(y.shape), sigma, multiplicative)
     if torch.is_grad_enabled() and y.requires_grad:
-        return _AddNormal.apply(y, sigma, key, multiplicative)
+        return _AddNormal.apply(y, sigma, key, multiplicative, kernels)
     return _add_normal(kernels, y, sigma, key, multiplicative)
 
 
@@ -160,18 +160,18 @@ class _AddNormal(torch.autograd.Function):
     """The fused draw under autograd: gradients of ``y + t`` and ``y + y t`` (``t = z sigma``)."""
 
     @staticmethod
-    def forward(ctx: Any, y: torch.Tensor, sigma: float, key: int, multiplicative: bool) -> torch.Tensor:
+    def forward(
+        ctx: Any, y: torch.Tensor, sigma: float, key: int, multiplicative: bool, kernels: ModuleType
+    ) -> torch.Tensor:
         ctx.sigma, ctx.key, ctx.multiplicative = sigma, key, multiplicative
-        kernels = _numba_kernels()
-        assert kernels is not None
         return _add_normal(kernels, y, sigma, key, multiplicative)
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, None, None, None]:
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, None, None, None, None]:
         if not ctx.multiplicative:
-            return grad, None, None, None
+            return grad, None, None, None, None
         t = normal(ctx.key, grad.numel()).view(grad.shape).to(grad.dtype) * ctx.sigma
-        return grad + grad * t, None, None, None
+        return grad + grad * t, None, None, None, None
 
 
 def truncated_randn(
