@@ -88,7 +88,7 @@ def _traced_worker(index: int, nproc: int, store: str, out: str) -> None:
     )
     result = loop.train(TrainConfig(**CONFIG), Path(out) / "straight.pt", progress=False, _rank=rank)
     torch.save({"states": states, "history": result.history}, Path(out) / f"rank{index}.pt")
-    ddp.leave_group()
+    ddp.exit_rank(0)
 
 
 @pytest.fixture(scope="module")

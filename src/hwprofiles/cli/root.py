@@ -122,6 +122,16 @@ def main(argv: list[str] | None = None) -> int:
     hwprofiles <version>
     0
     """
+    code = _run(argv)
+    if "torch.distributed" in sys.modules:  # (torch imports it; a command without torch does not)
+        from hwprofiles.train import distributed as ddp
+
+        if ddp.in_group():  # a rank under torchrun: see exit_rank for why it ends this way
+            ddp.exit_rank(code)
+    return code
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         app(args=argv, prog_name=PROG)
     except SystemExit as exc:

@@ -34,13 +34,14 @@ import datetime
 import inspect
 import logging
 import os
+import sys
 import tempfile
 import traceback
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 import torch.distributed as dist
@@ -259,6 +260,30 @@ def leave_group() -> None:
         dist.destroy_process_group()
 
 
+def in_group() -> bool:
+    """Whether this process has joined a process group (a rank of a data-parallel run)."""
+    return dist.is_available() and dist.is_initialized()
+
+
+def exit_rank(code: int) -> NoReturn:
+    """Leave the process group and end this process with ``code`` without Python's finalisation.
+
+    Why: a gloo worker thread can still be releasing the tensors of the last collective
+    when the interpreter finalises (DDP keeps the group alive past
+    ``destroy_process_group``, so its threads are never joined); taking the GIL from that
+    thread then aborts the process ("terminate called without an active exception",
+    SIGABRT), turning a finished run into a failed one. Everything this process wrote
+    is closed by then; only the standard streams need flushing.
+    """
+    leave_group()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (AttributeError, OSError, ValueError):  # closed or replaced streams
+            pass
+    os._exit(code)
+
+
 # -- launching N local processes ---------------------------------------------------------
 def _worker(index: int, nproc: int, store: str, outbox: str, train: Callable[..., Any], kwargs: dict[str, Any]) -> None:
     os.environ.update({"WORLD_SIZE": str(nproc), "RANK": str(index), "LOCAL_RANK": str(index)})
@@ -287,9 +312,9 @@ def _worker(index: int, nproc: int, store: str, outbox: str, train: Callable[...
         (Path(outbox) / f"rank{index}.txt").write_text(
             f"{int(ours)}\n{message or type(exc).__name__}", encoding="utf-8"
         )
-        raise
-    finally:
         leave_group()
+        raise
+    exit_rank(0)
 
 
 def launch(nproc: int, train: Callable[..., Any], **kwargs: Any) -> dict[str, Any]:
