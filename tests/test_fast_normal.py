@@ -5,6 +5,8 @@ torch versions give the same bits."""
 from __future__ import annotations
 
 import math
+import os
+import sys
 
 import numpy as np
 import pytest
@@ -167,10 +169,55 @@ def test_numba_draws_do_not_depend_on_how_the_range_is_split(forced):
 
 def test_importing_the_package_does_not_import_numba():
     import subprocess
-    import sys
 
     code = "import sys, hwprofiles, hwprofiles.noise.rng, hwprofiles.cli; print('numba' in sys.modules)"
     assert (
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
         == "False"
     )
+
+
+class _Features(dict):
+    def flatten(self) -> str:
+        return ",".join(("+" if on else "-") + name for name, on in self.items())
+
+
+@pytest.mark.parametrize(
+    ("host", "env", "asked"),
+    [
+        ({"avx2": True, "avx512f": True}, {}, True),
+        ({"avx2": True, "avx512f": False}, {}, False),
+        ({"avx2": True, "avx512f": True}, {"NUMBA_CPU_FEATURES": "+avx2"}, False),  # the user's target stays
+        ({"avx2": True, "avx512f": True}, {"NUMBA_CPU_NAME": "generic"}, False),
+    ],
+)
+def test_numba_is_asked_for_wide_vectors_only_on_avx512_and_never_over_the_users_target(monkeypatch, host, env, asked):
+    llvm = pytest.importorskip("llvmlite.binding")
+    from hwprofiles import numba_target
+
+    monkeypatch.delitem(sys.modules, "numba", raising=False)  # as before numba's first import
+    for name in ("NUMBA_CPU_FEATURES", "NUMBA_CPU_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(llvm, "get_host_cpu_features", lambda: _Features(host))
+    assert numba_target.prefer_wide_vectors() is asked
+    expected = (
+        _Features(host).flatten() + "," + numba_target.NO_WIDE_VECTORS if asked else env.get("NUMBA_CPU_FEATURES")
+    )
+    assert os.environ.get("NUMBA_CPU_FEATURES") == expected
+
+
+def test_kernels_compiled_for_this_cpu_give_the_bits_of_the_torch_version():
+    # In a fresh process the engine chooses numba's target itself (512-bit vectors on AVX-512).
+    pytest.importorskip("numba")
+    import subprocess
+
+    code = (
+        "import os, torch; from hwprofiles.noise import philox, rng; os.environ[rng.BACKEND_ENV] = 'numba';"
+        "n = 100_003; same = all(torch.equal(rng.normal(k, n), philox.normal(k, n)) for k in (5, 2**64 - 1));"
+        "print(same)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CPU")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.strip() == "True", out.stdout + out.stderr

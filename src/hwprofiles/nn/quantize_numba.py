@@ -9,8 +9,12 @@ runs disjoint ranges on several threads.
 
 from __future__ import annotations
 
-import numpy as np
-from numba import njit
+from hwprofiles.numba_target import prefer_wide_vectors
+
+prefer_wide_vectors()  # before numba's first import, which fixes its target
+
+import numpy as np  # noqa: E402
+from numba import njit  # noqa: E402
 
 
 @njit(nogil=True, cache=True, fastmath=False, error_model="numpy", boundscheck=False)

@@ -13,12 +13,16 @@ of one draw on several threads.
 
 from __future__ import annotations
 
-import numpy as np
-from llvmlite import ir  # type: ignore[import-untyped]
-from numba import njit, types
-from numba.extending import intrinsic
+from hwprofiles.numba_target import prefer_wide_vectors
 
-from hwprofiles.noise import philox as spec
+prefer_wide_vectors()  # before numba's first import, which fixes its target
+
+import numpy as np  # noqa: E402
+from llvmlite import ir  # type: ignore[import-untyped]  # noqa: E402
+from numba import njit, types  # noqa: E402
+from numba.extending import intrinsic  # noqa: E402
+
+from hwprofiles.noise import philox as spec  # noqa: E402
 
 BLOCK = spec.GROUP_COUNTERS  # counters per block: one group of 4 * BLOCK elements
 _F = np.float32
