@@ -12,7 +12,12 @@ Nanoseconds per element, on one tensor of ``--numel`` float32 elements (default 
 ``fused add numba``
     ``y + sigma z`` drawn and added in one pass (:func:`hwprofiles.noise.rng.add_normal`).
 ``draw then add``
-    the engine's draw followed by a separate add (what a call under autograd does).
+    the engine's draw followed by a separate add.
+``... into a tensor``
+    the same kernels writing into a tensor made beforehand, as torch's ``normal_`` does here.
+    The rows above allocate their output, as the engine does; an output above glibc's mmap
+    threshold (32 MB: 10^7 elements are 40 MB) comes fresh from the kernel each time, and its
+    page faults can cost more than the draws.
 ``floor: one add pass``
     ``torch.add(y, x, out=o)``: reading and writing each element once, the least any noise
     can cost.
@@ -94,6 +99,19 @@ def candidates(numel: int, with_numba: bool) -> dict[str, Callable[[], None]]:
         fns["philox numba 1 thread"] = _one_thread(fns["philox numba"])
         fns["fused add numba"] = _forced("numba", lambda: rng.add_normal(y, 0.1, g, multiplicative=False))
         fns["draw then add numba"] = _forced("numba", lambda: y + rng.normal(rng.draw_key(g), numel) * 0.1)
+        from hwprofiles.noise import philox_numba
+
+        outs, ys = out.numpy(), y.numpy()
+
+        def into(mode: int) -> Callable[[], None]:
+            def run() -> None:
+                key = rng.draw_key(g)
+                rng.in_parallel(numel, lambda start, stop: philox_numba.fill(outs, ys, 0.1, mode, key, start, stop))
+
+            return run
+
+        fns["philox numba into a tensor"] = into(0)
+        fns["fused add numba into a tensor"] = into(1)
     return fns
 
 
