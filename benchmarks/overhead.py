@@ -35,6 +35,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import hwprofiles  # before torch, as a user's script would: it tunes torch's OpenMP (hwprofiles.openmp_spin)
+
+# isort: split
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -42,7 +45,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-import hwprofiles
 from hwprofiles.models import get_model
 from hwprofiles.profiles.pieces import pieces
 
@@ -167,6 +169,7 @@ def machine() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "cpus_available": affinity,
         "torch_threads": torch.get_num_threads(),
+        "gomp_spincount": os.environ.get("GOMP_SPINCOUNT", "libgomp's default"),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "hwprofiles": hwprofiles.__version__,

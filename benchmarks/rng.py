@@ -47,6 +47,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import hwprofiles  # noqa: F401  before torch, as a user's script would: it tunes torch's OpenMP (hwprofiles.openmp_spin)
+
+# isort: split
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

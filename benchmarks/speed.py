@@ -52,6 +52,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import hwprofiles  # before torch, as a user's script would: it tunes torch's OpenMP (hwprofiles.openmp_spin)
+
+# isort: split
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -63,7 +66,6 @@ sys.path.insert(0, str(HERE))
 import overhead  # noqa: E402  (the colleague benchmark's timing functions)
 import rng as rng_benchmark  # noqa: E402
 
-import hwprofiles  # noqa: E402
 from hwprofiles.io import write_text  # noqa: E402
 
 RESULTS = ROOT / "docs" / "results"

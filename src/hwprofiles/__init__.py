@@ -31,6 +31,7 @@ from hwprofiles.errors import (
 )
 from hwprofiles.hookspecs import hookimpl
 from hwprofiles.lazy import lazy_module
+from hwprofiles.openmp_spin import shorten_openmp_spin
 from hwprofiles.plugins import get_plugin_manager
 from hwprofiles.profiles import (
     ADC,
@@ -47,6 +48,8 @@ from hwprofiles.profiles import (
 )
 from hwprofiles.registry import get_noise_model, list_noise_models, register_noise_model
 from hwprofiles.version import __version__
+
+shorten_openmp_spin()  # none of the above imports torch, whose OpenMP reads this once
 
 # name -> module holding it; imported on first attribute access (PEP 562)
 _LAZY = {
