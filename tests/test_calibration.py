@@ -205,6 +205,28 @@ def test_a_nan_in_one_sample_of_the_input_is_refused(profile: str) -> None:
             noisy(x)
 
 
+@pytest.mark.parametrize(
+    ("values", "finite"),
+    [
+        ([1.0, -2.0, 3.0], True),
+        ([3e38, 3e38, 3e38], True),  # finite values whose sum overflows
+        ([1.0, float("nan")], False),
+        ([float("inf"), 1.0], False),
+        ([float("inf"), float("-inf")], False),
+        ([-3e38, -3e38, float("nan")], False),
+    ],
+)
+def test_all_finite_is_the_element_wise_test(values: list[float], finite: bool) -> None:
+    assert analog.all_finite(torch.tensor(values)) is finite
+
+
+def test_large_finite_inputs_are_accepted() -> None:
+    noisy = hwprofiles.to_noisy(mlp(), "gaussian-additive").eval()
+    x = torch.full_like(TEST[:8], 1e38)  # their sum overflows: only the element-wise test can pass them
+    with torch.no_grad():
+        assert noisy(x).shape[0] == 8
+
+
 class PoisonFirstSample(nn.Module):
     """A layer whose output is NaN for sample 0 (a NaN made inside the network)."""
 

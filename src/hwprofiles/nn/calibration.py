@@ -15,16 +15,16 @@ from typing import Literal
 import torch
 import torch.nn as nn
 
+from hwprofiles.nn.analog import all_finite
 from hwprofiles.nn.mvm import AnalogMVM
 from hwprofiles.profiles import Profile
 
 
 def check_finite(x: torch.Tensor, what: str) -> None:
     """Raise ValueError naming how many values of ``x`` are NaN or inf, and in which samples (dim 0)."""
-    finite = torch.isfinite(x)
-    if bool(finite.all()):
+    if all_finite(x):
         return
-    bad = ~finite
+    bad = ~torch.isfinite(x)
     count = int(bad.sum())
     samples = bad.reshape(bad.shape[0], -1).any(dim=1).nonzero().flatten().tolist() if x.dim() else []
     shown = ", ".join(str(i) for i in samples[:10]) + (", ..." if len(samples) > 10 else "")
