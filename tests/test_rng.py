@@ -109,6 +109,20 @@ def test_drawing_and_adding_in_one_pass_gives_the_numbers_of_drawing_then_adding
     assert torch.equal(with_grad.grad, two_steps.grad)
 
 
+@pytest.mark.parametrize("multiplicative", [False, True])
+def test_a_noisy_training_step_runs_under_the_profiler_recording_shapes(multiplicative):
+    # record_shapes casts an autograd function's int arguments to int64; keys reach 2^64 - 1
+    from torch.profiler import ProfilerActivity, profile
+
+    pytest.importorskip("numba")
+    y = torch.randn(4, 300, requires_grad=True)
+    seed = next(s for s in range(100) if rng.draw_key(torch.Generator().manual_seed(s)) >= 2**63)  # beyond int64
+    generator = torch.Generator().manual_seed(seed)
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True):
+        rng.add_normal(y, 0.3, generator, multiplicative=multiplicative).sum().backward()
+    assert y.grad is not None and torch.isfinite(y.grad).all()
+
+
 def test_stage_context_adds_noise_with_autograd_and_without():
     y = torch.randn(64, 32, requires_grad=True)
     ctx = StageContext(generator=torch.Generator().manual_seed(1), scale=1.0)

@@ -26,6 +26,7 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -144,7 +145,7 @@ def add_normal(y: torch.Tensor, sigma: float, generator: torch.Generator, *, mul
     if kernels is None:
         return philox.combine(y, philox.normal(key, y.numel()).view(y.shape), sigma, multiplicative)
     if torch.is_grad_enabled() and y.requires_grad:
-        return _AddNormal.apply(y, sigma, key, multiplicative, kernels)
+        return _AddNormal.apply(y, _Draw(sigma, key, multiplicative, kernels))
     return _add_normal(kernels, y, sigma, key, multiplicative)
 
 
@@ -156,22 +157,33 @@ def _add_normal(kernels: ModuleType, y: torch.Tensor, sigma: float, key: int, mu
     return out
 
 
+@dataclass(frozen=True)
+class _Draw:
+    """What the fused draw needs besides ``y``, as one argument: torch's profiler with
+    ``record_shapes=True`` casts every int argument of an autograd function to int64, and a
+    key reaches 2^64 - 1."""
+
+    sigma: float
+    key: int
+    multiplicative: bool
+    kernels: ModuleType
+
+
 class _AddNormal(torch.autograd.Function):
     """The fused draw under autograd: gradients of ``y + t`` and ``y + y t`` (``t = z sigma``)."""
 
     @staticmethod
-    def forward(
-        ctx: Any, y: torch.Tensor, sigma: float, key: int, multiplicative: bool, kernels: ModuleType
-    ) -> torch.Tensor:
-        ctx.sigma, ctx.key, ctx.multiplicative = sigma, key, multiplicative
-        return _add_normal(kernels, y, sigma, key, multiplicative)
+    def forward(ctx: Any, y: torch.Tensor, draw: _Draw) -> torch.Tensor:
+        ctx.draw = draw
+        return _add_normal(draw.kernels, y, draw.sigma, draw.key, draw.multiplicative)
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, None, None, None, None]:
-        if not ctx.multiplicative:
-            return grad, None, None, None, None
-        t = normal(ctx.key, grad.numel()).view(grad.shape).to(grad.dtype) * ctx.sigma
-        return grad + grad * t, None, None, None, None
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, None]:
+        draw: _Draw = ctx.draw
+        if not draw.multiplicative:
+            return grad, None
+        t = normal(draw.key, grad.numel()).view(grad.shape).to(grad.dtype) * draw.sigma
+        return grad + grad * t, None
 
 
 def truncated_randn(
