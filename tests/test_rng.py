@@ -3,6 +3,8 @@ must be standard normal, and combining them with an activation must not touch it
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import torch
 from scipy import stats
@@ -198,3 +200,31 @@ def test_counters_are_the_element_index_and_key_words_are_low_then_high():
     words = philox.philox_words(key, (5 << 32) + 7, 1)[0]
     expected = philox.philox(tuple(torch.tensor([c]) for c in (7, 5, 0, 0)), key)
     assert words.tolist() == [int(w) for w in expected]
+
+
+@pytest.mark.parametrize("numel", [1, rng.PARALLEL_MIN_ELEMENTS + 1, 10 * rng.PARALLEL_MIN_ELEMENTS + 7])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_in_parallel_covers_every_element_once(numel, threads):
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        seen = torch.zeros(numel, dtype=torch.int32)
+        lock = threading.Lock()
+
+        def fill(start: int, stop: int) -> None:
+            with lock:
+                seen[start:stop] += 1
+
+        rng.in_parallel(numel, fill)
+    finally:
+        torch.set_num_threads(before)
+    assert bool((seen == 1).all())
+
+
+def test_a_failing_piece_fails_the_whole_draw():
+    def fill(start: int, stop: int) -> None:
+        if start > 0:
+            raise RuntimeError("piece failed")
+
+    with pytest.raises(RuntimeError, match="piece failed"):
+        rng.in_parallel(8 * rng.PARALLEL_MIN_ELEMENTS, fill)

@@ -82,16 +82,31 @@ def _executor(workers: int) -> ThreadPoolExecutor:
 def in_parallel(numel: int, fill: Callable[[int, int], None]) -> None:
     """``fill(start, stop)`` over ``[0, numel)`` in contiguous pieces, on up to ``torch.get_num_threads()``
     threads (the numbers do not depend on the pieces). Four pieces per thread, taken in turn, so
-    that a thread slowed by other work on its core does not hold up the whole draw."""
+    that a thread slowed by other work on its core does not hold up the whole draw; the calling
+    thread takes pieces too (it is running already: one thread fewer to wake)."""
     workers = min(torch.get_num_threads(), -(-numel // PARALLEL_MIN_ELEMENTS))
     if workers <= 1 or threading.current_thread().name.startswith("hwprofiles-rng"):
         fill(0, numel)
         return
     pieces = min(4 * workers, -(-numel // PARALLEL_MIN_ELEMENTS))
     step = -(-numel // pieces // SPLIT_ALIGN) * SPLIT_ALIGN
-    bounds = [(s, min(s + step, numel)) for s in range(0, numel, step)]
-    for future in [_executor(workers).submit(fill, *b) for b in bounds]:
-        future.result()
+    queue = iter([(s, min(s + step, numel)) for s in range(0, numel, step)])
+    lock = threading.Lock()
+
+    def take_pieces() -> None:
+        while True:
+            with lock:
+                piece = next(queue, None)
+            if piece is None:
+                return
+            fill(*piece)
+
+    helpers = [_executor(workers - 1).submit(take_pieces) for _ in range(workers - 1)]
+    try:
+        take_pieces()
+    finally:  # the helpers finish (or fail) before their arrays may go
+        for helper in helpers:
+            helper.result()
 
 
 def draw_key(generator: torch.Generator) -> int:
