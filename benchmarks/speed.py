@@ -528,8 +528,8 @@ def markdown(result: dict[str, Any]) -> str:
         "cancel. CPU, batch "
         f"{s['batch_size']}, 1x28x28 input, 10 classes; {s['repeats']} repeats after {s['warmup']} warm-up runs.",
         f"Machine: {m['platform']}, {m['processor']}, {m['cpu_count']} CPUs ({m['cpus_available']} available), "
-        f"{m['torch_threads']} torch threads; Python {m['python']}, torch {m['torch']}, "
-        f"hwprofiles {m['hwprofiles']}; {m['date']}.",
+        f"{m['torch_threads']} torch threads, GOMP_SPINCOUNT {m.get('gomp_spincount', 'not recorded')}; "
+        f"Python {m['python']}, torch {m['torch']}, hwprofiles {m['hwprofiles']}; {m['date']}.",
         "",
     ]
     loads = {k: v["load_average_1min"] for k, v in parts.items() if "load_average_1min" in v}
