@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from hwprofiles.entries.sram import SramColumnNoise
-from hwprofiles.noise.base import NoiseKind, StageContext, add_scaled
+from hwprofiles.noise.base import NoiseKind, StageContext
 
 
 class SramColumnNoiseKind(NoiseKind[SramColumnNoise]):
@@ -15,4 +15,4 @@ class SramColumnNoiseKind(NoiseKind[SramColumnNoise]):
 
     def tile_outputs(self, y: torch.Tensor, ctx: StageContext) -> torch.Tensor:
         sigma = self.entry.sigma_percent_fs / 100.0 * ctx.tile_rows * ctx.scale
-        return add_scaled(y, ctx.randn(y.shape, like=y), sigma)
+        return ctx.add_noise(y, sigma)  # drawn and added in one pass
