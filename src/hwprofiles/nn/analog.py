@@ -79,9 +79,19 @@ class _FakeQuantize(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, scale: float, qmin: int, qmax: int) -> torch.Tensor:
-        q = _quantised_steps(x, scale)
-        ctx.save_for_backward((q >= qmin) & (q <= qmax))
-        return q.clamp_(qmin, qmax).mul_(scale)
+        kernels = _numba_kernels()
+        if kernels is None:
+            q = _quantised_steps(x, scale)
+            ctx.save_for_backward((q >= qmin) & (q <= qmax))
+            return q.clamp_(qmin, qmax).mul_(scale)
+        source = x.detach().contiguous()
+        out, passed = torch.empty_like(source), torch.empty(source.shape, dtype=torch.bool)
+        xs, outs, marks = source.view(-1).numpy(), out.view(-1).numpy(), passed.view(-1).numpy()
+        rng.in_parallel(
+            x.numel(), lambda start, stop: kernels.quantise_marking(outs, marks, xs, scale, qmin, qmax, start, stop)
+        )
+        ctx.save_for_backward(passed)
+        return out
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:
@@ -92,8 +102,9 @@ class _FakeQuantize(torch.autograd.Function):
 def fake_quantize(x: torch.Tensor, scale: float, qmin: int, qmax: int) -> torch.Tensor:
     """``torch.fake_quantize_per_tensor_affine(x, scale, 0, qmin, qmax)``: the same numbers and
     gradient, faster on CPU float32, whose fused kernel runs element by element: here one
-    pass compiled by numba without autograd, four vectorised passes with it (or without
-    numba). A NaN stays NaN (torch's kernel turns it into ``qmin``)."""
+    pass compiled by numba (under autograd it also marks where the gradient passes), or
+    four vectorised torch passes without numba. A NaN stays NaN (torch's kernel turns it
+    into ``qmin``)."""
     if x.device.type != "cpu" or x.dtype != torch.float32:
         return torch.fake_quantize_per_tensor_affine(x, scale, 0, qmin, qmax)
     if torch.is_grad_enabled() and x.requires_grad:

@@ -31,6 +31,28 @@ def _quantise(out, x, inverse, step, qmin, qmax, start, stop):
         out[j] = q * step
 
 
+@njit(nogil=True, cache=True, fastmath=False, error_model="numpy", boundscheck=False)
+def _quantise_marking(out, passed, x, inverse, step, qmin, qmax, start, stop):
+    for i in range(start, stop):
+        j = np.uint64(i)
+        q = np.rint(x[j] * inverse)
+        passed[j] = q >= qmin and q <= qmax  # false for NaN, as torch's mask
+        if q < qmin:
+            q = qmin
+        elif q > qmax:
+            q = qmax
+        out[j] = q * step
+
+
+def quantise_marking(
+    out: np.ndarray, passed: np.ndarray, x: np.ndarray, scale: float, qmin: int, qmax: int, start: int, stop: int
+) -> None:
+    """:func:`quantise`, and ``passed`` (bool) marks the elements whose step was not clipped:
+    where the straight-through gradient passes."""
+    f32 = np.float32
+    _quantise_marking(out, passed, x, f32(1.0) / f32(scale), f32(scale), f32(qmin), f32(qmax), start, stop)
+
+
 def quantise(out: np.ndarray, x: np.ndarray, scale: float, qmin: int, qmax: int, start: int, stop: int) -> None:
     """Elements ``start .. stop-1`` of the flat float32 arrays: ``out = fake_quantize(x)`` (``out`` may be ``x``)."""
     f32 = np.float32
