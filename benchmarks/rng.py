@@ -47,7 +47,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import hwprofiles  # noqa: F401  before torch, as a user's script would: it tunes torch's OpenMP (hwprofiles.openmp_spin)
+import hwprofiles  # noqa: F401  before torch, as a user's script would: it tunes torch's OpenMP (hwprofiles.cpu_tuning)
 
 # isort: split
 import torch

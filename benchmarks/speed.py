@@ -52,7 +52,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import hwprofiles  # before torch, as a user's script would: it tunes torch's OpenMP (hwprofiles.openmp_spin)
+import hwprofiles  # before torch, as a user's script would: it tunes torch's OpenMP (hwprofiles.cpu_tuning)
 
 # isort: split
 import torch

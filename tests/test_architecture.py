@@ -21,7 +21,18 @@ MAX_LINES = 400
 LAYERS = [
     (
         "foundations",
-        ["errors", "hookspecs", "untrusted", "io", "storage", "lazy", "version", "progress", "named_registry"],
+        [
+            "errors",
+            "hookspecs",
+            "untrusted",
+            "io",
+            "storage",
+            "lazy",
+            "version",
+            "progress",
+            "named_registry",
+            "cpu_tuning",
+        ],
     ),
     ("entry models", ["entries"]),
     ("registries and plugins", ["registry", "models", "plugins", "builtin"]),

@@ -177,37 +177,6 @@ def test_importing_the_package_does_not_import_numba():
     )
 
 
-class _Features(dict):
-    def flatten(self) -> str:
-        return ",".join(("+" if on else "-") + name for name, on in self.items())
-
-
-@pytest.mark.parametrize(
-    ("host", "env", "asked"),
-    [
-        ({"avx2": True, "avx512f": True}, {}, True),
-        ({"avx2": True, "avx512f": False}, {}, False),
-        ({"avx2": True, "avx512f": True}, {"NUMBA_CPU_FEATURES": "+avx2"}, False),  # the user's target stays
-        ({"avx2": True, "avx512f": True}, {"NUMBA_CPU_NAME": "generic"}, False),
-    ],
-)
-def test_numba_is_asked_for_wide_vectors_only_on_avx512_and_never_over_the_users_target(monkeypatch, host, env, asked):
-    llvm = pytest.importorskip("llvmlite.binding")
-    from hwprofiles import numba_target
-
-    monkeypatch.delitem(sys.modules, "numba", raising=False)  # as before numba's first import
-    for name in ("NUMBA_CPU_FEATURES", "NUMBA_CPU_NAME"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr(llvm, "get_host_cpu_features", lambda: _Features(host))
-    assert numba_target.prefer_wide_vectors() is asked
-    expected = (
-        _Features(host).flatten() + "," + numba_target.NO_WIDE_VECTORS if asked else env.get("NUMBA_CPU_FEATURES")
-    )
-    assert os.environ.get("NUMBA_CPU_FEATURES") == expected
-
-
 def test_kernels_compiled_for_this_cpu_give_the_bits_of_the_torch_version():
     # In a fresh process the engine chooses numba's target itself (512-bit vectors on AVX-512).
     pytest.importorskip("numba")

@@ -13,6 +13,7 @@ that listing and validating profiles stays quick.
 
 from __future__ import annotations
 
+from hwprofiles.cpu_tuning import shorten_openmp_spin
 from hwprofiles.entries.base import NoiseEntry, VarianceAware
 from hwprofiles.errors import (
     CheckpointError,
@@ -31,7 +32,6 @@ from hwprofiles.errors import (
 )
 from hwprofiles.hookspecs import hookimpl
 from hwprofiles.lazy import lazy_module
-from hwprofiles.openmp_spin import shorten_openmp_spin
 from hwprofiles.plugins import get_plugin_manager
 from hwprofiles.profiles import (
     ADC,

@@ -13,7 +13,7 @@ of one draw on several threads.
 
 from __future__ import annotations
 
-from hwprofiles.numba_target import prefer_wide_vectors
+from hwprofiles.cpu_tuning import prefer_wide_vectors
 
 prefer_wide_vectors()  # before numba's first import, which fixes its target
 
