@@ -84,12 +84,7 @@ class _FakeQuantize(torch.autograd.Function):
             q = _quantised_steps(x, scale)
             ctx.save_for_backward((q >= qmin) & (q <= qmax))
             return q.clamp_(qmin, qmax).mul_(scale)
-        source = x.detach().contiguous()
-        out, passed = torch.empty_like(source), torch.empty(source.shape, dtype=torch.bool)
-        xs, outs, marks = source.view(-1).numpy(), out.view(-1).numpy(), passed.view(-1).numpy()
-        rng.in_parallel(
-            x.numel(), lambda start, stop: kernels.quantise_marking(outs, marks, xs, scale, qmin, qmax, start, stop)
-        )
+        out, passed = _one_pass(kernels, x.detach(), scale, qmin, qmax, mark=True)
         ctx.save_for_backward(passed)
         return out
 
@@ -112,11 +107,26 @@ def fake_quantize(x: torch.Tensor, scale: float, qmin: int, qmax: int) -> torch.
     kernels = _numba_kernels()
     if kernels is None:
         return _quantised_steps(x, scale).clamp_(qmin, qmax).mul_(scale)
+    return _one_pass(kernels, x, scale, qmin, qmax, mark=False)[0]
+
+
+def _one_pass(
+    kernels: ModuleType, x: torch.Tensor, scale: float, qmin: int, qmax: int, *, mark: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The numba kernel over ``x`` on threads: the fake-quantised values, and with ``mark`` a
+    bool tensor of where the straight-through gradient passes (None without)."""
     source = x.contiguous()
     out = torch.empty_like(source)
     xs, outs = source.view(-1).numpy(), out.view(-1).numpy()
-    rng.in_parallel(x.numel(), lambda start, stop: kernels.quantise(outs, xs, scale, qmin, qmax, start, stop))
-    return out
+    if not mark:
+        rng.in_parallel(x.numel(), lambda start, stop: kernels.quantise(outs, xs, scale, qmin, qmax, start, stop))
+        return out, None
+    passed = torch.empty(source.shape, dtype=torch.bool)
+    marks = passed.view(-1).numpy()
+    rng.in_parallel(
+        x.numel(), lambda start, stop: kernels.quantise_marking(outs, marks, xs, scale, qmin, qmax, start, stop)
+    )
+    return out, passed
 
 
 def _numba_kernels() -> ModuleType | None:

@@ -101,7 +101,8 @@ def in_parallel(numel: int, fill: Callable[[int, int], None]) -> None:
                 return
             fill(*piece)
 
-    helpers = [_executor(workers - 1).submit(take_pieces) for _ in range(workers - 1)]
+    pool = _executor(workers - 1)
+    helpers = [pool.submit(take_pieces) for _ in range(workers - 1)]
     try:
         take_pieces()
     finally:  # the helpers finish (or fail) before their arrays may go
