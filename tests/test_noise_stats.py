@@ -466,6 +466,63 @@ def test_sram_column_noise_kind_uses_the_rows_in_use() -> None:
     rel_std_close(float(kind.tile_outputs(y, context(tile_rows=100)).std()), 0.0039 * 100)
 
 
+def bit_serial_mac_error(x_int, w_int, bits: int, sigma_counts: float, generator) -> torch.Tensor:
+    """A bit-serial macro simulated plane by plane: each input bit b against each weight bit k
+    gives a binary column sum, converted with Gaussian noise of sigma_counts rows, then
+    shifted by 2^(b+k) and added. Returns the error of the result, in full scales
+    (rows x (2^bits - 1)^2), after checking that without noise it is the integer MAC."""
+    rows = x_int.shape[1]
+    exact = x_int @ w_int.T
+    shifted, noisy = torch.zeros_like(exact), torch.zeros(exact.shape, dtype=torch.float64)
+    for b in range(bits):
+        for k in range(bits):
+            plane = ((x_int >> b) & 1) @ ((w_int >> k) & 1).T  # binary column sums, 0..rows
+            noise = sigma_counts * torch.randn(plane.shape, generator=generator, dtype=torch.float64)
+            shifted += plane * 2 ** (b + k)
+            noisy += (plane + noise) * 2 ** (b + k)
+    assert torch.equal(shifted, exact)
+    return (noisy - exact) / (rows * (2**bits - 1) ** 2)
+
+
+@pytest.mark.parametrize("bits", [1, 4, 8])
+def test_sram_bit_serial_noise_is_the_shift_added_conversions_noise(bits: int) -> None:
+    # The kind's one draw on the multi-bit MAC must carry the noise of bits x bits noisy
+    # conversions of binary column sums (1 LSB = one row of 255), shifted and added.
+    rows, generator = 255, torch.Generator().manual_seed(3)
+    x_int = torch.randint(0, 2**bits, (64, rows), generator=generator)
+    w_int = torch.randint(0, 2**bits, (400, rows), generator=generator)
+    simulated = bit_serial_mac_error(x_int, w_int, bits, 0.0039 * rows, generator)
+    kind = make_kind("sram_column_noise", sigma_percent_fs=0.39, input_bits=bits, weight_bits=bits)
+    drawn = kind.tile_outputs(torch.zeros(N_DEVICES, dtype=torch.float64), context(tile_rows=rows)) / rows
+    rel_std_close(float(drawn.std()), float(simulated.std()), rel=0.03)
+    assert float(drawn.mean()) == pytest.approx(0.0, abs=5 * float(drawn.std()) / math.sqrt(N_DEVICES))
+    if bits == 8:  # the figure the shipped profile's description quotes
+        rel_std_close(float(drawn.std()), 0.336 * 0.0039, rel=0.01)
+
+
+def test_sram_bit_serial_needs_both_bit_counts() -> None:
+    with pytest.raises(ValueError, match="input_bits and weight_bits"):
+        make_profile([{"kind": "sram_column_noise", "sigma_percent_fs": 0.39, "input_bits": 8}])
+
+
+def test_sram_cim_8bit_adds_no_quantisation_beyond_the_inputs() -> None:
+    # Bit-serial: every binary conversion is exact and the shift-added sum digital, so with
+    # the column noise off the layer computes the DAC-quantised inputs times the weights.
+    profile = hwprofiles.load_profile("sram-cim-8bit")
+    weight = pm_ones(64, 300) * torch.rand(64, 300, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    x = torch.rand(32, 300, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    x[0] = 1.0  # calibration takes the 99.99th percentile of |x| as the DAC bound: make it 1
+    model = noisy_linear(profile.with_noise_scale(0.0), weight, calibration=x)
+    with torch.no_grad():
+        y = model(x)
+    torch.testing.assert_close(y, x.mul(127).round().div(127) @ weight.T, rtol=0, atol=1e-5)
+    # with the noise on: two tiles of 150 rows, each 0.131% of 150 rows
+    model = noisy_linear(profile, pm_ones(2000, 300), calibration=x)
+    with torch.no_grad():
+        error = model(x) - x.mul(127).round().div(127) @ pm_ones(2000, 300).T
+    rel_std_close(float(error.std()), 0.0039 * 0.33595 * 150 * math.sqrt(2), rel=0.03)
+
+
 @pytest.mark.parametrize(
     "fan_in, tile_rows, rows_used, tiles",
     [
@@ -740,9 +797,14 @@ def test_photonic_thermal_crosstalk_through_a_linear() -> None:
 
 
 # -- Per-row ADC bound (adc.per_row, as in sram-cim-8bit) ---------------------------------------
-def sram_cim_without_noise() -> hwprofiles.Profile:
-    """The shipped sram-cim-8bit with its column noise off: DAC, per-row ADC and tiles remain."""
-    return hwprofiles.load_profile("sram-cim-8bit").with_noise_scale(0.0)
+def per_row_adc_without_noise() -> hwprofiles.Profile:
+    """The shipped sram-cim-8bit's DAC and tiles with its column noise off, and an 8-bit ADC
+    over each column's full scale (a multi-bit charge-domain conversion, not bit-serial)."""
+    return (
+        hwprofiles.load_profile("sram-cim-8bit")
+        .with_noise_scale(0.0)
+        .model_copy(update={"adc": hwprofiles.profiles.ADC(bits=8, bound=1.0, per_row=True)})
+    )
 
 
 @pytest.mark.parametrize(
@@ -757,7 +819,7 @@ def sram_cim_without_noise() -> hwprofiles.Profile:
 def test_per_row_adc_saturates_at_bound_times_rows_in_use(fan_in: int, rows_used: int, tiles: int) -> None:
     # All-ones weights and inputs: each tile's partial sum is rows_used, which an ADC bound of
     # 0.5 per row clips to 0.5 rows_used; the digital sum over tiles gives 0.5 fan_in rounded up.
-    profile = sram_cim_without_noise().model_copy(
+    profile = per_row_adc_without_noise().model_copy(
         update={"adc": hwprofiles.profiles.ADC(bits=8, bound=0.5, per_row=True)}
     )
     x = torch.ones(2, fan_in, dtype=torch.float64)
@@ -770,11 +832,10 @@ def test_per_row_adc_saturates_at_bound_times_rows_in_use(fan_in: int, rows_used
 
 @pytest.mark.parametrize("fan_in, rows_used", [(100, 100), (300, 150)])
 def test_per_row_adc_step_is_bound_times_rows_over_levels(fan_in: int, rows_used: int) -> None:
-    # sram-cim-8bit: ADC bound 1 per row, 8 signed bits (127 levels a side). Random +-1 weights
+    # ADC bound 1 per row, 8 signed bits (127 levels a side). Random +-1 weights
     # and inputs in [0, 1] give partial sums of order sqrt(rows), well inside the bound: every
     # output is a multiple of rows_used / 127 (the sum over tiles too), and no coarser step fits.
-    profile = sram_cim_without_noise()
-    assert profile.adc.per_row and profile.adc.bound == 1.0 and profile.adc.bits == 8
+    profile = per_row_adc_without_noise()
     weight = pm_ones(64, fan_in)
     x = torch.rand(32, fan_in, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     x[0] = 1.0  # calibration takes the 99.99th percentile of |x| as the DAC bound: make it 1
@@ -796,7 +857,7 @@ def tiles_of(fan_in: int) -> int:
 
 
 def test_per_row_false_keeps_the_bound_in_normalised_units() -> None:
-    profile = sram_cim_without_noise().model_copy(
+    profile = per_row_adc_without_noise().model_copy(
         update={"adc": hwprofiles.profiles.ADC(bits=8, bound=0.5, per_row=False)}
     )
     x = torch.ones(2, 300, dtype=torch.float64)

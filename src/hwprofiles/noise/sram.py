@@ -9,10 +9,11 @@ from hwprofiles.noise.base import NoiseKind, StageContext
 
 
 class SramColumnNoiseKind(NoiseKind[SramColumnNoise]):
-    """Gaussian noise of sigma_percent_fs % of a column's full scale (the tile's rows)."""
+    """Gaussian noise on each column's MAC, relative to its full scale (the tile's rows in
+    use); bit-serial conversion's shift-and-add is folded into the std (see the entry)."""
 
     stages = frozenset({"tile_outputs"})
 
     def tile_outputs(self, y: torch.Tensor, ctx: StageContext) -> torch.Tensor:
-        sigma = self.entry.sigma_percent_fs / 100.0 * ctx.tile_rows * ctx.scale
+        sigma = self.entry.full_scale_fraction * ctx.tile_rows * ctx.scale
         return ctx.add_noise(y, sigma)  # drawn and added in one pass
