@@ -16,6 +16,12 @@ flagged: fix the profile (usually its periphery) or mark it ``stress: true``.
     python benchmarks/validate_profiles.py --budget medium      # hours: ResNet-20, all 60k images, 3 seeds
     python benchmarks/validate_profiles.py --profile sram-cim-8bit --profile rram-hfox
     python benchmarks/validate_profiles.py --ablate   # also: where each flagged profile's points go
+    python benchmarks/validate_profiles.py --recalibrate-bn   # batch norm re-estimated on each chip
+
+``--recalibrate-bn`` re-estimates batch-norm statistics on every chip instance from a few
+training batches before it is evaluated, as chips with batch norm are calibrated after
+programming (Joshi et al. 2020's AdaBS; NeuRRAM's model-driven chip calibration); the
+published figures of those chips were measured so.
 
 ``--ablate`` evaluates each flagged profile's NIT models again under the pieces of the profile
 (its periphery alone, the periphery with each noise entry, the noise alone;
@@ -93,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--ablate", action="store_true", help="Evaluate each flagged profile's NIT models under its pieces too."
     )
+    parser.add_argument(
+        "--recalibrate-bn", action="store_true", help="Re-estimate batch norm on each chip before evaluating it."
+    )
     args = parser.parse_args(argv)
     budget = BUDGETS[args.budget]
     overrides = {f: getattr(args, f) for f in ("epochs", "seeds", "chips", "width") if getattr(args, f) is not None}
@@ -128,12 +137,13 @@ def main(argv: list[str] | None = None) -> int:
         for s in seeds
     ]
     ref = mean_interval(float_acc)
+    on_chip = {"samples": budget.chips, "store": store, "test_set": test_set, "recalibrate_bn": args.recalibrate_bn}
     rows = []
     for name in names:
         models = [trained("nit", name, s) for s in seeds]  # loaded once: the pieces below reuse them
         per_seed = []
         for s, model in zip(seeds, models):
-            result = evaluate_checkpoint(model, name, loaders, samples=budget.chips, store=store, test_set=test_set)
+            result = evaluate_checkpoint(model, name, loaders, **on_chip)
             per_seed.append({"seed": s, "mean": result.mean, "chip_interval": [result.ci_low, result.ci_high]})
         nit = mean_interval([p["mean"] for p in per_seed])
         gap = ref[0] - nit[0]
@@ -152,12 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.ablate and gap > args.max_gap:
             rows[-1]["pieces"] = []
             for label, piece in pieces(hwprofiles.load_profile(name)):
-                accs = [
-                    evaluate_checkpoint(
-                        model, piece, loaders, samples=budget.chips, store=store, test_set=test_set
-                    ).mean
-                    for model in models
-                ]
+                accs = [evaluate_checkpoint(model, piece, loaders, **on_chip).mean for model in models]
                 acc = statistics.fmean(accs)
                 rows[-1]["pieces"].append({"piece": label, "accuracy": acc, "per_seed": accs})
                 print(f"  {label}: {acc:.3f} ({100 * (ref[0] - acc):.1f} points below float)", flush=True)
@@ -165,13 +170,16 @@ def main(argv: list[str] | None = None) -> int:
     conditions = (
         f"{budget.epochs} epochs, width {budget.width:g}, "
         f"{budget.train_subset or 60000} training / {budget.test_subset or 10000} test images, "
-        f"{budget.chips} chips per model ({args.budget} budget of benchmarks/validate_profiles.py)"
+        f"{budget.chips} chips per model"
+        + (", batch norm re-estimated on each chip" if args.recalibrate_bn else "")
+        + f" ({args.budget} budget of benchmarks/validate_profiles.py)"
     )
     report = {
         "budget": args.budget,
         "model": args.model,
         "data": args.dataset,
         "conditions": conditions,
+        "recalibrate_bn": args.recalibrate_bn,
         "float_accuracy_per_seed": float_acc,
         "max_gap_points": 100 * args.max_gap,
         "profiles": rows,

@@ -52,3 +52,12 @@ def test_validation_reports_each_profile_against_float_and_resumes(tmp_path: Pat
     hfox = {p["piece"] for p in rows[1]["pieces"]}
     assert "periphery only (DAC, tiles, ADC)" in hfox and "noise only (no DAC, ADC, tiles)" in hfox
     assert "## Where the points go" in (tmp_path / "out" / "validation.md").read_text()
+    # --recalibrate-bn: recorded with the figures; LeNet-5 has no batch norm, so the chips'
+    # accuracies are those measured without it (other results, as the flag is in their key)
+    recalibrated = subprocess.run([*args, "--recalibrate-bn"], capture_output=True, text=True, timeout=600)
+    assert recalibrated.returncode == 0, recalibrated.stderr[-2000:]
+    again = json.loads((tmp_path / "out" / "validation.json").read_text())
+    assert again["recalibrate_bn"] and "batch norm re-estimated on each chip" in again["conditions"]
+    assert [r["nit_accuracy"] for r in again["profiles"]] == pytest.approx(
+        [r["nit_accuracy"] for r in report["profiles"]]
+    )
