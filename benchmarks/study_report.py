@@ -47,13 +47,16 @@ def upgrade_transfer(t: dict[str, Any], stress: set[str]) -> dict[str, Any]:
 def markdown(report: dict[str, Any]) -> str:
     b, s, m = report["budget"], report["settings"], report["machine"]
     cl = report["claims"]
+    # The seeds the report holds, which runs with --seeds may have measured in parts.
+    measured = sorted({int(k) for e in report["architectures"].values() for k in seed_entries(e)})
     lines = [
         f"# Seed study reproduced: budget `{b['name']}`",
         "",
         f"Written by `benchmarks/reproduce_study.py --budget {b['name']}`. {b['note']}.",
         "",
         f"- Data: {b['dataset']}, training subset {b['train_subset'] or 'all'}; Adam with cosine decay, batch "
-        f"{b['batch_size']}; training seeds {b['seeds']} (each architecture's epochs and test images below).",
+        f"{b['batch_size']}; training seeds {measured or b['seeds']} (each architecture's epochs, test images and "
+        "seeds below).",
         f"- Noise: profile `{s['profile']}` (additive Gaussian after the input and every layer); "
         f"sigma = {s['sigma_per_noise_scale']} x noise_scale, so the grid sigma = "
         f"{s['sigmas'][0]:.3g} .. {s['sigmas'][-1]:.3g} ({len(s['sigmas'])} points) is noise_scale "
