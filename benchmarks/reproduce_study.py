@@ -137,6 +137,9 @@ class Budget:
     extra: dict[str, Any] = field(default_factory=dict)
     seeds: list[int] = field(default_factory=lambda: [0])  # training seeds of every configuration
     transfer_seeds: list[int] | None = None  # training seeds of the transfer matrices (default: seeds)
+    # Re-estimate batch norm on each chip of the transfer matrices, as chips calibrate after
+    # programming (Joshi 2020's AdaBS, NeuRRAM); for nets with batch norm (LeNet-5 has none).
+    transfer_recalibrate_bn: bool = False
     qat_bits: dict[int, list[float]] = field(default_factory=dict)  # more bit widths -> their act_scales
     qat_learned: list[float] = field(default_factory=list)  # initial steps of QAT with learned (LSQ) scales
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # per architecture: fields that differ
@@ -220,6 +223,7 @@ BUDGETS: dict[str, Budget] = {
                 "nit_scales": [],  # NIT at QAT's midpoint only (claim 2); LeNet-5 covers several sigmas
                 "transfer_epochs": 3,
                 "transfer_seeds": [0],
+                "transfer_recalibrate_bn": True,
             },
             "vgg11": {  # no batch norm: a constant step of 4 zeroes too many activations to learn
                 "epochs": 6,
@@ -259,6 +263,7 @@ BUDGETS: dict[str, Budget] = {
         transfer_train_subset=None,
         transfer_test_subset=None,
         transfer_samples=10,
+        overrides={"resnet20": {"transfer_recalibrate_bn": True}},
         note="the study's scale: full data sets, 100 epochs, 3 training seeds, 17 sigma points (quarter decades), "
         "K = 10, QAT steps 0.5..256 at 8 bits, 1 and 16 at 4 and 16 bits, learned QAT; meant for a GPU, in parts "
         "(every epoch and chip instance is kept, so a run stopped anywhere resumes)",
@@ -719,6 +724,7 @@ class Study:
                 executor=self.executor,
                 storage=self.args.storage,
                 stats=self.grid_stats,
+                recalibrate_bn=b.transfer_recalibrate_bn,
             )
             stem = f"transfer-{arch}" if seed == 0 else f"transfer-{arch}-s{seed}"
             paths = result.write(self.out, stem=stem)
@@ -739,6 +745,7 @@ class Study:
                 "test_images": len(splits.test),
                 "samples": b.transfer_samples,
                 "scale_mode": self.args.transfer_scales,
+                "recalibrate_bn": b.transfer_recalibrate_bn,
                 "seeds_planned": seeds,
                 "seeds": kept,
                 "over_seeds": transfer_over_seeds(kept, stress),

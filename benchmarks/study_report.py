@@ -164,7 +164,12 @@ def markdown(report: dict[str, Any]) -> str:
             + ")",
             "",
             "Transfer efficiency: accuracy / accuracy of the NIT model trained under the column's profile; "
-            f"mean over seeds. Stress profiles: {', '.join(o['stress_profiles']) or 'none'}.",
+            f"mean over seeds. Stress profiles: {', '.join(o['stress_profiles']) or 'none'}."
+            + (
+                " Batch norm re-estimated on every chip after programming (4 training batches), as chips calibrate."
+                if t.get("recalibrate_bn")
+                else ""
+            ),
             "",
             "| trained \\ evaluated | " + " | ".join(o["cols"]) + " |",
             "|---|" + "--:|" * len(o["cols"]),

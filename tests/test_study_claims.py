@@ -222,6 +222,7 @@ def test_a_report_rerun_judges_claim3_with_the_profiles_marked_stress_now(tmp_pa
         "over_seeds": sc.transfer_over_seeds(seeds, stress=set()),
         "regenerate": "python ...",
         "width": 1.0,
+        "recalibrate_bn": True,
     }
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "study.json").write_text(json.dumps({"architectures": {}, "transfer": {"lenet5": stale}}))
@@ -232,3 +233,4 @@ def test_a_report_rerun_judges_claim3_with_the_profiles_marked_stress_now(tmp_pa
     assert o["stress_profiles"] == ["photonic-ptc-4bit"]  # marked stress in its profile file
     assert o["claim3_worst"]["mean"] == pytest.approx(0.5)
     assert o["claim3_worst_without_stress"]["mean"] == pytest.approx(1.0)
+    assert "Batch norm re-estimated on every chip" in (tmp_path / "out" / "study.md").read_text()
