@@ -44,7 +44,7 @@ Budgets (training seeds as listed; chip instances seeds 0..K-1):
 
     python benchmarks/reproduce_study.py --budget tiny     # smoke test, a few minutes on 2 CPU cores
     python benchmarks/reproduce_study.py --budget small    # <= 60 min on 2 CPU cores (subsampled, narrow nets, 1 seed)
-    python benchmarks/reproduce_study.py --budget medium   # all of Fashion-MNIST, 3 seeds, about 5 h on 2 CPU cores
+    python benchmarks/reproduce_study.py --budget medium   # all of Fashion-MNIST, 3 seeds, about 9.5 h on 2 CPU cores
     python benchmarks/reproduce_study.py --budget full --device cuda --dataset cifar10 --data-root DIR  # a GPU
 
 On a machine whose jobs must stay short, run the ``full`` budget in parts: every epoch is
@@ -241,7 +241,7 @@ BUDGETS: dict[str, Budget] = {
             "NIT at sigma 0.3, 1 and at QAT's midpoint; VGG-11 without batch norm at width 0.25 (6 epochs) and "
             "ResNet-20 at width 0.5 (5 epochs), swept on 2,000 test images, QAT at two steps (VGG-11 0.5 and 2, "
             "ResNet-20 0.5 and 4), NIT at QAT's midpoint; 17 sigma points, K = 5; transfer matrices with the many-profile row (LeNet-5: 3 seeds, "
-            "5 epochs; ResNet-20: 1 seed, 3 epochs; 2,000 test images). Resumable parts, about 5 hours on 2 CPU cores"
+            "5 epochs; ResNet-20: 1 seed, 3 epochs; 2,000 test images). Resumable parts, about 9.5 hours of process time on 2 CPU cores"
         ),
     ),
     "full": Budget(
