@@ -477,7 +477,8 @@ class Study:
                 run(seed, qat_label(8, s, learned_scales=True), config, f"qat-learned-a{s:g}")
         # Seeds measured by earlier runs of the same budget (``--seeds 1``, then ``--seeds 2``)
         # stay in the report, and the QAT model is chosen over all of them.
-        earlier = self.earlier_seeds(arch, b, len(splits.test))
+        settings = {"width": b.widths[arch], "epochs": b.epochs, "test_images": len(splits.test), "samples": b.samples}
+        earlier = self.earlier_seeds("architectures", arch, settings, b.seeds)
         qat = best_qat({**earlier, **{str(k): v for k, v in seeds.items()}})
 
         ramp = "ramp" if b.epochs >= 2 else "constant"
@@ -512,10 +513,7 @@ class Study:
             )
 
         entry: dict[str, Any] = {
-            "width": b.widths[arch],
-            "epochs": b.epochs,
-            "test_images": len(splits.test),
-            "samples": b.samples,
+            **settings,
             "best_qat": qat,
             "seeds": dict(
                 sorted({**earlier, **{str(k): v for k, v in seeds.items()}}.items(), key=lambda kv: int(kv[0]))
@@ -533,20 +531,15 @@ class Study:
             f"{arch} done; figures {entry['figure']}, {entry['qat_figure']}; regenerate with: {entry['regenerate']}"
         )
 
-    def earlier_seeds(self, arch: str, b: Budget, test_images: int) -> dict[str, Any]:
-        """The seeds of ``arch`` that the report holds from earlier runs and this run does not
-        train, when they were measured under the same settings (else they are dropped)."""
-        entry = self.report["architectures"].get(arch)
+    def earlier_seeds(self, part: str, arch: str, settings: dict[str, Any], running: list[int]) -> dict[str, Any]:
+        """The seeds of ``arch``'s ``part`` of the report ("architectures" or "transfer") that
+        earlier runs measured and this one does not (``running``), kept when the earlier entry
+        was measured under ``settings`` and dropped, with a log line, when it was not."""
+        entry = self.report[part].get(arch)
         if not entry or "seeds" not in entry:
             return {}
-        same = (entry.get("width"), entry.get("epochs"), entry.get("test_images"), entry.get("samples")) == (
-            b.widths[arch],
-            b.epochs,
-            test_images,
-            b.samples,
-        )
-        kept = {k: v for k, v in entry["seeds"].items() if int(k) not in b.seeds}
-        if kept and not same:
+        kept = {k: v for k, v in entry["seeds"].items() if int(k) not in running}
+        if kept and any(entry.get(key) != value for key, value in settings.items()):
             self.log(f"{arch}: dropping seeds {', '.join(kept)} of an earlier run with other settings")
             return {}
         return kept
@@ -698,8 +691,16 @@ class Study:
         transfer = dataclasses.replace(
             b, epochs=b.transfer_epochs, train_subset=b.transfer_train_subset, test_subset=b.transfer_test_subset
         )
-        entry = self.report["transfer"].get(arch, {})
-        per_seed: dict[str, Any] = dict(entry.get("seeds", {}))
+        settings = {
+            "width": b.widths[arch],
+            "epochs": b.transfer_epochs,
+            "test_images": len(splits.test),
+            "samples": b.transfer_samples,
+            "scale_mode": self.args.transfer_scales,
+            "recalibrate_bn": b.transfer_recalibrate_bn,
+        }
+        # Seeds of earlier runs with the same settings stay (``--seeds 1`` after seed 0).
+        per_seed: dict[str, Any] = self.earlier_seeds("transfer", arch, settings, seeds)
         for seed in seeds:
             base = self.config(transfer, arch, "clean", seed)  # run_transfer sets each row's method
             self.log(
@@ -738,15 +739,10 @@ class Study:
                 "files": {k: self.relative(Path(v)) for k, v in paths.items()},
             }
             # Written after every seed: an interrupted run shows the seeds it finished.
-            kept = {k: v for k, v in per_seed.items() if int(k) in seeds}
+            kept = dict(sorted(per_seed.items(), key=lambda kv: int(kv[0])))
             self.report["transfer"][arch] = {
-                "width": b.widths[arch],
-                "epochs": b.transfer_epochs,
-                "test_images": len(splits.test),
-                "samples": b.transfer_samples,
-                "scale_mode": self.args.transfer_scales,
-                "recalibrate_bn": b.transfer_recalibrate_bn,
-                "seeds_planned": seeds,
+                **settings,
+                "seeds_planned": sorted({*seeds, *map(int, kept)}),
                 "seeds": kept,
                 "over_seeds": transfer_over_seeds(kept, stress),
                 "regenerate": self.command(["--archs", arch, "--only", "transfer"]),

@@ -234,3 +234,20 @@ def test_a_report_rerun_judges_claim3_with_the_profiles_marked_stress_now(tmp_pa
     assert o["claim3_worst"]["mean"] == pytest.approx(0.5)
     assert o["claim3_worst_without_stress"]["mean"] == pytest.approx(1.0)
     assert "Batch norm re-estimated on every chip" in (tmp_path / "out" / "study.md").read_text()
+
+
+def test_a_run_of_some_seeds_keeps_the_seeds_earlier_runs_measured_under_the_same_settings(tmp_path: Path) -> None:
+    import reproduce_study as rs
+
+    settings = {"width": 0.5, "epochs": 3, "test_images": 2000, "samples": 5, "recalibrate_bn": True}
+    earlier = {**settings, "seeds": {"0": matrix({}), "1": matrix({})}}
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "study.json").write_text(json.dumps({"transfer": {"resnet20": earlier}}))
+    argv = ["--budget", "tiny", "--work-dir", str(tmp_path / "work"), "--output-dir", str(tmp_path / "out")]
+    study = rs.Study(rs.parse_args(argv), rs.Console())
+    # Running seed 1 again replaces it; seed 0 stays.
+    assert list(study.earlier_seeds("transfer", "resnet20", settings, running=[1, 2])) == ["0"]
+    # Measured otherwise (here without batch-norm recalibration): nothing is mixed in.
+    other = {**settings, "recalibrate_bn": False}
+    assert study.earlier_seeds("transfer", "resnet20", other, running=[2]) == {}
+    assert study.earlier_seeds("transfer", "lenet5", settings, running=[0]) == {}
