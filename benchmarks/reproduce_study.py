@@ -479,7 +479,9 @@ class Study:
         # stay in the report, and the QAT model is chosen over all of them.
         settings = {"width": b.widths[arch], "epochs": b.epochs, "test_images": len(splits.test), "samples": b.samples}
         earlier = self.earlier_seeds("architectures", arch, settings, b.seeds)
-        qat = best_qat({**earlier, **{str(k): v for k, v in seeds.items()}})
+        # The same per-seed dicts as ``seeds``: the NIT models trained below land in both.
+        every_seed = by_seed({**earlier, **{str(k): v for k, v in seeds.items()}})
+        qat = best_qat(every_seed)
 
         ramp = "ramp" if b.epochs >= 2 else "constant"
 
@@ -515,9 +517,7 @@ class Study:
         entry: dict[str, Any] = {
             **settings,
             "best_qat": qat,
-            "seeds": dict(
-                sorted({**earlier, **{str(k): v for k, v in seeds.items()}}.items(), key=lambda kv: int(kv[0]))
-            ),
+            "seeds": every_seed,
         }
         entry["over_seeds"] = over_seeds(entry)
         entry["figure"] = self.plot(arch, entry, chance)
@@ -739,7 +739,7 @@ class Study:
                 "files": {k: self.relative(Path(v)) for k, v in paths.items()},
             }
             # Written after every seed: an interrupted run shows the seeds it finished.
-            kept = dict(sorted(per_seed.items(), key=lambda kv: int(kv[0])))
+            kept = by_seed(per_seed)
             self.report["transfer"][arch] = {
                 **settings,
                 "seeds_planned": sorted({*seeds, *map(int, kept)}),
@@ -800,6 +800,11 @@ class Study:
         self.report["claims"] = claims(self.report)
         write_text(self.report_path, json.dumps(self.report, indent=2) + "\n")  # atomic: parallel processes
         write_text(self.out / "study.md", markdown(self.report))
+
+
+def by_seed(seeds: dict[str, Any]) -> dict[str, Any]:
+    """Per-seed entries (keyed by the seed as text) in the seeds' numeric order."""
+    return dict(sorted(seeds.items(), key=lambda kv: int(kv[0])))
 
 
 def reduction(err_base_acc: float, new_acc: float) -> float | None:

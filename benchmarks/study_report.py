@@ -19,6 +19,8 @@ from study_claims import (
     transfer_over_seeds,
 )
 
+from hwprofiles.eval.chips import BN_RECALIBRATION_BATCHES
+
 
 def ivt(iv: dict[str, Any] | None, digits: int = 3, percent: bool = False) -> str:
     """``mean [low, high]`` of an interval over seeds (``mean`` alone for one seed)."""
@@ -166,7 +168,8 @@ def markdown(report: dict[str, Any]) -> str:
             "Transfer efficiency: accuracy / accuracy of the NIT model trained under the column's profile; "
             f"mean over seeds. Stress profiles: {', '.join(o['stress_profiles']) or 'none'}."
             + (
-                " Batch norm re-estimated on every chip after programming (4 training batches), as chips calibrate."
+                f" Batch norm re-estimated on every chip after programming ({BN_RECALIBRATION_BATCHES} training "
+                "batches), as chips calibrate."
                 if t.get("recalibrate_bn")
                 else ""
             ),
