@@ -44,7 +44,7 @@ Budgets (training seeds as listed; chip instances seeds 0..K-1):
 
     python benchmarks/reproduce_study.py --budget tiny     # smoke test, a few minutes on 2 CPU cores
     python benchmarks/reproduce_study.py --budget small    # <= 60 min on 2 CPU cores (subsampled, narrow nets, 1 seed)
-    python benchmarks/reproduce_study.py --budget medium   # all of Fashion-MNIST, 3 seeds, about 9.5 h on 2 CPU cores
+    python benchmarks/reproduce_study.py --budget medium   # all of Fashion-MNIST, 3 seeds, about 13 h on 2 CPU cores
     python benchmarks/reproduce_study.py --budget full --device cuda --dataset cifar10 --data-root DIR  # a GPU
 
 On a machine whose jobs must stay short, run the ``full`` budget in parts: every epoch is
@@ -222,7 +222,6 @@ BUDGETS: dict[str, Budget] = {
                 "qat_learned": [],
                 "nit_scales": [],  # NIT at QAT's midpoint only (claim 2); LeNet-5 covers several sigmas
                 "transfer_epochs": 3,
-                "transfer_seeds": [0],
                 "transfer_recalibrate_bn": True,
             },
             "vgg11": {  # no batch norm: a constant step of 4 zeroes too many activations to learn
@@ -240,8 +239,8 @@ BUDGETS: dict[str, Budget] = {
             "test images) with the QAT scale curve 0.25..512 at 8 bits and two scales at 4 and 16 bits, learned QAT, "
             "NIT at sigma 0.3, 1 and at QAT's midpoint; VGG-11 without batch norm at width 0.25 (6 epochs) and "
             "ResNet-20 at width 0.5 (5 epochs), swept on 2,000 test images, QAT at two steps (VGG-11 0.5 and 2, "
-            "ResNet-20 0.5 and 4), NIT at QAT's midpoint; 17 sigma points, K = 5; transfer matrices with the many-profile row (LeNet-5: 3 seeds, "
-            "5 epochs; ResNet-20: 1 seed, 3 epochs; 2,000 test images). Resumable parts, about 9.5 hours of process time on 2 CPU cores"
+            "ResNet-20 0.5 and 4), NIT at QAT's midpoint; 17 sigma points, K = 5; transfer matrices with the many-profile row (3 seeds; "
+            "LeNet-5 5 epochs, ResNet-20 3 epochs; 2,000 test images). Resumable parts, about 13 hours of process time on 2 CPU cores"
         ),
     ),
     "full": Budget(
