@@ -521,7 +521,9 @@ class Study:
         entry["over_seeds"] = over_seeds(entry)
         entry["figure"] = self.plot(arch, entry, chance)
         entry["qat_figure"] = self.plot_qat(arch, entry)
-        entry["regenerate"] = self.command(["--archs", arch, "--only", "sweeps"])
+        entry["regenerate"] = self.command(
+            ["--archs", arch, "--only", "sweeps"], sorted(map(int, every_seed)), self.budget.for_arch(arch).seeds
+        )
         entry["elapsed_min"] = (time.time() - started) / 60  # this process; cached results take no time
         self.report["architectures"][arch] = entry
         self.done["architectures"].add(arch)
@@ -686,7 +688,7 @@ class Study:
         profiles = self.transfer_profiles()
         train_profiles = [p for p in profiles if hwprofiles.load_profile(p).noise]
         stress = self.stress_profiles()
-        seeds = b.transfer_seeds if b.transfer_seeds is not None else b.seeds
+        seeds = transfer_seeds(b)
         transfer = dataclasses.replace(
             b, epochs=b.transfer_epochs, train_subset=b.transfer_train_subset, test_subset=b.transfer_test_subset
         )
@@ -744,7 +746,11 @@ class Study:
                 "seeds_planned": sorted({*seeds, *map(int, kept)}),
                 "seeds": kept,
                 "over_seeds": transfer_over_seeds(kept, stress),
-                "regenerate": self.command(["--archs", arch, "--only", "transfer"]),
+                "regenerate": self.command(
+                    ["--archs", arch, "--only", "transfer"],
+                    sorted(map(int, kept)),
+                    transfer_seeds(self.budget.for_arch(arch)),
+                ),
                 "elapsed_min": (time.time() - started) / 60,
             }
             self.done["transfer"].add(arch)
@@ -754,7 +760,9 @@ class Study:
         self.log(f"transfer {arch}: worst single-profile NIT efficiency {w}")
 
     # -- report --------------------------------------------------------------------------
-    def command(self, extra: list[str]) -> str:
+    def command(self, extra: list[str], seeds: list[int], default_seeds: list[int]) -> str:
+        """The command that measures a report entry again: this run's overrides, and the seeds
+        the entry holds (a run of ``--seeds 2`` beside earlier seeds 0 and 1 names all three)."""
         parts = ["python", "benchmarks/reproduce_study.py", "--budget", self.budget.name]
         for flag, value in (
             ("--dataset", self.args.dataset),
@@ -763,7 +771,6 @@ class Study:
             ("--samples", self.args.samples),
             ("--qat-scales", self.args.qat_scales),
             ("--nit-scales", self.args.nit_scales),
-            ("--seeds", self.args.seeds),
             ("--train-subset", self.args.train_subset),
             ("--test-subset", self.args.test_subset),
         ):
@@ -771,7 +778,7 @@ class Study:
                 parts += [flag, str(value)]
         if self.args.device != "cpu":
             parts += ["--device", self.args.device]
-        return shlex.join(parts + extra)
+        return with_seeds(shlex.join(parts + extra), seeds, default_seeds)
 
     def write(self) -> None:
         """Write study.json/.md, merged with what other processes of the same budget wrote meanwhile
@@ -799,6 +806,23 @@ class Study:
         self.report["claims"] = claims(self.report)
         write_text(self.report_path, json.dumps(self.report, indent=2) + "\n")  # atomic: parallel processes
         write_text(self.out / "study.md", markdown(self.report))
+
+
+def transfer_seeds(b: Budget) -> list[int]:
+    return b.transfer_seeds if b.transfer_seeds is not None else b.seeds
+
+
+def with_seeds(command: str, seeds: list[int], default: list[int]) -> str:
+    """``command`` naming ``seeds`` with ``--seeds``, or with no ``--seeds`` when they are the
+    budget's ``default``."""
+    parts = shlex.split(command)
+    if "--seeds" in parts:
+        at = parts.index("--seeds")
+        del parts[at : at + 2]
+    if sorted(seeds) != sorted(default):
+        at = parts.index("--budget") + 2 if "--budget" in parts else len(parts)
+        parts[at:at] = ["--seeds", ",".join(map(str, sorted(seeds)))]
+    return shlex.join(parts)
 
 
 def by_seed(seeds: dict[str, Any]) -> dict[str, Any]:
@@ -922,10 +946,18 @@ def main(argv: list[str] | None = None) -> int:
             entry["over_seeds"] = over_seeds(entry)
             entry["figure"] = study.plot(arch, entry, 1.0 / 10)
             entry["qat_figure"] = study.plot_qat(arch, entry)
+            if "regenerate" in entry:
+                entry["regenerate"] = with_seeds(
+                    entry["regenerate"], sorted(map(int, seed_entries(entry))), b.for_arch(arch).seeds
+                )
         for arch, t in study.report["transfer"].items():
             # Claim 3 is judged without the profiles marked stress now, not when the matrix ran.
             t = upgrade_transfer(t, stress)
             study.report["transfer"][arch] = {**t, "over_seeds": transfer_over_seeds(t["seeds"], stress)}
+            if "regenerate" in t:
+                study.report["transfer"][arch]["regenerate"] = with_seeds(
+                    t["regenerate"], sorted(map(int, t["seeds"])), transfer_seeds(b.for_arch(arch))
+                )
         study.done = {key: set(study.report[key]) for key in study.done}  # what is rewritten here wins
         study.write()
         study.log(f"wrote {study.out / 'study.json'} and {study.out / 'study.md'}")

@@ -40,6 +40,11 @@ def accuracy_interval(values: list[float]) -> dict[str, Any] | None:
     return interval(values, bounds=(0.0, 1.0))
 
 
+def efficiency_interval(values: list[float]) -> dict[str, Any] | None:
+    """A ratio of accuracies: never below 0, and it may exceed 1 (a model beating the matched one)."""
+    return interval(values, bounds=(0.0, math.inf))
+
+
 def log_interval(values: list[float]) -> dict[str, Any] | None:
     """The interval of log10(values), back-transformed: geometric mean and its interval."""
     iv = interval([math.log10(v) for v in values])
@@ -283,7 +288,7 @@ def transfer_over_seeds(seeds: dict[str, dict[str, Any]], stress: set[str] = fro
             key = f"{r} | {c}"
             cells[key] = accuracy_interval([t["accuracy"][key]["mean"] for t in runs if key in t["accuracy"]])
             values = [t["transfer_efficiency"][i][j] for t in runs if t["transfer_efficiency"][i][j] is not None]
-            eff[key] = interval(values)
+            eff[key] = efficiency_interval(values)
 
     def worst(row_ok: Any, skip: set[str]) -> dict[str, Any] | None:
         per_seed = []
@@ -298,7 +303,7 @@ def transfer_over_seeds(seeds: dict[str, dict[str, Any]], stress: set[str] = fro
                 per_seed.append(min(found))
         if not per_seed:
             return None
-        iv = interval([v for v, _, _ in per_seed])
+        iv = efficiency_interval([v for v, _, _ in per_seed])
         return {**iv, "where": [f"{r} under {c}" for _, r, c in per_seed]}  # type: ignore[dict-item]
 
     def single(r: str) -> bool:

@@ -48,6 +48,9 @@ def test_interval_is_the_student_t_interval_of_the_seed_means() -> None:
     assert sc.interval([]) is None
     clipped = sc.accuracy_interval([0.2, 0.9])
     assert clipped is not None and clipped["ci_low"] == 0.0 and clipped["ci_high"] == 1.0
+    # A transfer efficiency is a ratio of accuracies: never below 0, free to exceed 1.
+    ratio = sc.efficiency_interval([0.4, 1.5])
+    assert ratio is not None and ratio["ci_low"] == 0.0 and ratio["ci_high"] > 1.5
 
 
 def test_midpoints_are_averaged_on_a_log_scale() -> None:
@@ -209,7 +212,19 @@ def test_the_study_runs_every_configuration_for_every_seed_and_resumes(tmp_path:
     assert sorted(again["seeds"]) == ["0", "1"]
     assert again["over_seeds"] == entry["over_seeds"] and again["best_qat"] == entry["best_qat"]
     assert "training seeds [0, 1]" in (tmp_path / "out" / "study.md").read_text()
+    # Its regenerate command measures every seed the entry holds, not only the one this run added.
+    assert again["regenerate"].split("--seeds ")[1].startswith("0,1 ")
     assert not math.isnan(again["over_seeds"]["clean"]["noise_free_accuracy"]["mean"])
+
+
+def test_a_regenerate_command_names_the_seeds_unless_they_are_the_budgets() -> None:
+    import reproduce_study as rs
+
+    cmd = "python benchmarks/reproduce_study.py --budget medium --seeds 2 --archs resnet20 --only transfer"
+    assert rs.with_seeds(cmd, [0, 1, 2], default=[0, 1, 2]) == cmd.replace("--seeds 2 ", "")
+    assert rs.with_seeds(cmd, [2, 0], default=[0, 1, 2]) == cmd.replace("--seeds 2", "--seeds 0,2")
+    plain = cmd.replace("--seeds 2 ", "")
+    assert rs.with_seeds(plain, [1], default=[0]) == plain.replace("medium", "medium --seeds 1")
 
 
 def test_a_report_rerun_judges_claim3_with_the_profiles_marked_stress_now(tmp_path: Path) -> None:
@@ -220,7 +235,7 @@ def test_a_report_rerun_judges_claim3_with_the_profiles_marked_stress_now(tmp_pa
     stale = {
         "seeds": seeds,
         "over_seeds": sc.transfer_over_seeds(seeds, stress=set()),
-        "regenerate": "python ...",
+        "regenerate": "python benchmarks/reproduce_study.py --budget tiny --seeds 3 --archs lenet5 --only transfer",
         "width": 1.0,
         "recalibrate_bn": True,
     }
@@ -229,7 +244,9 @@ def test_a_report_rerun_judges_claim3_with_the_profiles_marked_stress_now(tmp_pa
     argv = ["--budget", "tiny", "--only", "report", "--no-progress", "--transfer-profiles", ",".join(cols)]
     argv += ["--work-dir", str(tmp_path / "work"), "--output-dir", str(tmp_path / "out")]
     assert rs.main(argv) == 0
-    o = json.loads((tmp_path / "out" / "study.json").read_text())["transfer"]["lenet5"]["over_seeds"]
+    rerun = json.loads((tmp_path / "out" / "study.json").read_text())["transfer"]["lenet5"]
+    assert "--seeds" not in rerun["regenerate"]  # it holds seed 0, the budget's own
+    o = rerun["over_seeds"]
     assert o["stress_profiles"] == ["photonic-ptc-4bit"]  # marked stress in its profile file
     assert o["claim3_worst"]["mean"] == pytest.approx(0.5)
     assert o["claim3_worst_without_stress"]["mean"] == pytest.approx(1.0)
