@@ -137,6 +137,13 @@ class TransferResult:
             if worst
             else "undefined (no NIT row with another column)"
         )
+        if worst and worst[0] > 1:
+            # Every NIT model beats each column's own model there: the fault is in the reference.
+            worst_line += (
+                ": above 1, so the models trained under each profile do worse under it than the models "
+                "trained under others; they learned little, and transfer cannot be judged against them "
+                "(train longer)"
+            )
         mixed = "".join(
             f"Trained under several profiles at once, {row} keeps at least **{low:.3f}** of the matched "
             f"model's accuracy (lowest under {col}).\n\n"
