@@ -140,9 +140,9 @@ class TransferResult:
         if worst and worst[0] > 1:
             # Every NIT model beats each column's own model there: the fault is in the reference.
             worst_line += (
-                ": above 1, so the models trained under each profile do worse under it than the models "
-                "trained under others; they learned little, and transfer cannot be judged against them "
-                "(train longer)"
+                ": above 1, every NIT model does better under each other profile than the model trained "
+                "under that profile, so those references are weak (under-trained, or trained at another "
+                "noise level than the column's) and this figure does not judge transfer"
             )
         mixed = "".join(
             f"Trained under several profiles at once, {row} keeps at least **{low:.3f}** of the matched "
